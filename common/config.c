@@ -1,0 +1,549 @@
+/*
+ * INI parsing with libinih into struct config. Keys are declared once in a typed table
+ * (section, key, type, offset, default, bounds); sources are the dynamic [source.NAME]
+ * sections. A custom line reader counts lines so every error can name its line.
+ */
+#include "config.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum config_type {
+    CONFIG_STRING,
+    CONFIG_LONG,
+    CONFIG_BOOL,
+    CONFIG_HOSTPORT, /* string that must parse as host:port */
+    CONFIG_HOSTPORT_OPT, /* same, or empty for "off" */
+};
+
+struct config_key {
+    const char *section;
+    const char *key;
+    enum config_type type;
+    size_t offset;
+    const char *def;
+    long min, max; /* bounds for CONFIG_LONG */
+};
+
+#define CK_STR(sec, field, key, def)                                                            \
+    {sec, key, CONFIG_STRING, offsetof(struct config, field), def, 0, 0}
+#define CK_LONG(sec, field, key, def, lo, hi)                                                   \
+    {sec, key, CONFIG_LONG, offsetof(struct config, field), def, lo, hi}
+#define CK_TYPED(sec, field, key, type, def)                                                    \
+    {sec, key, type, offsetof(struct config, field), def, 0, 0}
+
+static const struct config_key config_keys[] = {
+    CK_STR("log", log_level, "level", "info"),
+    CK_TYPED("gateway", gateway.listen, "listen", CONFIG_HOSTPORT, "0.0.0.0:8080"),
+    CK_TYPED("gateway", gateway.admin_listen, "admin_listen", CONFIG_HOSTPORT_OPT,
+             "127.0.0.1:9101"),
+    CK_LONG("gateway", gateway.max_body_bytes, "max_body_bytes", "1048576", 64, 1L << 30),
+    CK_LONG("gateway", gateway.timestamp_tolerance_s, "timestamp_tolerance_s", "300", 1, 86400),
+    CK_LONG("gateway", gateway.max_queue_length, "max_queue_length", "1000000", 1, LONG_MAX),
+    CK_LONG("gateway", gateway.workers, "workers", "0", 0, 256),
+    CK_LONG("gateway", gateway.max_connections, "max_connections", "10000", 1, 1000000),
+    CK_LONG("gateway", gateway.read_timeout_s, "read_timeout_s", "10", 1, 3600),
+    CK_LONG("gateway", gateway.idle_timeout_s, "idle_timeout_s", "60", 1, 3600),
+    CK_LONG("gateway", gateway.push_timeout_ms, "push_timeout_ms", "1000", 10, 60000),
+    CK_LONG("gateway", gateway.max_pushes_in_flight, "max_pushes_in_flight", "10000", 1,
+            10000000),
+    CK_STR("gateway", gateway.tls_cert, "tls_cert", ""),
+    CK_STR("gateway", gateway.tls_key, "tls_key", ""),
+    CK_STR("redis", redis.url, "url", "redis://127.0.0.1:6379/0"),
+    CK_STR("redis", redis.queue, "queue", "hookpipe:events"),
+    CK_STR("postgres", postgres.conninfo, "conninfo",
+           "postgresql://hookpipe@127.0.0.1:5432/hookpipe"),
+    CK_LONG("writer", writer.batch_size, "batch_size", "1000", 1, 100000),
+    CK_LONG("writer", writer.flush_interval_ms, "flush_interval_ms", "100", 1, 60000),
+    CK_TYPED("writer", writer.admin_listen, "admin_listen", CONFIG_HOSTPORT_OPT,
+             "127.0.0.1:9102"),
+    CK_STR("writer", writer.name, "name", ""),
+    CK_LONG("writer", writer.heartbeat_ttl_s, "heartbeat_ttl_s", "10", 2, 3600),
+    CK_LONG("writer", writer.recover_interval_s, "recover_interval_s", "5", 1, 3600),
+    CK_TYPED("writer", writer.synchronous_commit, "synchronous_commit", CONFIG_BOOL, "on"),
+};
+
+#define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+/* Which secret-bearing keys a source section may use, and where each value lands. */
+enum secret_slot { SLOT_CURRENT, SLOT_PREVIOUS };
+
+struct source_draft {
+    char *secret_value[2]; /* resolved secret per slot */
+    int secret_line[2];    /* line where it was set, 0 = unset */
+};
+
+struct config_parse {
+    struct config *cfg;
+    const char *path;
+    FILE *fp;
+    int line;                        /* line most recently read */
+    char err[CONFIG_ERR_LEN];        /* first error, "" while none */
+    bool seen[NKEYS];                /* key given in the file */
+    struct source_draft *drafts;     /* parallel to cfg->sources */
+};
+
+static void config_error(struct config_parse *p, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void config_error(struct config_parse *p, const char *key, const char *fmt, ...)
+{
+    char why[CONFIG_ERR_LEN];
+    va_list ap;
+
+    if (p->err[0] != '\0')
+        return;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    if (key != NULL)
+        snprintf(p->err, sizeof(p->err), "%s:%d: %s: %s", p->path, p->line, key, why);
+    else
+        snprintf(p->err, sizeof(p->err), "%s:%d: %s", p->path, p->line, why);
+}
+
+static char *config_reader(char *str, int num, void *stream)
+{
+    struct config_parse *p = stream;
+    char *r = fgets(str, num, p->fp);
+
+    if (r != NULL) {
+        const char *s = str;
+        p->line++;
+        while (isspace((unsigned char)*s))
+            s++;
+        /*
+         * libinih only reports keys, so a section header is noted here: it lets an
+         * unknown or empty section be reported with its own line.
+         */
+        if (*s == '[') {
+            const char *end = strchr(s, ']');
+            if (end != NULL && p->err[0] == '\0') {
+                char name[128];
+                size_t n = (size_t)(end - s - 1);
+                if (n >= sizeof(name))
+                    n = sizeof(name) - 1;
+                memcpy(name, s + 1, n);
+                name[n] = '\0';
+                if (strncmp(name, "source.", 7) != 0 && strcmp(name, "gateway") != 0 &&
+                    strcmp(name, "redis") != 0 && strcmp(name, "postgres") != 0 &&
+                    strcmp(name, "writer") != 0 && strcmp(name, "log") != 0)
+                    config_error(p, NULL, "unknown section [%s]", name);
+            }
+        }
+    }
+    return r;
+}
+
+int config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hl;
+    char *end;
+    long v;
+
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':')
+            return -1;
+        h = s + 1;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL)
+            return -1;
+        hl = (size_t)(colon - s);
+        if (memchr(s, ':', hl) != NULL)
+            return -1; /* bare IPv6 must be bracketed */
+    }
+    if (hl >= hostlen)
+        return -1;
+    errno = 0;
+    v = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || errno != 0 || v < 0 || v > 65535)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    for (size_t i = 0; i < hl; i++) {
+        if (isspace((unsigned char)host[i]))
+            return -1;
+    }
+    *port = (int)v;
+    return 0;
+}
+
+static int config_set_value(struct config_parse *p, const struct config_key *k, const char *value)
+{
+    char *field = (char *)p->cfg + k->offset;
+    char host[256];
+    int port;
+
+    switch (k->type) {
+    case CONFIG_HOSTPORT:
+    case CONFIG_HOSTPORT_OPT:
+        if (value[0] == '\0' && k->type == CONFIG_HOSTPORT_OPT)
+            break;
+        if (config_split_hostport(value, host, sizeof(host), &port) < 0) {
+            config_error(p, k->key, "bad listen address \"%s\" (want host:port)", value);
+            return -1;
+        }
+        break;
+    case CONFIG_STRING:
+        break;
+    case CONFIG_LONG: {
+        char *end;
+        long v;
+        errno = 0;
+        v = strtol(value, &end, 10);
+        if (value[0] == '\0' || *end != '\0' || errno != 0) {
+            config_error(p, k->key, "not a whole number: \"%s\"", value);
+            return -1;
+        }
+        if (v < k->min || v > k->max) {
+            config_error(p, k->key, "%ld is out of range (%ld to %ld)", v, k->min, k->max);
+            return -1;
+        }
+        *(long *)field = v;
+        return 0;
+    }
+    case CONFIG_BOOL:
+        if (strcmp(value, "on") == 0 || strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 ||
+            strcmp(value, "1") == 0) {
+            *(bool *)field = true;
+        } else if (strcmp(value, "off") == 0 || strcmp(value, "false") == 0 ||
+                   strcmp(value, "no") == 0 || strcmp(value, "0") == 0) {
+            *(bool *)field = false;
+        } else {
+            config_error(p, k->key, "not a boolean: \"%s\" (on/off)", value);
+            return -1;
+        }
+        return 0;
+    }
+    char *copy = strdup(value);
+    if (copy == NULL) {
+        config_error(p, k->key, "out of memory");
+        return -1;
+    }
+    free(*(char **)field);
+    *(char **)field = copy;
+    return 0;
+}
+
+static bool config_source_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+
+    if (n == 0 || n > CONFIG_SOURCE_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!isalnum((unsigned char)name[i]) && name[i] != '_' && name[i] != '-')
+            return false;
+    }
+    return true;
+}
+
+static struct config_source *config_source_get(struct config_parse *p, const char *name)
+{
+    struct config *cfg = p->cfg;
+    struct config_source *src;
+    struct source_draft *drafts;
+
+    for (size_t i = 0; i < cfg->nsources; i++) {
+        if (strcmp(cfg->sources[i].name, name) == 0)
+            return &cfg->sources[i];
+    }
+    src = realloc(cfg->sources, (cfg->nsources + 1) * sizeof(*src));
+    if (src == NULL)
+        return NULL;
+    cfg->sources = src;
+    drafts = realloc(p->drafts, (cfg->nsources + 1) * sizeof(*drafts));
+    if (drafts == NULL)
+        return NULL;
+    p->drafts = drafts;
+    memset(&p->drafts[cfg->nsources], 0, sizeof(*drafts));
+    src = &cfg->sources[cfg->nsources];
+    memset(src, 0, sizeof(*src));
+    src->name = strdup(name);
+    src->line = p->line;
+    if (src->name == NULL)
+        return NULL;
+    cfg->nsources++;
+    return src;
+}
+
+/* Reads a secret file: its content less one trailing newline. */
+static char *config_read_secret_file(struct config_parse *p, const char *key, const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    char buf[4097];
+    size_t n;
+
+    if (fp == NULL) {
+        config_error(p, key, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    n = fread(buf, 1, sizeof(buf), fp);
+    fclose(fp);
+    if (n == sizeof(buf)) {
+        config_error(p, key, "%s is larger than 4096 bytes", path);
+        return NULL;
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    buf[n] = '\0';
+    if (strlen(buf) != n) {
+        config_error(p, key, "%s contains a NUL byte", path);
+        return NULL;
+    }
+    return strdup(buf);
+}
+
+static int config_source_key(struct config_parse *p, const char *section, const char *name,
+                             const char *value)
+{
+    const char *sname = section + strlen("source.");
+    struct config_source *src;
+    struct source_draft *d;
+    enum secret_slot slot;
+    const char *how;
+    char *secret = NULL;
+
+    if (!config_source_name_ok(sname)) {
+        config_error(p, NULL, "bad source name \"%s\" (letters, digits, _ and -, at most 64)",
+                     sname);
+        return 0;
+    }
+    src = config_source_get(p, sname);
+    if (src == NULL) {
+        config_error(p, name, "out of memory");
+        return 0;
+    }
+    d = &p->drafts[src - p->cfg->sources];
+    if (strcmp(name, "provider") == 0) {
+        if (strcmp(value, "zoom") != 0) {
+            config_error(p, name, "unknown provider \"%s\" (supported: zoom)", value);
+            return 0;
+        }
+        free(src->provider);
+        src->provider = strdup(value);
+        return src->provider != NULL;
+    }
+    if (strncmp(name, "secret_previous", 15) == 0) {
+        slot = SLOT_PREVIOUS;
+        how = name + 15;
+    } else if (strncmp(name, "secret", 6) == 0) {
+        slot = SLOT_CURRENT;
+        how = name + 6;
+    } else {
+        config_error(p, name, "unknown key in [%s]", section);
+        return 0;
+    }
+    if (strcmp(how, "") == 0) {
+        secret = strdup(value);
+    } else if (strcmp(how, "_file") == 0) {
+        secret = config_read_secret_file(p, name, value);
+        if (secret == NULL)
+            return 0;
+    } else if (strcmp(how, "_env") == 0) {
+        const char *env = getenv(value);
+        if (env == NULL) {
+            config_error(p, name, "environment variable %s is not set", value);
+            return 0;
+        }
+        secret = strdup(env);
+    } else {
+        config_error(p, name, "unknown key in [%s]", section);
+        return 0;
+    }
+    if (secret == NULL) {
+        config_error(p, name, "out of memory");
+        return 0;
+    }
+    if (d->secret_line[slot] != 0) {
+        free(secret);
+        config_error(p, name, "%s already set on line %d (use one of %s, %s_file, %s_env)",
+                     slot == SLOT_CURRENT ? "secret" : "secret_previous", d->secret_line[slot],
+                     slot == SLOT_CURRENT ? "secret" : "secret_previous",
+                     slot == SLOT_CURRENT ? "secret" : "secret_previous",
+                     slot == SLOT_CURRENT ? "secret" : "secret_previous");
+        return 0;
+    }
+    if (secret[0] == '\0') {
+        free(secret);
+        config_error(p, name, "secret is empty");
+        return 0;
+    }
+    d->secret_value[slot] = secret;
+    d->secret_line[slot] = p->line;
+    return 1;
+}
+
+static int config_handler(void *user, const char *section, const char *name, const char *value)
+{
+    struct config_parse *p = user;
+
+    if (p->err[0] != '\0')
+        return 0;
+    if (strncmp(section, "source.", 7) == 0)
+        return config_source_key(p, section, name, value);
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct config_key *k = &config_keys[i];
+        if (strcmp(k->section, section) != 0 || strcmp(k->key, name) != 0)
+            continue;
+        if (p->seen[i]) {
+            config_error(p, name, "set twice in [%s]", section);
+            return 0;
+        }
+        p->seen[i] = true;
+        return config_set_value(p, k, value) == 0;
+    }
+    if (section[0] == '\0')
+        config_error(p, name, "key outside any section");
+    else
+        config_error(p, name, "unknown key in [%s]", section);
+    return 0;
+}
+
+static int config_validate(struct config_parse *p)
+{
+    struct config *cfg = p->cfg;
+
+    if (log_level_parse(cfg->log_level) < 0) {
+        config_error(p, "level", "unknown log level \"%s\" (debug, info, warn, error)",
+                     cfg->log_level);
+        return -1;
+    }
+    if ((cfg->gateway.tls_cert[0] == '\0') != (cfg->gateway.tls_key[0] == '\0')) {
+        p->line = 0;
+        snprintf(p->err, sizeof(p->err), "%s: tls_cert: tls_cert and tls_key must be set together",
+                 p->path);
+        return -1;
+    }
+    if (cfg->redis.queue[0] == '\0') {
+        snprintf(p->err, sizeof(p->err), "%s: queue: must not be empty", p->path);
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->nsources; i++) {
+        struct config_source *src = &cfg->sources[i];
+        struct source_draft *d = &p->drafts[i];
+        src->secret = d->secret_value[SLOT_CURRENT];
+        src->secret_previous = d->secret_value[SLOT_PREVIOUS];
+        d->secret_value[SLOT_CURRENT] = d->secret_value[SLOT_PREVIOUS] = NULL;
+        if (src->provider == NULL) {
+            snprintf(p->err, sizeof(p->err), "%s:%d: provider: [source.%s] needs provider = zoom",
+                     p->path, src->line, src->name);
+            return -1;
+        }
+        if (src->secret == NULL) {
+            snprintf(p->err, sizeof(p->err),
+                     "%s:%d: secret: [source.%s] has no secret (set secret, secret_file or "
+                     "secret_env)",
+                     p->path, src->line, src->name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+struct config *config_load(const char *path, char *err, size_t errlen)
+{
+    struct config_parse p;
+    struct config *cfg = NULL;
+    int rc;
+
+    memset(&p, 0, sizeof(p));
+    p.path = path;
+    cfg = calloc(1, sizeof(*cfg));
+    if (cfg == NULL) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return NULL;
+    }
+    p.cfg = cfg;
+    cfg->path = strdup(path);
+    for (size_t i = 0; i < NKEYS && cfg->path != NULL; i++) {
+        if (config_set_value(&p, &config_keys[i], config_keys[i].def) < 0)
+            break;
+    }
+    if (cfg->path == NULL || p.err[0] != '\0') {
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto fail;
+    }
+    p.fp = fopen(path, "r");
+    if (p.fp == NULL) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        goto fail;
+    }
+    ini_use_stack = false;
+    ini_allow_realloc = true;
+    ini_max_line = 16384;
+    ini_allow_multiline = false;
+    ini_stop_on_first_error = true;
+    rc = ini_parse_stream(config_reader, &p, config_handler, &p);
+    fclose(p.fp);
+    p.fp = NULL;
+    if (p.err[0] == '\0' && rc > 0) {
+        p.line = rc;
+        config_error(&p, NULL, "syntax error (want [section] or key = value)");
+    } else if (p.err[0] == '\0' && rc < 0) {
+        config_error(&p, NULL, "cannot parse (out of memory)");
+    }
+    if (p.err[0] == '\0')
+        config_validate(&p);
+    if (p.err[0] != '\0') {
+        snprintf(err, errlen, "%s", p.err);
+        goto fail;
+    }
+    free(p.drafts);
+    return cfg;
+fail:
+    for (size_t i = 0; p.drafts != NULL && i < cfg->nsources; i++) {
+        free(p.drafts[i].secret_value[0]);
+        free(p.drafts[i].secret_value[1]);
+    }
+    free(p.drafts);
+    config_free(cfg);
+    return NULL;
+}
+
+void config_free(struct config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct config_key *k = &config_keys[i];
+        if (k->type != CONFIG_LONG && k->type != CONFIG_BOOL)
+            free(*(char **)((char *)cfg + k->offset));
+    }
+    for (size_t i = 0; i < cfg->nsources; i++) {
+        struct config_source *src = &cfg->sources[i];
+        free(src->name);
+        free(src->provider);
+        if (src->secret != NULL)
+            explicit_bzero(src->secret, strlen(src->secret));
+        free(src->secret);
+        if (src->secret_previous != NULL)
+            explicit_bzero(src->secret_previous, strlen(src->secret_previous));
+        free(src->secret_previous);
+    }
+    free(cfg->sources);
+    free(cfg->path);
+    free(cfg);
+}
+
+const struct config_source *config_find_source(const struct config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nsources; i++) {
+        if (strcmp(cfg->sources[i].name, name) == 0)
+            return &cfg->sources[i];
+    }
+    return NULL;
+}

@@ -1,0 +1,89 @@
+/*
+ * The INI configuration shared by both daemons (DESIGN.md "Configuration").
+ * config_load() parses into a fresh struct, validates all of it, and either returns
+ * it whole or fails with one line naming file, line and key; callers swap it in.
+ */
+#ifndef HOOKPIPE_CONFIG_H
+#define HOOKPIPE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONFIG_ERR_LEN 512
+#define CONFIG_SOURCE_NAME_MAX 64
+
+struct config_source {
+    char *name;            /* [source.NAME]: [A-Za-z0-9_-]{1,64}, its URL is /hooks/NAME */
+    char *provider;        /* "zoom" (the only provider so far) */
+    char *secret;          /* current secret (from secret, secret_file or secret_env) */
+    char *secret_previous; /* also accepted while rotating; NULL when unset */
+    int line;              /* line of the section header, for messages */
+};
+
+struct config_gateway {
+    char *listen;              /* host:port of the webhook listener */
+    char *admin_listen;        /* host:port of /metrics; "" = off */
+    long max_body_bytes;       /* larger bodies: 413 */
+    long timestamp_tolerance_s; /* |now - timestamp| larger: 401 */
+    long max_queue_length;     /* queue longer: 503 */
+    long workers;              /* event loops; 0 = one per core */
+    long max_connections;      /* open connections across all workers */
+    long read_timeout_s;       /* a request's headers + body must arrive within this */
+    long idle_timeout_s;       /* keep-alive connection with no request: closed */
+    long push_timeout_ms;      /* LPUSH not confirmed within this: 503 */
+    long max_pushes_in_flight; /* per worker; above it: 503 */
+    char *tls_cert;            /* PEM chain; with tls_key the listener speaks HTTPS */
+    char *tls_key;             /* PEM private key */
+};
+
+struct config_redis {
+    char *url;   /* redis://[user:password@]host:port/db or unix:///path.sock */
+    char *queue; /* list the gateway LPUSHes to and writers drain */
+};
+
+struct config_postgres {
+    char *conninfo; /* any libpq conninfo string or URI */
+};
+
+struct config_writer {
+    long batch_size;         /* envelopes claimed per batch */
+    long flush_interval_ms;  /* a partial batch is flushed after this */
+    char *admin_listen;      /* host:port of /metrics; "" = off */
+    char *name;              /* processing list suffix; "" = hostname-pid */
+    long heartbeat_ttl_s;    /* heartbeat key TTL; an expired writer's list is recovered */
+    long recover_interval_s; /* how often to look for expired writers */
+    bool synchronous_commit; /* false: SET synchronous_commit = off (faster, see README) */
+};
+
+struct config {
+    char *path; /* the file it was read from */
+    char *log_level; /* [log] level = debug|info|warn|error */
+    struct config_gateway gateway;
+    struct config_redis redis;
+    struct config_postgres postgres;
+    struct config_writer writer;
+    struct config_source *sources; /* nsources entries, in file order */
+    size_t nsources;
+};
+
+/*
+ * Reads and validates PATH. On success returns a new config (caller frees with
+ * config_free). On failure returns NULL and writes one line "PATH:LINE: key: why"
+ * (or "PATH: why") into err.
+ */
+struct config *config_load(const char *path, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+void config_free(struct config *cfg);
+
+/* The source called name, or NULL. */
+const struct config_source *config_find_source(const struct config *cfg, const char *name);
+
+/*
+ * Splits "host:port", "[v6addr]:port" or ":port" (any address) into host and port.
+ * host receives "" for ":port". Returns 0, or -1 when malformed.
+ */
+int config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
+    __attribute__((warn_unused_result));
+
+#endif

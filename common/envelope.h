@@ -1,0 +1,47 @@
+/*
+ * The queue envelope: what the gateway LPUSHes and writers decode. Version 1 is one
+ * ASCII header line followed by the raw body bytes, unchanged:
+ *
+ *   "HP1 " source " " received_us " " request_id " " body_len "\n" body
+ *
+ * source is the [source.NAME] (A-Z a-z 0-9 _ -), received_us the receive time in
+ * microseconds since the epoch, request_id the x-zm-request-id (else x-zm-trackingid)
+ * header percent-encoded (bytes outside '!'..'~' and '%' become %XX), or "-" when
+ * absent, and body_len the decimal byte length of body. Decoders must reject any
+ * other version. See docs/envelope.md.
+ */
+#ifndef HOOKPIPE_ENVELOPE_H
+#define HOOKPIPE_ENVELOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ENVELOPE_REQUEST_ID_MAX 256 /* longer request ids are truncated (decoded bytes) */
+#define ENVELOPE_HEADER_MAX (4 + 64 + 1 + 20 + 1 + 3 * ENVELOPE_REQUEST_ID_MAX + 1 + 20 + 1)
+
+struct envelope {
+    char source[65];                                /* NUL-terminated source name */
+    int64_t received_us;                            /* receive time, µs since epoch */
+    char request_id[ENVELOPE_REQUEST_ID_MAX + 1];   /* decoded request id, "" when absent */
+    size_t request_id_len;                          /* its length (it may hold any byte) */
+    const char *body;                               /* points into the decoded buffer */
+    size_t body_len;                                /* body length */
+};
+
+/*
+ * Writes the header line for (source, received_us, request_id, body_len) into out
+ * (at least ENVELOPE_HEADER_MAX bytes) and returns its length, or -1 when source is
+ * not a valid name. The body follows the header unchanged. request_id may be NULL.
+ */
+int envelope_encode_header(char *out, const char *source, int64_t received_us,
+                           const char *request_id, size_t request_id_len, size_t body_len)
+    __attribute__((warn_unused_result));
+
+/*
+ * Parses buf (an envelope as stored in Redis) into env; env->body points into buf.
+ * Returns 0, or -1 with a static reason in *why when buf is not a valid v1 envelope.
+ */
+int envelope_decode(const char *buf, size_t len, struct envelope *env, const char **why)
+    __attribute__((warn_unused_result));
+
+#endif

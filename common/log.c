@@ -1,0 +1,68 @@
+/*
+ * logfmt lines on stderr. Each line is formatted into one buffer and written with a
+ * single write(2), so lines from several threads never interleave.
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *log_component = "hookpipe";
+static enum log_level log_min_level = LOG_INFO;
+
+static const char *const log_level_names[] = {"debug", "info", "warn", "error"};
+
+void log_init(const char *component, enum log_level min_level)
+{
+    log_component = component;
+    log_min_level = min_level;
+}
+
+int log_level_parse(const char *name)
+{
+    for (size_t i = 0; i < sizeof(log_level_names) / sizeof(log_level_names[0]); i++) {
+        if (strcmp(name, log_level_names[i]) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+void log_msg(enum log_level level, const char *msg, const char *fmt, ...)
+{
+    char line[2048];
+    struct timeval tv;
+    struct tm tm;
+    size_t len;
+    int n;
+
+    if (level < log_min_level)
+        return;
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    n = snprintf(line, sizeof(line),
+                 "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ level=%s comp=%s msg=\"%s\"",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (int)(tv.tv_usec / 1000), log_level_names[level], log_component, msg);
+    if (n < 0)
+        return;
+    len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+    if (fmt != NULL && fmt[0] != '\0' && len < sizeof(line) - 2) {
+        va_list ap;
+        line[len++] = ' ';
+        va_start(ap, fmt);
+        n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
+        va_end(ap);
+        if (n > 0)
+            len += (size_t)n < sizeof(line) - len ? (size_t)n : sizeof(line) - len - 1;
+    }
+    if (len >= sizeof(line) - 1)
+        len = sizeof(line) - 2;
+    line[len++] = '\n';
+    if (write(STDERR_FILENO, line, len) < 0) {
+        /* nowhere left to report a failed log write */
+    }
+}

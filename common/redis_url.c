@@ -1,0 +1,148 @@
+/*
+ * Parser for the [redis] url forms (see redis_url.h). Percent-escapes in the password
+ * are decoded so passwords with '@' or ':' can be written.
+ */
+#include "redis_url.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int redis_url_hex(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int redis_url_unescape(const char *s, size_t n, char *out, size_t outlen)
+{
+    size_t j = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '%') {
+            int hi = i + 2 < n ? redis_url_hex(s[i + 1]) : -1;
+            int lo = i + 2 < n ? redis_url_hex(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return -1;
+            c = (char)(hi << 4 | lo);
+            i += 2;
+        }
+        if (j + 1 >= outlen)
+            return -1;
+        out[j++] = c;
+    }
+    out[j] = '\0';
+    return 0;
+}
+
+static int redis_url_int(const char *s, size_t n, int lo, int hi, int *out)
+{
+    char buf[16];
+    char *end;
+    long v;
+
+    if (n == 0 || n >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    errno = 0;
+    v = strtol(buf, &end, 10);
+    if (*end != '\0' || errno != 0 || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int redis_url_parse(const char *url, struct redis_url *out, const char **why)
+{
+    const char *p, *at, *slash, *hostend;
+
+    memset(out, 0, sizeof(*out));
+    out->port = 6379;
+    if (strncmp(url, "unix://", 7) == 0) {
+        const char *q = strchr(url + 7, '?');
+        size_t n = q ? (size_t)(q - url - 7) : strlen(url + 7);
+        out->is_unix = true;
+        if (n == 0 || url[7] != '/' || n >= sizeof(out->path)) {
+            *why = "unix socket URL needs an absolute path (unix:///path/to/redis.sock)";
+            return -1;
+        }
+        memcpy(out->path, url + 7, n);
+        out->path[n] = '\0';
+        if (q != NULL) {
+            if (strncmp(q, "?db=", 4) != 0 ||
+                redis_url_int(q + 4, strlen(q + 4), 0, 100000, &out->db) < 0) {
+                *why = "bad ?db= in unix socket URL";
+                return -1;
+            }
+        }
+        return 0;
+    }
+    if (strncmp(url, "redis://", 8) != 0) {
+        *why = "URL must start with redis:// or unix://";
+        return -1;
+    }
+    p = url + 8;
+    slash = strchr(p, '/');
+    if (slash == NULL)
+        slash = p + strlen(p);
+    at = memchr(p, '@', (size_t)(slash - p));
+    if (at != NULL) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (colon == NULL) {
+            *why = "credentials must be [user]:password@";
+            return -1;
+        }
+        if (redis_url_unescape(p, (size_t)(colon - p), out->user, sizeof(out->user)) < 0 ||
+            redis_url_unescape(colon + 1, (size_t)(at - colon - 1), out->password,
+                               sizeof(out->password)) < 0) {
+            *why = "bad user or password in URL";
+            return -1;
+        }
+        p = at + 1;
+    }
+    if (*p == '[') {
+        const char *close = memchr(p, ']', (size_t)(slash - p));
+        if (close == NULL || (size_t)(close - p - 1) >= sizeof(out->host)) {
+            *why = "bad IPv6 host in URL";
+            return -1;
+        }
+        memcpy(out->host, p + 1, (size_t)(close - p - 1));
+        out->host[close - p - 1] = '\0';
+        hostend = close + 1;
+    } else {
+        hostend = memchr(p, ':', (size_t)(slash - p));
+        if (hostend == NULL)
+            hostend = slash;
+        if ((size_t)(hostend - p) >= sizeof(out->host)) {
+            *why = "host too long in URL";
+            return -1;
+        }
+        memcpy(out->host, p, (size_t)(hostend - p));
+        out->host[hostend - p] = '\0';
+    }
+    if (out->host[0] == '\0') {
+        *why = "URL has no host";
+        return -1;
+    }
+    if (hostend < slash) {
+        if (*hostend != ':' ||
+            redis_url_int(hostend + 1, (size_t)(slash - hostend - 1), 1, 65535, &out->port) < 0) {
+            *why = "bad port in URL";
+            return -1;
+        }
+    }
+    if (*slash == '/' && slash[1] != '\0') {
+        if (redis_url_int(slash + 1, strlen(slash + 1), 0, 100000, &out->db) < 0) {
+            *why = "bad database number in URL";
+            return -1;
+        }
+    }
+    return 0;
+}
