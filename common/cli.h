@@ -16,11 +16,11 @@ struct cli_flag {
 };
 
 struct cli {
-    const char *prog;         /* program name for messages */
-    const char *summary;      /* one-line description for --help */
+    const char *prog;             /* program name for messages */
+    const char *summary;          /* one-line description for --help */
     const struct cli_flag *flags; /* daemon-specific flags, NULL-terminated by name */
-    const char *config_path;  /* resolved -c or $HOOKPIPE_CONFIG */
-    bool check_config;        /* --check-config */
+    const char *config_path;      /* resolved -c or $HOOKPIPE_CONFIG */
+    bool check_config;            /* --check-config */
 };
 
 /*

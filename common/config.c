@@ -19,7 +19,7 @@ enum config_type {
     CONFIG_STRING,
     CONFIG_LONG,
     CONFIG_BOOL,
-    CONFIG_HOSTPORT, /* string that must parse as host:port */
+    CONFIG_HOSTPORT,     /* string that must parse as host:port */
     CONFIG_HOSTPORT_OPT, /* same, or empty for "off" */
 };
 
@@ -32,12 +32,18 @@ struct config_key {
     long min, max; /* bounds for CONFIG_LONG */
 };
 
-#define CK_STR(sec, field, key, def)                                                            \
-    {sec, key, CONFIG_STRING, offsetof(struct config, field), def, 0, 0}
-#define CK_LONG(sec, field, key, def, lo, hi)                                                   \
-    {sec, key, CONFIG_LONG, offsetof(struct config, field), def, lo, hi}
-#define CK_TYPED(sec, field, key, type, def)                                                    \
-    {sec, key, type, offsetof(struct config, field), def, 0, 0}
+#define CK_STR(sec, field, key, def)                                                               \
+    {                                                                                              \
+        sec, key, CONFIG_STRING, offsetof(struct config, field), def, 0, 0                         \
+    }
+#define CK_LONG(sec, field, key, def, lo, hi)                                                      \
+    {                                                                                              \
+        sec, key, CONFIG_LONG, offsetof(struct config, field), def, lo, hi                         \
+    }
+#define CK_TYPED(sec, field, key, type, def)                                                       \
+    {                                                                                              \
+        sec, key, type, offsetof(struct config, field), def, 0, 0                                  \
+    }
 
 static const struct config_key config_keys[] = {
     CK_STR("log", log_level, "level", "info"),
@@ -52,8 +58,7 @@ static const struct config_key config_keys[] = {
     CK_LONG("gateway", gateway.read_timeout_s, "read_timeout_s", "10", 1, 3600),
     CK_LONG("gateway", gateway.idle_timeout_s, "idle_timeout_s", "60", 1, 3600),
     CK_LONG("gateway", gateway.push_timeout_ms, "push_timeout_ms", "1000", 10, 60000),
-    CK_LONG("gateway", gateway.max_pushes_in_flight, "max_pushes_in_flight", "10000", 1,
-            10000000),
+    CK_LONG("gateway", gateway.max_pushes_in_flight, "max_pushes_in_flight", "10000", 1, 10000000),
     CK_STR("gateway", gateway.tls_cert, "tls_cert", ""),
     CK_STR("gateway", gateway.tls_key, "tls_key", ""),
     CK_STR("redis", redis.url, "url", "redis://127.0.0.1:6379/0"),
@@ -62,8 +67,7 @@ static const struct config_key config_keys[] = {
            "postgresql://hookpipe@127.0.0.1:5432/hookpipe"),
     CK_LONG("writer", writer.batch_size, "batch_size", "1000", 1, 100000),
     CK_LONG("writer", writer.flush_interval_ms, "flush_interval_ms", "100", 1, 60000),
-    CK_TYPED("writer", writer.admin_listen, "admin_listen", CONFIG_HOSTPORT_OPT,
-             "127.0.0.1:9102"),
+    CK_TYPED("writer", writer.admin_listen, "admin_listen", CONFIG_HOSTPORT_OPT, "127.0.0.1:9102"),
     CK_STR("writer", writer.name, "name", ""),
     CK_LONG("writer", writer.heartbeat_ttl_s, "heartbeat_ttl_s", "10", 2, 3600),
     CK_LONG("writer", writer.recover_interval_s, "recover_interval_s", "5", 1, 3600),
@@ -84,10 +88,10 @@ struct config_parse {
     struct config *cfg;
     const char *path;
     FILE *fp;
-    int line;                        /* line most recently read */
-    char err[CONFIG_ERR_LEN];        /* first error, "" while none */
-    bool seen[NKEYS];                /* key given in the file */
-    struct source_draft *drafts;     /* parallel to cfg->sources */
+    int line;                    /* line most recently read */
+    char err[CONFIG_ERR_LEN];    /* first error, "" while none */
+    bool seen[NKEYS];            /* key given in the file */
+    struct source_draft *drafts; /* parallel to cfg->sources */
 };
 
 static void config_error(struct config_parse *p, const char *key, const char *fmt, ...)

@@ -21,19 +21,19 @@ struct config_source {
 };
 
 struct config_gateway {
-    char *listen;              /* host:port of the webhook listener */
-    char *admin_listen;        /* host:port of /metrics; "" = off */
-    long max_body_bytes;       /* larger bodies: 413 */
+    char *listen;               /* host:port of the webhook listener */
+    char *admin_listen;         /* host:port of /metrics; "" = off */
+    long max_body_bytes;        /* larger bodies: 413 */
     long timestamp_tolerance_s; /* |now - timestamp| larger: 401 */
-    long max_queue_length;     /* queue longer: 503 */
-    long workers;              /* event loops; 0 = one per core */
-    long max_connections;      /* open connections across all workers */
-    long read_timeout_s;       /* a request's headers + body must arrive within this */
-    long idle_timeout_s;       /* keep-alive connection with no request: closed */
-    long push_timeout_ms;      /* LPUSH not confirmed within this: 503 */
-    long max_pushes_in_flight; /* per worker; above it: 503 */
-    char *tls_cert;            /* PEM chain; with tls_key the listener speaks HTTPS */
-    char *tls_key;             /* PEM private key */
+    long max_queue_length;      /* queue longer: 503 */
+    long workers;               /* event loops; 0 = one per core */
+    long max_connections;       /* open connections across all workers */
+    long read_timeout_s;        /* a request's headers + body must arrive within this */
+    long idle_timeout_s;        /* keep-alive connection with no request: closed */
+    long push_timeout_ms;       /* LPUSH not confirmed within this: 503 */
+    long max_pushes_in_flight;  /* per worker; above it: 503 */
+    char *tls_cert;             /* PEM chain; with tls_key the listener speaks HTTPS */
+    char *tls_key;              /* PEM private key */
 };
 
 struct config_redis {
@@ -56,7 +56,7 @@ struct config_writer {
 };
 
 struct config {
-    char *path; /* the file it was read from */
+    char *path;      /* the file it was read from */
     char *log_level; /* [log] level = debug|info|warn|error */
     struct config_gateway gateway;
     struct config_redis redis;

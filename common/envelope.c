@@ -10,28 +10,40 @@
 
 static int envelope_name_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+}
+
+static int envelope_name_ok(const char *s, size_t len)
+{
+    if (len == 0 || len > 64)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!envelope_name_char((unsigned char)s[i]))
+            return 0;
+    }
+    return 1;
 }
 
 int envelope_encode_header(char *out, const char *source, int64_t received_us,
-                           const char *request_id, size_t request_id_len, size_t body_len)
+                           const char *delivery_id, const char *request_id, size_t request_id_len,
+                           size_t body_len)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t slen = strlen(source);
+    size_t dlen = strlen(delivery_id);
     char *p = out;
 
-    if (slen == 0 || slen > 64)
+    if (!envelope_name_ok(source, slen) || !envelope_name_ok(delivery_id, dlen) || received_us < 0)
         return -1;
-    for (size_t i = 0; i < slen; i++) {
-        if (!envelope_name_char((unsigned char)source[i]))
-            return -1;
-    }
     memcpy(p, "HP1 ", 4);
     p += 4;
     memcpy(p, source, slen);
     p += slen;
     p += sprintf(p, " %" PRId64 " ", received_us);
+    memcpy(p, delivery_id, dlen);
+    p += dlen;
+    *p++ = ' ';
     if (request_id == NULL || request_id_len == 0) {
         *p++ = '-';
     } else {
@@ -91,7 +103,7 @@ int envelope_decode(const char *buf, size_t len, struct envelope *env, const cha
 
     if (len < 4 || memcmp(buf, "HP1 ", 4) != 0) {
         *why = len >= 2 && buf[0] == 'H' && buf[1] == 'P' ? "unsupported envelope version"
-                                                            : "not an envelope";
+                                                          : "not an envelope";
         return -1;
     }
     p += 4;
@@ -110,6 +122,16 @@ int envelope_decode(const char *buf, size_t len, struct envelope *env, const cha
         return -1;
     }
     env->received_us = (int64_t)v;
+    tok = p;
+    while (p < end && envelope_name_char((unsigned char)*p))
+        p++;
+    if (p == tok || p - tok > ENVELOPE_ID_MAX || p >= end || *p != ' ') {
+        *why = "bad delivery id in envelope";
+        return -1;
+    }
+    memcpy(env->delivery_id, tok, (size_t)(p - tok));
+    env->delivery_id[p - tok] = '\0';
+    p++;
     if (p + 1 < end && p[0] == '-' && p[1] == ' ') {
         p += 2;
     } else {

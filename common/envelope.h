@@ -2,11 +2,12 @@
  * The queue envelope: what the gateway LPUSHes and writers decode. Version 1 is one
  * ASCII header line followed by the raw body bytes, unchanged:
  *
- *   "HP1 " source " " received_us " " request_id " " body_len "\n" body
+ *   "HP1 " source " " received_us " " delivery_id " " request_id " " body_len "\n" body
  *
  * source is the [source.NAME] (A-Z a-z 0-9 _ -), received_us the receive time in
- * microseconds since the epoch, request_id the x-zm-request-id (else x-zm-trackingid)
- * header percent-encoded (bytes outside '!'..'~' and '%' become %XX), or "-" when
+ * microseconds since the epoch, delivery_id the gateway's id for this delivery (the
+ * "id" of its 200 answer; A-Z a-z 0-9 _ -, at most 64), request_id the x-zm-request-id (else
+ * x-zm-trackingid) header percent-encoded (bytes outside '!'..'~' and '%' become %XX), or "-" when
  * absent, and body_len the decimal byte length of body. Decoders must reject any
  * other version. See docs/envelope.md.
  */
@@ -17,25 +18,29 @@
 #include <stdint.h>
 
 #define ENVELOPE_REQUEST_ID_MAX 256 /* longer request ids are truncated (decoded bytes) */
-#define ENVELOPE_HEADER_MAX (4 + 64 + 1 + 20 + 1 + 3 * ENVELOPE_REQUEST_ID_MAX + 1 + 20 + 1)
+#define ENVELOPE_ID_MAX 64
+#define ENVELOPE_HEADER_MAX                                                                        \
+    (4 + 64 + 1 + 20 + 1 + ENVELOPE_ID_MAX + 1 + 3 * ENVELOPE_REQUEST_ID_MAX + 1 + 20 + 2)
 
 struct envelope {
-    char source[65];                                /* NUL-terminated source name */
-    int64_t received_us;                            /* receive time, µs since epoch */
-    char request_id[ENVELOPE_REQUEST_ID_MAX + 1];   /* decoded request id, "" when absent */
-    size_t request_id_len;                          /* its length (it may hold any byte) */
-    const char *body;                               /* points into the decoded buffer */
-    size_t body_len;                                /* body length */
+    char source[65];                              /* NUL-terminated source name */
+    int64_t received_us;                          /* receive time, µs since epoch */
+    char delivery_id[ENVELOPE_ID_MAX + 1];        /* gateway's delivery id */
+    char request_id[ENVELOPE_REQUEST_ID_MAX + 1]; /* decoded request id, "" when absent */
+    size_t request_id_len;                        /* its length (it may hold any byte) */
+    const char *body;                             /* points into the decoded buffer */
+    size_t body_len;                              /* body length */
 };
 
 /*
- * Writes the header line for (source, received_us, request_id, body_len) into out
- * (at least ENVELOPE_HEADER_MAX bytes) and returns its length, or -1 when source is
- * not a valid name. The body follows the header unchanged. request_id may be NULL.
+ * Writes the header line for (source, received_us, delivery_id, request_id, body_len)
+ * into out (at least ENVELOPE_HEADER_MAX bytes) and returns its length, or -1 when
+ * source or delivery_id is not a valid name. The body follows the header unchanged. request_id may
+ * be NULL.
  */
 int envelope_encode_header(char *out, const char *source, int64_t received_us,
-                           const char *request_id, size_t request_id_len, size_t body_len)
-    __attribute__((warn_unused_result));
+                           const char *delivery_id, const char *request_id, size_t request_id_len,
+                           size_t body_len) __attribute__((warn_unused_result));
 
 /*
  * Parses buf (an envelope as stored in Redis) into env; env->body points into buf.

@@ -100,8 +100,7 @@ static void admin_request_cb(struct evhttp_request *req, void *arg)
 }
 
 struct admin_server *admin_server_start(struct event_base *base, const char *hostport,
-                                        admin_render_fn render, void *arg, char *err,
-                                        size_t errlen)
+                                        admin_render_fn render, void *arg, char *err, size_t errlen)
 {
     struct admin_server *admin = calloc(1, sizeof(*admin));
     int fd = -1;

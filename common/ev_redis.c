@@ -18,13 +18,13 @@
 struct redis_link {
     struct event_base *base;
     struct redis_url url;
-    char name[64];            /* for log lines */
-    redisAsyncContext *ac;    /* current context, NULL while waiting to reconnect */
-    bool up;                  /* handshake done */
-    bool freeing;             /* redis_link_free in progress: no reconnect, no callbacks */
-    int backoff_ms;           /* next reconnect delay */
-    struct event *retry;      /* reconnect timer */
-    struct event *deadline;   /* connect + handshake timeout */
+    char name[64];          /* for log lines */
+    redisAsyncContext *ac;  /* current context, NULL while waiting to reconnect */
+    bool up;                /* handshake done */
+    bool freeing;           /* redis_link_free in progress: no reconnect, no callbacks */
+    int backoff_ms;         /* next reconnect delay */
+    struct event *retry;    /* reconnect timer */
+    struct event *deadline; /* connect + handshake timeout */
     redis_link_state_fn fn;
     void *arg;
 };

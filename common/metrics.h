@@ -24,11 +24,12 @@ void strbuf_free(struct strbuf *sb);
 #define HISTOGRAM_MAX_BUCKETS 24
 
 struct histogram {
-    const double *bounds;                              /* upper bounds, ascending */
-    size_t nbounds;                                    /* at most HISTOGRAM_MAX_BUCKETS */
-    _Atomic uint64_t buckets[HISTOGRAM_MAX_BUCKETS + 1]; /* per bucket (not cumulative); last = +Inf */
-    _Atomic uint64_t count;                            /* observations */
-    _Atomic uint64_t sum_micro;                        /* sum of values, in millionths */
+    const double *bounds; /* upper bounds, ascending */
+    size_t nbounds;       /* at most HISTOGRAM_MAX_BUCKETS */
+    _Atomic uint64_t
+        buckets[HISTOGRAM_MAX_BUCKETS + 1]; /* per bucket (not cumulative); last = +Inf */
+    _Atomic uint64_t count;                 /* observations */
+    _Atomic uint64_t sum_micro;             /* sum of values, in millionths */
 };
 
 /* Sets the bucket bounds (a static array) and zeroes the counts. */

@@ -94,7 +94,10 @@ int zoom_sign(struct zoom_key *key, const char *ts, size_t tslen, const char *bo
 {
     unsigned char mac[32];
     const struct iovec_part parts[] = {
-        {"v0:", 3}, {ts, tslen}, {":", 1}, {body, len},
+        {"v0:", 3},
+        {ts, tslen},
+        {":", 1},
+        {body, len},
     };
 
     if (zoom_mac_parts(key, parts, 4, mac) < 0)
