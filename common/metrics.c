@@ -88,8 +88,10 @@ void histogram_render(struct strbuf *sb, const char *name, const char *help, con
             strbuf_printf(sb, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep,
                           (unsigned long long)cum);
     }
-    strbuf_printf(sb, "%s_sum{%s} %.6f\n", name, labels,
+    strbuf_printf(sb, "%s_sum%s%s%s %.6f\n", name, labels[0] ? "{" : "", labels,
+                  labels[0] ? "}" : "",
                   (double)atomic_load_explicit(&h->sum_micro, memory_order_relaxed) / 1e6);
-    strbuf_printf(sb, "%s_count{%s} %llu\n", name, labels,
+    strbuf_printf(sb, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels,
+                  labels[0] ? "}" : "",
                   (unsigned long long)atomic_load_explicit(&h->count, memory_order_relaxed));
 }

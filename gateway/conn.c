@@ -1,0 +1,692 @@
+/*
+ * The gateway's connection state machine (see conn.h). A request moves
+ * READ_HEAD -> READ_BODY -> PUSHING -> (answer) -> READ_HEAD, or to CLOSING when the
+ * connection must end after the answer. One timer per connection serves, by state,
+ * as idle timeout, request read deadline, push confirmation deadline and close deadline.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <hiredis/async.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "envelope.h"
+#include "http_parser.h"
+#include "json_scan.h"
+#include "log.h"
+#include "stats.h"
+#include "worker.h"
+#include "zoom.h"
+
+#define CONN_MAX_HEAD 16384         /* larger heads: 431 */
+#define CONN_MAX_OUTPUT 65536       /* stop reading requests while this much is unsent */
+#define CONN_MAX_REQUESTS_PER_CB 32 /* pipelined requests handled per callback */
+#define CONN_CLOSE_TIMEOUT_S 5      /* time to flush a final answer */
+#define CONN_SIGNATURE_MAX 80
+#define CONN_TIMESTAMP_MAX 24
+
+enum conn_state {
+    CONN_READ_HEAD, /* waiting for a complete request head (or idle between requests) */
+    CONN_READ_BODY, /* head accepted, waiting for content_length body bytes */
+    CONN_PUSHING,   /* LPUSH sent, waiting for Redis to confirm */
+    CONN_CLOSING,   /* final answer queued; close once it is flushed */
+};
+
+struct push;
+
+struct conn {
+    TAILQ_ENTRY(conn) link;
+    struct worker *w;
+    struct bufferevent *bev;
+    struct event *timer;
+    enum conn_state state;
+    uint64_t id;                             /* for log lines */
+    bool tls;                                /* bev is an OpenSSL bufferevent */
+    bool reading_request;                    /* bytes of a request arrived; read deadline armed */
+    bool keep_alive;                         /* this request's connection disposition */
+    bool answered_any;                       /* at least one answer sent (for TLS failure stats) */
+    size_t scanned;                          /* head bytes already searched for CRLFCRLF */
+    size_t head_len;                         /* READ_BODY: bytes of the head in input */
+    size_t body_len;                         /* READ_BODY: content length */
+    struct stats_source *stats;              /* counters of the addressed source, or NULL */
+    struct push *push;                       /* PUSHING: the pending push */
+    char source[CONFIG_SOURCE_NAME_MAX + 1]; /* addressed source */
+    char signature[CONN_SIGNATURE_MAX + 1];  /* x-zm-signature, "" if absent or too long */
+    size_t signature_len;
+    char timestamp[CONN_TIMESTAMP_MAX + 1]; /* x-zm-request-timestamp, "" if absent */
+    size_t timestamp_len;
+    char request_id[ENVELOPE_REQUEST_ID_MAX + 1]; /* x-zm-request-id or x-zm-trackingid */
+    size_t request_id_len;
+    char delivery_id[32];        /* id of the delivery being pushed */
+    struct timeval request_done; /* when the last body byte was read */
+};
+
+/* A pending LPUSH. It outlives its connection when the client goes away first. */
+struct push {
+    struct conn *conn; /* NULL once the connection no longer waits for it */
+    struct worker *w;
+};
+
+static void conn_process(struct conn *c);
+static void conn_free(struct conn *c);
+
+static const char *conn_reason(int status)
+{
+    switch (status) {
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Content Too Large";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Error";
+    }
+}
+
+static void conn_arm_timer(struct conn *c, long ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+    evtimer_add(c->timer, &tv);
+}
+
+/* The single place a connection changes state; it also arms the state's timer. */
+static void conn_set_state(struct conn *c, enum conn_state state)
+{
+    c->state = state;
+    switch (state) {
+    case CONN_READ_HEAD:
+        c->reading_request = false;
+        c->scanned = 0;
+        c->stats = NULL;
+        conn_arm_timer(c, c->w->settings.idle_timeout_s * 1000);
+        break;
+    case CONN_READ_BODY:
+        break; /* keeps the read deadline armed when the request started */
+    case CONN_PUSHING:
+        conn_arm_timer(c, c->w->settings.push_timeout_ms);
+        break;
+    case CONN_CLOSING:
+        bufferevent_disable(c->bev, EV_READ);
+        conn_arm_timer(c, CONN_CLOSE_TIMEOUT_S * 1000);
+        break;
+    }
+}
+
+/*
+ * Queues an answer. body is a JSON text (or NULL); extra is more header lines, each
+ * ending in CRLF. A request whose body was not read, or a client that asked for it,
+ * gets Connection: close.
+ */
+static void conn_respond(struct conn *c, int status, const char *extra, const char *body)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    size_t blen = body ? strlen(body) : 0;
+    bool close_after = !c->keep_alive || c->w->stopping;
+
+    if (c->stats != NULL)
+        stats_count_status(c->stats, status);
+    evbuffer_add_printf(out,
+                        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                        "Content-Length: %zu\r\n%s%s\r\n",
+                        status, conn_reason(status), blen, extra ? extra : "",
+                        close_after ? "Connection: close\r\n" : "");
+    if (blen > 0)
+        evbuffer_add(out, body, blen);
+    c->answered_any = true;
+    if (close_after)
+        conn_set_state(c, CONN_CLOSING);
+    else
+        conn_set_state(c, CONN_READ_HEAD);
+}
+
+static void conn_error(struct conn *c, int status, const char *extra, const char *msg)
+{
+    char body[256];
+    size_t n = 0;
+
+    n += (size_t)snprintf(body, sizeof(body), "{\"error\":\"");
+    for (const char *m = msg; *m != '\0' && n < sizeof(body) - 4; m++) {
+        if (*m == '"' || *m == '\\')
+            body[n++] = '\\';
+        body[n++] = *m;
+    }
+    memcpy(body + n, "\"}", 3);
+    conn_respond(c, status, extra, body);
+}
+
+/* Answers and ends the connection: for requests whose body will not be read. */
+static void conn_reject(struct conn *c, int status, const char *extra, const char *msg)
+{
+    c->keep_alive = false;
+    conn_error(c, status, extra, msg);
+}
+
+static void conn_copy_header(const struct http_str *s, char *dst, size_t cap, size_t *len)
+{
+    if (s->p == NULL || s->len >= cap) {
+        dst[0] = '\0';
+        *len = 0;
+        return;
+    }
+    memcpy(dst, s->p, s->len);
+    dst[s->len] = '\0';
+    *len = s->len;
+}
+
+/* Routes a complete head. Returns true when the body should be read next. */
+static bool conn_on_head(struct conn *c, const char *buf, size_t len)
+{
+    struct worker *w = c->w;
+    struct http_head h;
+    int rc = http_parse_head(buf, len, &h);
+    const struct http_str *rid;
+
+    if (rc != 0) {
+        conn_reject(c, rc, NULL, rc == 505 ? "HTTP version not supported" : "malformed request");
+        return false;
+    }
+    c->keep_alive = h.keep_alive;
+    if (h.path.len == 8 && memcmp(h.path.p, "/healthz", 8) == 0) {
+        if (h.content_length > 0 || h.chunked)
+            c->keep_alive = false;
+        if (h.method != HTTP_METHOD_GET && h.method != HTTP_METHOD_HEAD)
+            conn_error(c, 405, "Allow: GET, HEAD\r\n", "method not allowed");
+        else
+            conn_respond(c, 200, NULL, "{\"status\":\"ok\"}");
+        return false;
+    }
+    if (h.path.len == 7 && memcmp(h.path.p, "/readyz", 7) == 0) {
+        long qlen = (long)STAT_GET(queue_length);
+        if (h.content_length > 0 || h.chunked)
+            c->keep_alive = false;
+        if (h.method != HTTP_METHOD_GET && h.method != HTTP_METHOD_HEAD)
+            conn_error(c, 405, "Allow: GET, HEAD\r\n", "method not allowed");
+        else if (!w->redis_up)
+            conn_error(c, 503, "Retry-After: 1\r\n", "redis not connected");
+        else if (qlen >= w->settings.max_queue_length)
+            conn_error(c, 503, "Retry-After: 5\r\n", "queue full");
+        else
+            conn_respond(c, 200, NULL, "{\"status\":\"ready\"}");
+        return false;
+    }
+    if (h.path.len <= 7 || memcmp(h.path.p, "/hooks/", 7) != 0 ||
+        h.path.len - 7 > CONFIG_SOURCE_NAME_MAX || memchr(h.path.p + 7, '/', h.path.len - 7)) {
+        c->keep_alive = c->keep_alive && h.content_length <= 0 && !h.chunked;
+        conn_error(c, 404, NULL, "not found");
+        return false;
+    }
+    struct keyring_entry *e = keyring_find(w->keyring, h.path.p + 7, h.path.len - 7);
+    if (e == NULL) {
+        c->stats = stats_source("_unknown");
+        c->keep_alive = c->keep_alive && h.content_length <= 0 && !h.chunked;
+        conn_error(c, 404, NULL, "unknown source");
+        return false;
+    }
+    c->stats = e->stats;
+    memcpy(c->source, h.path.p + 7, h.path.len - 7);
+    c->source[h.path.len - 7] = '\0';
+    if (h.method != HTTP_METHOD_POST) {
+        c->keep_alive = c->keep_alive && h.content_length <= 0 && !h.chunked;
+        conn_error(c, 405, "Allow: POST\r\n", "method not allowed");
+        return false;
+    }
+    if (h.chunked) {
+        conn_reject(c, 411, NULL, "chunked bodies are not supported; send Content-Length");
+        return false;
+    }
+    if (h.content_length > w->settings.max_body_bytes) {
+        conn_reject(c, 413, NULL, "body too large");
+        return false;
+    }
+    conn_copy_header(&h.signature, c->signature, sizeof(c->signature), &c->signature_len);
+    conn_copy_header(&h.timestamp, c->timestamp, sizeof(c->timestamp), &c->timestamp_len);
+    rid = h.request_id.p != NULL ? &h.request_id : &h.tracking_id;
+    c->request_id_len = rid->len < ENVELOPE_REQUEST_ID_MAX ? rid->len : ENVELOPE_REQUEST_ID_MAX;
+    if (rid->p != NULL)
+        memcpy(c->request_id, rid->p, c->request_id_len);
+    c->head_len = len;
+    c->body_len = h.content_length > 0 ? (size_t)h.content_length : 0;
+    if (h.expect_continue && c->body_len > 0 &&
+        evbuffer_get_length(bufferevent_get_input(c->bev)) < len + c->body_len)
+        evbuffer_add_printf(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n");
+    conn_set_state(c, CONN_READ_BODY);
+    return true;
+}
+
+static bool conn_timestamp_fresh(struct conn *c)
+{
+    long long ts = 0;
+    time_t now = time(NULL);
+
+    if (c->timestamp_len == 0 || c->timestamp_len > 12)
+        return false;
+    for (size_t i = 0; i < c->timestamp_len; i++) {
+        if (c->timestamp[i] < '0' || c->timestamp[i] > '9')
+            return false;
+        ts = ts * 10 + (c->timestamp[i] - '0');
+    }
+    return llabs((long long)now - ts) <= c->w->settings.timestamp_tolerance_s;
+}
+
+/* endpoint.url_validation: answer {"plainToken","encryptedToken"} signed with key. */
+static void conn_url_validation(struct conn *c, struct zoom_key *key, const char *body, size_t len)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, 0, &jerr);
+    json_t *token = json_object_get(json_object_get(root, "payload"), "plainToken");
+    char hex[ZOOM_HEX_LEN + 1];
+    char *answer = NULL;
+    json_t *obj = NULL;
+
+    if (!json_is_string(token) || json_string_length(token) == 0 ||
+        json_string_length(token) > 1024) {
+        conn_error(c, 400, NULL, "url_validation without payload.plainToken");
+        goto done;
+    }
+    if (zoom_hmac_hex(key, json_string_value(token), json_string_length(token), hex) < 0)
+        goto oom;
+    obj = json_pack("{s:O,s:s}", "plainToken", token, "encryptedToken", hex);
+    answer = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    if (answer == NULL)
+        goto oom;
+    conn_respond(c, 200, NULL, answer);
+    goto done;
+oom:
+    STAT_ADD(out_of_memory_total, 1);
+    conn_error(c, 503, "Retry-After: 1\r\n", "out of memory");
+done:
+    free(answer);
+    json_decref(obj);
+    json_decref(root);
+}
+
+static void conn_push_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct push *p = privdata;
+    struct worker *w = p->w;
+    struct conn *c = p->conn;
+    redisReply *reply = r;
+
+    w->pushes_in_flight--;
+    STAT_ADD(requests_in_flight, -1);
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
+        STAT_SET(queue_length, reply->integer);
+    if (c != NULL) {
+        c->push = NULL;
+        if (reply != NULL && reply->type == REDIS_REPLY_INTEGER) {
+            struct timeval now, d;
+            char body[96];
+            gettimeofday(&now, NULL);
+            timersub(&now, &c->request_done, &d);
+            histogram_observe(&gateway_stats.enqueue_seconds,
+                              (double)d.tv_sec + (double)d.tv_usec / 1e6);
+            snprintf(body, sizeof(body), "{\"status\":\"queued\",\"id\":\"%s\"}", c->delivery_id);
+            conn_respond(c, 200, NULL, body);
+        } else {
+            STAT_ADD(push_errors_total, 1);
+            if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+                log_msg(LOG_WARN, "push failed", "worker=%d conn=%" PRIu64 " error=\"%.200s\"",
+                        w->id, c->id, reply->str);
+            conn_error(c, 503, "Retry-After: 1\r\n", "queue unavailable");
+        }
+        conn_process(c);
+    }
+    free(p);
+    worker_maybe_exit(w);
+}
+
+/* Builds the RESP LPUSH of one envelope and sends it. 0, or -1 when out of memory. */
+static int conn_push(struct conn *c, const char *body, size_t len)
+{
+    struct worker *w = c->w;
+    char header[ENVELOPE_HEADER_MAX];
+    size_t qlen = strlen(w->queue);
+    int64_t received_us = (int64_t)c->request_done.tv_sec * 1000000 + c->request_done.tv_usec;
+    int hlen;
+    char *cmd;
+    size_t cap, n;
+    struct push *p;
+
+    snprintf(c->delivery_id, sizeof(c->delivery_id), "%012" PRIx64 "%02x%010" PRIx64,
+             gateway.id_prefix, (unsigned)w->id & 0xff, ++w->seq);
+    hlen = envelope_encode_header(header, c->source, received_us, c->delivery_id, c->request_id,
+                                  c->request_id_len, len);
+    if (hlen < 0)
+        return -1;
+    cap = 64 + qlen + (size_t)hlen + len;
+    cmd = malloc(cap);
+    p = malloc(sizeof(*p));
+    if (cmd == NULL || p == NULL) {
+        free(cmd);
+        free(p);
+        return -1;
+    }
+    n = (size_t)snprintf(cmd, cap, "*3\r\n$5\r\nLPUSH\r\n$%zu\r\n%s\r\n$%zu\r\n", qlen, w->queue,
+                         (size_t)hlen + len);
+    memcpy(cmd + n, header, (size_t)hlen);
+    n += (size_t)hlen;
+    memcpy(cmd + n, body, len);
+    n += len;
+    memcpy(cmd + n, "\r\n", 2);
+    n += 2;
+    p->conn = c;
+    p->w = w;
+    if (redisAsyncFormattedCommand(redis_link_ctx(w->redis), conn_push_cb, p, cmd, n) != REDIS_OK) {
+        free(cmd);
+        free(p);
+        return -1;
+    }
+    free(cmd);
+    c->push = p;
+    w->pushes_in_flight++;
+    STAT_ADD(requests_in_flight, 1);
+    conn_set_state(c, CONN_PUSHING);
+    return 0;
+}
+
+/* A whole request is in the input buffer: verify it, then answer or push it. */
+static void conn_on_request(struct conn *c)
+{
+    struct worker *w = c->w;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t total = c->head_len + c->body_len;
+    const unsigned char *all = evbuffer_pullup(in, (ev_ssize_t)total);
+    const char *body;
+    struct keyring_entry *e;
+    struct zoom_key *key = NULL;
+    struct json_event ev;
+    const char *why;
+
+    gettimeofday(&c->request_done, NULL);
+    evtimer_del(c->timer);
+    if (all == NULL) {
+        STAT_ADD(out_of_memory_total, 1);
+        conn_reject(c, 503, "Retry-After: 1\r\n", "out of memory");
+        return;
+    }
+    body = (const char *)all + c->head_len;
+    e = keyring_find(w->keyring, c->source, strlen(c->source));
+    if (e == NULL) { /* removed by a reload while the body arrived */
+        conn_error(c, 404, NULL, "unknown source");
+        goto drain;
+    }
+    if (!conn_timestamp_fresh(c)) {
+        conn_error(c, 401, NULL, "timestamp missing or outside tolerance");
+        goto drain;
+    }
+    if (zoom_verify(e->current, c->timestamp, c->timestamp_len, body, c->body_len, c->signature,
+                    c->signature_len))
+        key = e->current;
+    else if (e->previous != NULL && zoom_verify(e->previous, c->timestamp, c->timestamp_len, body,
+                                                c->body_len, c->signature, c->signature_len))
+        key = e->previous;
+    if (key == NULL) {
+        conn_error(c, 401, NULL, "bad signature");
+        goto drain;
+    }
+    if (json_scan_event(body, c->body_len, &ev, &why) < 0) {
+        conn_error(c, 400, NULL, why);
+        goto drain;
+    }
+    if ((ev.len == 23 && memcmp(ev.p, "endpoint.url_validation", 23) == 0) || ev.has_escapes) {
+        json_t *root = ev.has_escapes ? json_loadb(body, c->body_len, 0, NULL) : NULL;
+        const char *name = root ? json_string_value(json_object_get(root, "event")) : NULL;
+        bool validation = !ev.has_escapes || (name && strcmp(name, "endpoint.url_validation") == 0);
+        json_decref(root);
+        if (validation) {
+            conn_url_validation(c, key, body, c->body_len);
+            goto drain;
+        }
+    }
+    if (!w->redis_up || redis_link_ctx(w->redis) == NULL) {
+        conn_error(c, 503, "Retry-After: 1\r\n", "queue unavailable");
+        goto drain;
+    }
+    if ((long)STAT_GET(queue_length) >= w->settings.max_queue_length) {
+        STAT_ADD(queue_full_rejections_total, 1);
+        conn_error(c, 503, "Retry-After: 5\r\n", "queue full");
+        goto drain;
+    }
+    if (w->pushes_in_flight >= w->settings.max_pushes_in_flight) {
+        STAT_ADD(overload_rejections_total, 1);
+        conn_error(c, 503, "Retry-After: 1\r\n", "overloaded");
+        goto drain;
+    }
+    if (conn_push(c, body, c->body_len) < 0) {
+        STAT_ADD(out_of_memory_total, 1);
+        conn_error(c, 503, "Retry-After: 1\r\n", "out of memory");
+    }
+drain:
+    evbuffer_drain(in, total);
+}
+
+/*
+ * Advances the state machine over whatever input is buffered. Bounded per call so a
+ * client pipelining many requests cannot starve the others on this loop.
+ */
+static void conn_process(struct conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+
+    for (int n = 0; n < CONN_MAX_REQUESTS_PER_CB; n++) {
+        size_t avail = evbuffer_get_length(in);
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) > CONN_MAX_OUTPUT)
+            return; /* resumed by the write callback */
+        switch (c->state) {
+        case CONN_READ_HEAD: {
+            struct evbuffer_ptr start, found;
+            size_t from = c->scanned > 3 ? c->scanned - 3 : 0;
+            if (avail == 0)
+                return;
+            if (!c->reading_request) {
+                c->reading_request = true;
+                conn_arm_timer(c, c->w->settings.read_timeout_s * 1000);
+            }
+            evbuffer_ptr_set(in, &start, from, EVBUFFER_PTR_SET);
+            found = evbuffer_search(in, "\r\n\r\n", 4, &start);
+            if (found.pos < 0) {
+                c->scanned = avail;
+                if (avail > CONN_MAX_HEAD)
+                    conn_reject(c, 431, NULL, "request head too large");
+                return;
+            }
+            size_t hlen = (size_t)found.pos + 4;
+            if (hlen > CONN_MAX_HEAD) {
+                conn_reject(c, 431, NULL, "request head too large");
+                return;
+            }
+            const char *head = (const char *)evbuffer_pullup(in, (ev_ssize_t)hlen);
+            if (head == NULL) {
+                STAT_ADD(out_of_memory_total, 1);
+                conn_reject(c, 503, "Retry-After: 1\r\n", "out of memory");
+                return;
+            }
+            if (!conn_on_head(c, head, hlen)) {
+                if (c->state == CONN_CLOSING)
+                    return;
+                evbuffer_drain(in, hlen);
+            }
+            break;
+        }
+        case CONN_READ_BODY:
+            if (avail < c->head_len + c->body_len)
+                return;
+            conn_on_request(c);
+            break;
+        case CONN_PUSHING:
+        case CONN_CLOSING:
+            return;
+        }
+    }
+    /* more may be buffered: continue on a later loop pass */
+    bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+}
+
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+    conn_process(arg);
+}
+
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+
+    if (c->state == CONN_CLOSING) {
+        conn_free(c);
+        return;
+    }
+    conn_process(c);
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    if (c->tls && (what & BEV_EVENT_ERROR) && !c->answered_any && !c->reading_request)
+        STAT_ADD(tls_handshake_failures_total, 1);
+    conn_free(c);
+}
+
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    switch (c->state) {
+    case CONN_READ_HEAD:
+        if (!c->reading_request) {
+            conn_free(c); /* idle keep-alive connection */
+            return;
+        }
+        /* fall through */
+    case CONN_READ_BODY:
+        STAT_ADD(connections_timed_out_total, 1);
+        log_msg(LOG_INFO, "request read timeout", "worker=%d conn=%" PRIu64, c->w->id, c->id);
+        conn_reject(c, 408, NULL, "request not received in time");
+        return;
+    case CONN_PUSHING:
+        STAT_ADD(push_timeouts_total, 1);
+        log_msg(LOG_WARN, "push not confirmed in time", "worker=%d conn=%" PRIu64 " delivery=%s",
+                c->w->id, c->id, c->delivery_id);
+        c->push->conn = NULL; /* its reply, if any, is ignored */
+        c->push = NULL;
+        conn_error(c, 503, "Retry-After: 1\r\n", "queue did not confirm in time");
+        conn_process(c);
+        return;
+    case CONN_CLOSING:
+        conn_free(c);
+        return;
+    }
+}
+
+void conn_accept(struct worker *w, evutil_socket_t fd)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    SSL *ssl = NULL;
+
+    if (c == NULL)
+        goto fail;
+    c->w = w;
+    c->id = ++w->next_conn_id;
+    c->timer = evtimer_new(w->base, conn_timer_cb, c);
+    if (c->timer == NULL)
+        goto fail;
+    if (w->ssl_ctx != NULL) {
+        ssl = SSL_new(w->ssl_ctx);
+        if (ssl == NULL)
+            goto fail;
+        c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                BEV_OPT_CLOSE_ON_FREE);
+        c->tls = true;
+        if (c->bev != NULL)
+            bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+        ssl = NULL; /* owned by the bufferevent now (or freed with it on failure) */
+    } else {
+        c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
+    if (c->bev == NULL)
+        goto fail;
+    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    TAILQ_INSERT_TAIL(&w->conns, c, link);
+    w->nconns++;
+    STAT_ADD(connections, 1);
+    STAT_ADD(connections_accepted_total, 1);
+    conn_set_state(c, CONN_READ_HEAD);
+    /* an accepted connection is a request about to start: hold it to the read deadline */
+    c->reading_request = true;
+    conn_arm_timer(c, w->settings.read_timeout_s * 1000);
+    return;
+fail:
+    STAT_ADD(out_of_memory_total, 1);
+    if (ssl != NULL)
+        SSL_free(ssl);
+    if (c != NULL && c->timer != NULL)
+        event_free(c->timer);
+    free(c);
+    close(fd);
+    atomic_fetch_sub(&gateway.nconns, 1);
+    worker_conn_closed(w);
+}
+
+static void conn_free(struct conn *c)
+{
+    struct worker *w = c->w;
+
+    if (c->push != NULL)
+        c->push->conn = NULL;
+    TAILQ_REMOVE(&w->conns, c, link);
+    w->nconns--;
+    STAT_ADD(connections, -1);
+    event_free(c->timer);
+    bufferevent_free(c->bev);
+    free(c);
+    atomic_fetch_sub(&gateway.nconns, 1);
+    worker_conn_closed(w);
+}
+
+void conn_close_idle(struct worker *w)
+{
+    struct conn *c, *next;
+
+    for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
+        next = TAILQ_NEXT(c, link);
+        if (c->state == CONN_READ_HEAD || c->state == CONN_READ_BODY)
+            conn_free(c);
+    }
+}
+
+void conn_free_all(struct worker *w)
+{
+    while (!TAILQ_EMPTY(&w->conns))
+        conn_free(TAILQ_FIRST(&w->conns));
+}

@@ -1,0 +1,210 @@
+/*
+ * hookpipe-gateway: verifies Zoom webhooks and queues them in Redis. The main thread
+ * owns signals (SIGHUP reload, SIGTERM/SIGINT graceful stop) and the admin listener;
+ * `workers` threads each run their own loop on a SO_REUSEPORT socket.
+ */
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "config.h"
+#include "ev_admin.h"
+#include "log.h"
+#include "stats.h"
+#include "tls.h"
+#include "worker.h"
+
+#define GATEWAY_BACKLOG 4096
+
+struct gateway_main {
+    struct event_base *base;
+    struct worker *workers;
+    int nworkers;
+    struct admin_server *admin;
+    bool stopping;
+};
+
+static void gateway_render(struct strbuf *sb, void *arg)
+{
+    stats_render(sb);
+}
+
+/* Settings a reload cannot change; a changed one is logged and kept as it was. */
+static void gateway_note_fixed(const struct config *old, const struct config *cfg)
+{
+    const struct {
+        const char *key;
+        const char *a, *b;
+    } fixed[] = {
+        {"listen", old->gateway.listen, cfg->gateway.listen},
+        {"admin_listen", old->gateway.admin_listen, cfg->gateway.admin_listen},
+        {"tls_cert", old->gateway.tls_cert, cfg->gateway.tls_cert},
+        {"tls_key", old->gateway.tls_key, cfg->gateway.tls_key},
+        {"url", old->redis.url, cfg->redis.url},
+        {"queue", old->redis.queue, cfg->redis.queue},
+    };
+
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        if (strcmp(fixed[i].a, fixed[i].b) != 0)
+            log_msg(LOG_WARN, "setting needs a restart to change, keeping the old value", "key=%s",
+                    fixed[i].key);
+    }
+    if (old->gateway.workers != cfg->gateway.workers ||
+        old->gateway.max_connections != cfg->gateway.max_connections)
+        log_msg(LOG_WARN, "setting needs a restart to change, keeping the old value",
+                "key=workers/max_connections");
+}
+
+static void gateway_sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct gateway_main *gm = arg;
+    char err[CONFIG_ERR_LEN];
+    struct config *cfg, *old;
+
+    cfg = config_load(gateway.cfg->path, err, sizeof(err));
+    if (cfg == NULL) {
+        STAT_ADD(config_reload_failures_total, 1);
+        log_msg(LOG_ERROR, "reload failed, keeping the old configuration", "error=\"%s\"", err);
+        return;
+    }
+    gateway_note_fixed(gateway.cfg, cfg);
+    log_init("gateway", (enum log_level)log_level_parse(cfg->log_level));
+    pthread_mutex_lock(&gateway.cfg_lock);
+    old = gateway.cfg;
+    gateway.cfg = cfg;
+    pthread_mutex_unlock(&gateway.cfg_lock);
+    /* workers copy what they need under cfg_lock, so the old config is unused now */
+    config_free(old);
+    for (int i = 0; i < gm->nworkers; i++)
+        worker_request_reload(&gm->workers[i]);
+    STAT_ADD(config_reloads_total, 1);
+    log_msg(LOG_INFO, "configuration reloaded", "sources=%zu", cfg->nsources);
+}
+
+static void gateway_stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct gateway_main *gm = arg;
+
+    if (gm->stopping)
+        return;
+    gm->stopping = true;
+    log_msg(LOG_INFO, "stopping: finishing pushes in flight", "signal=%d", (int)sig);
+    for (int i = 0; i < gm->nworkers; i++)
+        worker_request_stop(&gm->workers[i]);
+    event_base_loopexit(gm->base, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli = {.prog = "hookpipe-gateway",
+                      .summary = "Receives Zoom webhooks, verifies them and queues them in Redis."};
+    struct gateway_main gm = {0};
+    struct event *ev_hup = NULL, *ev_term = NULL, *ev_int = NULL;
+    SSL_CTX *ssl_ctx = NULL;
+    char err[512];
+    int rc, exit_code = 1, started = 0;
+
+    rc = cli_parse(&cli, argc, argv);
+    if (rc >= 0)
+        return rc;
+    gateway.cfg = cli_load_config(&cli, &rc);
+    if (gateway.cfg == NULL || cli.check_config) {
+        config_free(gateway.cfg);
+        return rc;
+    }
+    log_init("gateway", (enum log_level)log_level_parse(gateway.cfg->log_level));
+    signal(SIGPIPE, SIG_IGN);
+    stats_init();
+    if (evthread_use_pthreads() < 0 || (gm.base = event_base_new()) == NULL) {
+        log_msg(LOG_ERROR, "cannot create event loop", NULL);
+        goto done;
+    }
+    if (getrandom(&gateway.id_prefix, sizeof(gateway.id_prefix), 0) != sizeof(gateway.id_prefix))
+        gateway.id_prefix = (uint64_t)getpid() << 20 ^ (uint64_t)time(NULL);
+    gateway.id_prefix &= 0xffffffffffffULL;
+    gateway.max_connections = gateway.cfg->gateway.max_connections;
+    if (gateway.cfg->gateway.tls_cert[0] != '\0') {
+        ssl_ctx = tls_server_ctx(gateway.cfg->gateway.tls_cert, gateway.cfg->gateway.tls_key, err,
+                                 sizeof(err));
+        if (ssl_ctx == NULL) {
+            log_msg(LOG_ERROR, "cannot start TLS", "error=\"%s\"", err);
+            goto done;
+        }
+    }
+    gm.nworkers = (int)gateway.cfg->gateway.workers;
+    if (gm.nworkers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        gm.nworkers = n > 0 ? (int)(n < 64 ? n : 64) : 1;
+    }
+    gm.workers = calloc((size_t)gm.nworkers, sizeof(*gm.workers));
+    if (gm.workers == NULL)
+        goto done;
+    for (int i = 0; i < gm.nworkers; i++) {
+        int fd =
+            admin_listen_socket(gateway.cfg->gateway.listen, GATEWAY_BACKLOG, 1, err, sizeof(err));
+        if (fd < 0) {
+            log_msg(LOG_ERROR, "cannot listen", "error=\"%s\"", err);
+            goto done;
+        }
+        started = i + 1;
+        if (worker_init(&gm.workers[i], i, fd, ssl_ctx) < 0) {
+            log_msg(LOG_ERROR, "cannot start worker", "worker=%d", i);
+            goto done;
+        }
+    }
+    if (gateway.cfg->gateway.admin_listen[0] != '\0') {
+        gm.admin = admin_server_start(gm.base, gateway.cfg->gateway.admin_listen, gateway_render,
+                                      &gm, err, sizeof(err));
+        if (gm.admin == NULL) {
+            log_msg(LOG_ERROR, "cannot start admin listener", "error=\"%s\"", err);
+            goto done;
+        }
+    }
+    ev_hup = evsignal_new(gm.base, SIGHUP, gateway_sighup_cb, &gm);
+    ev_term = evsignal_new(gm.base, SIGTERM, gateway_stop_cb, &gm);
+    ev_int = evsignal_new(gm.base, SIGINT, gateway_stop_cb, &gm);
+    if (ev_hup == NULL || ev_term == NULL || ev_int == NULL || evsignal_add(ev_hup, NULL) < 0 ||
+        evsignal_add(ev_term, NULL) < 0 || evsignal_add(ev_int, NULL) < 0)
+        goto done;
+    for (int i = 0; i < gm.nworkers; i++) {
+        if (worker_start(&gm.workers[i]) < 0) {
+            log_msg(LOG_ERROR, "cannot start worker thread", "worker=%d", i);
+            for (int j = 0; j < i; j++) {
+                worker_request_stop(&gm.workers[j]);
+                worker_join(&gm.workers[j]);
+            }
+            goto done;
+        }
+    }
+    log_msg(LOG_INFO, "listening", "addr=%s admin=%s workers=%d sources=%zu tls=%s",
+            gateway.cfg->gateway.listen,
+            gateway.cfg->gateway.admin_listen[0] ? gateway.cfg->gateway.admin_listen : "off",
+            gm.nworkers, gateway.cfg->nsources, ssl_ctx ? "on" : "off");
+    event_base_dispatch(gm.base);
+    for (int i = 0; i < gm.nworkers; i++)
+        worker_join(&gm.workers[i]);
+    log_msg(LOG_INFO, "stopped", NULL);
+    exit_code = 0;
+done:
+    for (int i = 0; i < started; i++)
+        worker_destroy(&gm.workers[i]);
+    free(gm.workers);
+    admin_server_free(gm.admin);
+    if (ev_hup != NULL)
+        event_free(ev_hup);
+    if (ev_term != NULL)
+        event_free(ev_term);
+    if (ev_int != NULL)
+        event_free(ev_int);
+    if (gm.base != NULL)
+        event_base_free(gm.base);
+    SSL_CTX_free(ssl_ctx);
+    config_free(gateway.cfg);
+    return exit_code;
+}

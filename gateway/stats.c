@@ -1,0 +1,107 @@
+/*
+ * Gateway statistics: definition and Prometheus rendering of the X-macro block, plus
+ * the append-only per-source table (a mutex guards only creation; counting is atomic).
+ */
+#include "stats.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#define STATS_MAX_SOURCES 4096
+
+struct gateway_stats gateway_stats;
+
+static const double stats_enqueue_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                              0.025,  0.05,    0.1,    0.25,  0.5,    1.0,   2.5};
+
+static struct stats_source stats_sources[STATS_MAX_SOURCES];
+static _Atomic size_t stats_nsources;
+static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const int stats_status_codes[] = {
+#define STATS_STATUS_CODE(code) code,
+    STATS_STATUSES(STATS_STATUS_CODE)
+#undef STATS_STATUS_CODE
+};
+
+void stats_init(void)
+{
+    histogram_init(&gateway_stats.enqueue_seconds, stats_enqueue_bounds,
+                   sizeof(stats_enqueue_bounds) / sizeof(stats_enqueue_bounds[0]));
+}
+
+struct stats_source *stats_source(const char *name)
+{
+    struct stats_source *found = NULL;
+    size_t n;
+
+    pthread_mutex_lock(&stats_lock);
+    n = atomic_load(&stats_nsources);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(stats_sources[i].name, name) == 0) {
+            found = &stats_sources[i];
+            break;
+        }
+    }
+    if (found == NULL) {
+        if (n == STATS_MAX_SOURCES - 1)
+            name = "_other";
+        if (n < STATS_MAX_SOURCES) {
+            found = &stats_sources[n];
+            strncpy(found->name, name, sizeof(found->name) - 1);
+            atomic_store(&stats_nsources, n + 1);
+        } else {
+            found = &stats_sources[STATS_MAX_SOURCES - 1];
+        }
+    }
+    pthread_mutex_unlock(&stats_lock);
+    return found;
+}
+
+void stats_count_status(struct stats_source *src, int status)
+{
+    enum stats_status idx = STATS_STATUS_OTHER;
+
+    for (size_t i = 0; i < STATS_STATUS_OTHER; i++) {
+        if (stats_status_codes[i] == status) {
+            idx = (enum stats_status)i;
+            break;
+        }
+    }
+    atomic_fetch_add_explicit(&src->by_status[idx], 1, memory_order_relaxed);
+}
+
+void stats_render(struct strbuf *sb)
+{
+    size_t n = atomic_load(&stats_nsources);
+    int64_t up = STAT_GET(redis_links_up), links = STAT_GET(redis_links);
+
+    metrics_header(sb, "hookpipe_gateway_requests_total", "counter",
+                   "Webhook requests answered, by source and HTTP status.");
+    for (size_t i = 0; i < n; i++) {
+        for (size_t s = 0; s < STATS_STATUS_COUNT; s++) {
+            uint64_t v = atomic_load_explicit(&stats_sources[i].by_status[s], memory_order_relaxed);
+            if (v == 0)
+                continue;
+            if (s == STATS_STATUS_OTHER)
+                strbuf_printf(
+                    sb, "hookpipe_gateway_requests_total{source=\"%s\",status=\"other\"} %llu\n",
+                    stats_sources[i].name, (unsigned long long)v);
+            else
+                strbuf_printf(sb,
+                              "hookpipe_gateway_requests_total{source=\"%s\",status=\"%d\"} %llu\n",
+                              stats_sources[i].name, stats_status_codes[s], (unsigned long long)v);
+        }
+    }
+    histogram_render(sb, "hookpipe_gateway_enqueue_seconds",
+                     "Time from a request's last byte to Redis confirming its LPUSH.", "",
+                     &gateway_stats.enqueue_seconds);
+    metrics_header(sb, "hookpipe_gateway_redis_connected", "gauge",
+                   "1 when every worker's Redis connection is up, else 0.");
+    strbuf_printf(sb, "hookpipe_gateway_redis_connected %d\n", links > 0 && up == links ? 1 : 0);
+#define STATS_RENDER(name, type, help)                                                             \
+    metrics_header(sb, "hookpipe_gateway_" #name, #type, help);                                    \
+    strbuf_printf(sb, "hookpipe_gateway_" #name " %lld\n", (long long)STAT_GET(name));
+    GATEWAY_STATS(STATS_RENDER)
+#undef STATS_RENDER
+}

@@ -1,0 +1,79 @@
+/*
+ * The gateway's statistics block: counters and gauges declared once in an X-macro,
+ * per-source request counters by status, and the enqueue-latency histogram. All
+ * atomics, updated from any worker thread, rendered as Prometheus text by stats_render.
+ */
+#ifndef HOOKPIPE_GATEWAY_STATS_H
+#define HOOKPIPE_GATEWAY_STATS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "metrics.h"
+
+/* X(name, type, help) — counters end in _total */
+#define GATEWAY_STATS(X)                                                                           \
+    X(connections, gauge, "Open client connections.")                                              \
+    X(connections_accepted_total, counter, "Client connections accepted.")                         \
+    X(connections_timed_out_total, counter,                                                        \
+      "Connections closed because a request did not arrive within read_timeout_s.")                \
+    X(requests_in_flight, gauge, "Requests received and not yet answered (pushes pending).")       \
+    X(queue_length, gauge, "Length of the Redis queue as last seen (LPUSH reply or LLEN).")        \
+    X(redis_links_up, gauge, "Worker Redis connections that are up.")                              \
+    X(redis_links, gauge, "Worker Redis connections configured (one per worker).")                 \
+    X(push_timeouts_total, counter, "Pushes not confirmed within push_timeout_ms (503).")          \
+    X(push_errors_total, counter, "Pushes Redis answered with an error or dropped (503).")         \
+    X(overload_rejections_total, counter,                                                          \
+      "Requests answered 503 because max_pushes_in_flight was reached.")                           \
+    X(queue_full_rejections_total, counter,                                                        \
+      "Requests answered 503 because the queue was at max_queue_length.")                          \
+    X(out_of_memory_total, counter, "Requests answered 503 for lack of memory.")                   \
+    X(tls_handshake_failures_total, counter, "TLS connections that failed.")                       \
+    X(config_reloads_total, counter, "Successful SIGHUP reloads.")                                 \
+    X(config_reload_failures_total, counter, "SIGHUP reloads rejected (old config kept).")
+
+struct gateway_stats {
+#define GATEWAY_STATS_FIELD(name, type, help) _Atomic int64_t name;
+    GATEWAY_STATS(GATEWAY_STATS_FIELD)
+#undef GATEWAY_STATS_FIELD
+    struct histogram enqueue_seconds; /* request complete -> Redis confirmed the push */
+};
+
+extern struct gateway_stats gateway_stats;
+
+#define STAT_ADD(name, n) atomic_fetch_add_explicit(&gateway_stats.name, (n), memory_order_relaxed)
+#define STAT_SET(name, v) atomic_store_explicit(&gateway_stats.name, (v), memory_order_relaxed)
+#define STAT_GET(name) atomic_load_explicit(&gateway_stats.name, memory_order_relaxed)
+
+/* HTTP statuses counted per source; any other status is counted as "other". */
+#define STATS_STATUSES(X)                                                                          \
+    X(200) X(400) X(401) X(404) X(405) X(408) X(411) X(413) X(431) X(503) X(505)
+
+enum stats_status {
+#define STATS_STATUS_ENUM(code) STATS_STATUS_##code,
+    STATS_STATUSES(STATS_STATUS_ENUM)
+#undef STATS_STATUS_ENUM
+        STATS_STATUS_OTHER,
+    STATS_STATUS_COUNT
+};
+
+/* Counters of one source name; never freed, so pointers stay valid across reloads. */
+struct stats_source {
+    char name[65];                                  /* source name, "" for unknown sources */
+    _Atomic uint64_t by_status[STATS_STATUS_COUNT]; /* requests answered, by status */
+};
+
+void stats_init(void);
+
+/*
+ * The counters of source name, created on first use (at most 4096 names; beyond that
+ * all further names share the "_other" entry). Thread-safe.
+ */
+struct stats_source *stats_source(const char *name);
+
+void stats_count_status(struct stats_source *src, int status);
+
+/* Appends every gateway metric to sb. */
+void stats_render(struct strbuf *sb);
+
+#endif

@@ -1,0 +1,263 @@
+/*
+ * Gateway worker threads (see worker.h): listener with a connection cap, the Redis
+ * link and its state, the periodic queue-length probe, reload and graceful stop.
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <hiredis/async.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "redis_url.h"
+#include "stats.h"
+
+#define WORKER_TICK_MS 250
+#define WORKER_STOP_GRACE_MS 2000 /* beyond push_timeout_ms */
+
+struct gateway gateway = {.cfg_lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void worker_copy_settings(struct worker *w, const struct config *cfg)
+{
+    w->settings.max_body_bytes = cfg->gateway.max_body_bytes;
+    w->settings.timestamp_tolerance_s = cfg->gateway.timestamp_tolerance_s;
+    w->settings.max_queue_length = cfg->gateway.max_queue_length;
+    w->settings.read_timeout_s = cfg->gateway.read_timeout_s;
+    w->settings.idle_timeout_s = cfg->gateway.idle_timeout_s;
+    w->settings.push_timeout_ms = cfg->gateway.push_timeout_ms;
+    w->settings.max_pushes_in_flight = cfg->gateway.max_pushes_in_flight;
+}
+
+static void worker_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                             int salen, void *arg)
+{
+    struct worker *w = arg;
+    long n = atomic_fetch_add(&gateway.nconns, 1) + 1;
+
+    if (n > gateway.max_connections) {
+        /* another worker took the last slot at the same moment */
+        atomic_fetch_sub(&gateway.nconns, 1);
+        close(fd);
+        evconnlistener_disable(l);
+        w->listener_paused = true;
+        return;
+    }
+    if (n == gateway.max_connections) {
+        evconnlistener_disable(l);
+        w->listener_paused = true;
+        log_msg(LOG_WARN, "max_connections reached, not accepting", "worker=%d max=%ld", w->id,
+                gateway.max_connections);
+    }
+    conn_accept(w, fd);
+}
+
+static void worker_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    struct worker *w = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+
+    /* EMFILE and friends: back off until a connection closes or the next tick */
+    log_msg(LOG_WARN, "accept failed", "worker=%d error=\"%s\"", w->id, strerror(err));
+    evconnlistener_disable(l);
+    w->listener_paused = true;
+}
+
+static void worker_resume_listener(struct worker *w)
+{
+    if (w->listener_paused && w->listener != NULL && !w->stopping &&
+        atomic_load(&gateway.nconns) < gateway.max_connections) {
+        w->listener_paused = false;
+        evconnlistener_enable(w->listener);
+    }
+}
+
+void worker_maybe_exit(struct worker *w)
+{
+    if (w->stopping && w->nconns == 0 && w->pushes_in_flight == 0)
+        event_base_loopexit(w->base, NULL);
+}
+
+void worker_conn_closed(struct worker *w)
+{
+    worker_resume_listener(w);
+    worker_maybe_exit(w);
+}
+
+static void worker_redis_state(struct redis_link *link, bool up, void *arg)
+{
+    struct worker *w = arg;
+
+    w->redis_up = up;
+    STAT_ADD(redis_links_up, up ? 1 : -1);
+}
+
+static void worker_llen_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply *reply = r;
+
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
+        STAT_SET(queue_length, reply->integer);
+}
+
+static void worker_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    redisAsyncContext *ac = redis_link_ctx(w->redis);
+
+    if (ac != NULL)
+        redisAsyncCommand(ac, worker_llen_cb, NULL, "LLEN %s", w->queue);
+    worker_resume_listener(w);
+}
+
+static void worker_reload_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct keyring *kr;
+
+    pthread_mutex_lock(&gateway.cfg_lock);
+    kr = keyring_new(gateway.cfg);
+    if (kr != NULL)
+        worker_copy_settings(w, gateway.cfg);
+    pthread_mutex_unlock(&gateway.cfg_lock);
+    if (kr == NULL) {
+        log_msg(LOG_ERROR, "reload failed in worker, keeping old sources",
+                "worker=%d error=\"out of memory\"", w->id);
+        return;
+    }
+    keyring_free(w->keyring);
+    w->keyring = kr;
+}
+
+static void worker_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    log_msg(LOG_WARN, "stop deadline reached, closing remaining connections",
+            "worker=%d connections=%ld pushes=%ld", w->id, w->nconns, w->pushes_in_flight);
+    event_base_loopexit(w->base, NULL);
+}
+
+static void worker_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    long ms = w->settings.push_timeout_ms + WORKER_STOP_GRACE_MS;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+    if (w->stopping)
+        return;
+    w->stopping = true;
+    if (w->listener != NULL) {
+        evconnlistener_free(w->listener); /* closes the socket: no new connections */
+        w->listener = NULL;
+    }
+    evtimer_add(w->deadline_ev, &tv);
+    conn_close_idle(w);
+    worker_maybe_exit(w);
+}
+
+int worker_init(struct worker *w, int id, int listen_fd, SSL_CTX *ssl_ctx)
+{
+    struct redis_url url;
+    const char *why;
+    char name[32];
+
+    memset(w, 0, sizeof(*w));
+    w->id = id;
+    w->listen_fd = listen_fd;
+    w->ssl_ctx = ssl_ctx;
+    TAILQ_INIT(&w->conns);
+    w->base = event_base_new();
+    if (w->base == NULL)
+        return -1;
+    pthread_mutex_lock(&gateway.cfg_lock);
+    w->keyring = keyring_new(gateway.cfg);
+    w->queue = strdup(gateway.cfg->redis.queue);
+    worker_copy_settings(w, gateway.cfg);
+    if (redis_url_parse(gateway.cfg->redis.url, &url, &why) < 0) {
+        pthread_mutex_unlock(&gateway.cfg_lock);
+        log_msg(LOG_ERROR, "bad redis url", "error=\"%s\"", why);
+        return -1;
+    }
+    pthread_mutex_unlock(&gateway.cfg_lock);
+    if (w->keyring == NULL || w->queue == NULL)
+        return -1;
+    w->reload_ev = event_new(w->base, -1, 0, worker_reload_cb, w);
+    w->stop_ev = event_new(w->base, -1, 0, worker_stop_cb, w);
+    w->tick_ev = event_new(w->base, -1, EV_PERSIST, worker_tick_cb, w);
+    w->deadline_ev = evtimer_new(w->base, worker_deadline_cb, w);
+    if (w->reload_ev == NULL || w->stop_ev == NULL || w->tick_ev == NULL || w->deadline_ev == NULL)
+        return -1;
+    w->listener = evconnlistener_new(w->base, worker_accept_cb, w,
+                                     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, listen_fd);
+    if (w->listener == NULL)
+        return -1;
+    w->listen_fd = -1; /* owned by the listener */
+    evconnlistener_set_error_cb(w->listener, worker_accept_error_cb);
+    snprintf(name, sizeof(name), "gateway-%d", id);
+    w->redis = redis_link_new(w->base, &url, name, worker_redis_state, w);
+    if (w->redis == NULL)
+        return -1;
+    STAT_ADD(redis_links, 1);
+    return 0;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct timeval tick = {0, WORKER_TICK_MS * 1000};
+
+    evtimer_add(w->tick_ev, &tick);
+    event_base_dispatch(w->base);
+    conn_free_all(w);
+    return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+    return pthread_create(&w->thread, NULL, worker_main, w) == 0 ? 0 : -1;
+}
+
+void worker_request_reload(struct worker *w)
+{
+    event_active(w->reload_ev, 0, 0);
+}
+
+void worker_request_stop(struct worker *w)
+{
+    event_active(w->stop_ev, 0, 0);
+}
+
+void worker_join(struct worker *w)
+{
+    pthread_join(w->thread, NULL);
+}
+
+void worker_destroy(struct worker *w)
+{
+    if (w->listener != NULL)
+        evconnlistener_free(w->listener);
+    if (w->listen_fd >= 0)
+        close(w->listen_fd);
+    /* frees the context: pending push callbacks run with NULL replies and free themselves */
+    if (w->redis != NULL) {
+        redis_link_free(w->redis);
+        STAT_ADD(redis_links, -1);
+        if (w->redis_up)
+            STAT_ADD(redis_links_up, -1);
+    }
+    if (w->reload_ev != NULL)
+        event_free(w->reload_ev);
+    if (w->stop_ev != NULL)
+        event_free(w->stop_ev);
+    if (w->tick_ev != NULL)
+        event_free(w->tick_ev);
+    if (w->deadline_ev != NULL)
+        event_free(w->deadline_ev);
+    keyring_free(w->keyring);
+    free(w->queue);
+    if (w->base != NULL)
+        event_base_free(w->base);
+}

@@ -1,0 +1,88 @@
+/*
+ * A gateway worker: one thread, one event_base, its own SO_REUSEPORT listening socket,
+ * its own Redis connection and keyring. Workers share only the stats block, the
+ * connection count and the published config (guarded by gateway.cfg_lock).
+ */
+#ifndef HOOKPIPE_WORKER_H
+#define HOOKPIPE_WORKER_H
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "config.h"
+#include "ev_redis.h"
+#include "keyring.h"
+
+/* The reloadable settings a worker copies from the config. */
+struct worker_settings {
+    long max_body_bytes;
+    long timestamp_tolerance_s;
+    long max_queue_length;
+    long read_timeout_s;
+    long idle_timeout_s;
+    long push_timeout_ms;
+    long max_pushes_in_flight;
+};
+
+struct conn;
+TAILQ_HEAD(conn_list, conn);
+
+struct worker {
+    int id; /* 0..nworkers-1, part of delivery ids */
+    pthread_t thread;
+    struct event_base *base;
+    int listen_fd; /* SO_REUSEPORT socket, owned until the listener takes it */
+    struct evconnlistener *listener;
+    bool listener_paused; /* disabled at max_connections */
+    SSL_CTX *ssl_ctx;     /* shared, read-only; NULL for plain HTTP */
+    struct redis_link *redis;
+    bool redis_up;           /* as last reported by the link */
+    char *queue;             /* Redis list name (owned) */
+    struct keyring *keyring; /* sources as of the last (re)load */
+    struct worker_settings settings;
+    long pushes_in_flight;  /* LPUSHes sent, reply not yet seen */
+    uint64_t seq;           /* delivery id counter */
+    uint64_t next_conn_id;  /* for log lines */
+    struct conn_list conns; /* open connections */
+    long nconns;
+    bool stopping;             /* SIGTERM: finish in-flight pushes, then exit */
+    struct event *reload_ev;   /* activated by the main thread after SIGHUP */
+    struct event *stop_ev;     /* activated by the main thread on SIGTERM/SIGINT */
+    struct event *tick_ev;     /* periodic LLEN and listener re-enable */
+    struct event *deadline_ev; /* hard stop after SIGTERM */
+};
+
+/* State shared by all workers and the main thread. */
+struct gateway {
+    pthread_mutex_t cfg_lock; /* guards cfg while workers copy from it */
+    struct config *cfg;       /* current config; replaced on reload under cfg_lock */
+    long max_connections;     /* fixed at start */
+    _Atomic long nconns;      /* open connections across workers */
+    uint64_t id_prefix;       /* random 48 bits per process, for delivery ids */
+};
+
+extern struct gateway gateway;
+
+/* Creates the worker's loop, Redis link and keyring (from gateway.cfg). 0 or -1. */
+int worker_init(struct worker *w, int id, int listen_fd, SSL_CTX *ssl_ctx)
+    __attribute__((warn_unused_result));
+int worker_start(struct worker *w) __attribute__((warn_unused_result));
+/* Thread-safe: ask the worker to adopt gateway.cfg / to stop. */
+void worker_request_reload(struct worker *w);
+void worker_request_stop(struct worker *w);
+void worker_join(struct worker *w);
+/* Frees what worker_init made (after join, or after a failed init). */
+void worker_destroy(struct worker *w);
+
+/* Called by conn.c when a connection closes: re-enables a paused listener, ends shutdown. */
+void worker_conn_closed(struct worker *w);
+/* Called by conn.c when a push completes: may end shutdown. */
+void worker_maybe_exit(struct worker *w);
+
+#endif
