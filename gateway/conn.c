@@ -572,6 +572,8 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct conn *c = arg;
 
+    if (what & BEV_EVENT_CONNECTED)
+        return; /* TLS handshake done */
     if (c->tls && (what & BEV_EVENT_ERROR) && !c->answered_any && !c->reading_request)
         STAT_ADD(tls_handshake_failures_total, 1);
     conn_free(c);
