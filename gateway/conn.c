@@ -143,6 +143,29 @@ static void conn_set_state(struct conn *c, enum conn_state state)
 }
 
 /*
+ * Sends queued output. A plain connection writes at once: the answer almost always
+ * fits the socket buffer, which saves the two epoll_ctl calls and the extra loop
+ * pass of waiting for writability. Only what is left over (and TLS, and the final
+ * answer before a close, whose write callback frees the connection) goes through
+ * the bufferevent's write event.
+ */
+static void conn_flush(struct conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+
+    if (!c->tls && c->state != CONN_CLOSING) {
+        if (evbuffer_write(out, bufferevent_getfd(c->bev)) < 0 && errno != EAGAIN &&
+            errno != EINTR) {
+            bufferevent_enable(c->bev, EV_WRITE); /* let the bufferevent report the error */
+            return;
+        }
+        if (evbuffer_get_length(out) == 0)
+            return;
+    }
+    bufferevent_enable(c->bev, EV_WRITE);
+}
+
+/*
  * Queues an answer. body is a JSON text (or NULL); extra is more header lines, each
  * ending in CRLF. A request whose body was not read, or a client that asked for it,
  * gets Connection: close.
@@ -167,6 +190,7 @@ static void conn_respond(struct conn *c, int status, const char *extra, const ch
         conn_set_state(c, CONN_CLOSING);
     else
         conn_set_state(c, CONN_READ_HEAD);
+    conn_flush(c);
 }
 
 static void conn_error(struct conn *c, int status, const char *extra, const char *msg)
@@ -277,8 +301,12 @@ static bool conn_on_head(struct conn *c, const char *buf, size_t len)
     c->head_len = len;
     c->body_len = h.content_length > 0 ? (size_t)h.content_length : 0;
     if (h.expect_continue && c->body_len > 0 &&
-        evbuffer_get_length(bufferevent_get_input(c->bev)) < len + c->body_len)
+        evbuffer_get_length(bufferevent_get_input(c->bev)) < len + c->body_len) {
         evbuffer_add_printf(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n");
+        conn_set_state(c, CONN_READ_BODY);
+        conn_flush(c);
+        return true;
+    }
     conn_set_state(c, CONN_READ_BODY);
     return true;
 }
@@ -565,6 +593,8 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
         conn_free(c);
         return;
     }
+    if (!c->tls)
+        bufferevent_disable(bev, EV_WRITE); /* back to direct writes */
     conn_process(c);
 }
 
@@ -638,7 +668,8 @@ void conn_accept(struct worker *w, evutil_socket_t fd)
     if (c->bev == NULL)
         goto fail;
     bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    /* plain sockets write directly (conn_flush); TLS always goes through the bufferevent */
+    bufferevent_enable(c->bev, c->tls ? EV_READ | EV_WRITE : EV_READ);
     TAILQ_INSERT_TAIL(&w->conns, c, link);
     w->nconns++;
     STAT_ADD(connections, 1);

@@ -7,13 +7,21 @@
 #include <stdint.h>
 #include <string.h>
 
+/* 1 for bytes that end the fast path inside a string: '"', '\\' and control bytes */
+static const unsigned char json_string_stop[256] = {
+    [0] = 1,  [1] = 1,  [2] = 1,  [3] = 1,  [4] = 1,  [5] = 1,   [6] = 1,    [7] = 1,  [8] = 1,
+    [9] = 1,  [10] = 1, [11] = 1, [12] = 1, [13] = 1, [14] = 1,  [15] = 1,   [16] = 1, [17] = 1,
+    [18] = 1, [19] = 1, [20] = 1, [21] = 1, [22] = 1, [23] = 1,  [24] = 1,   [25] = 1, [26] = 1,
+    [27] = 1, [28] = 1, [29] = 1, [30] = 1, [31] = 1, ['"'] = 1, ['\\'] = 1,
+};
+
 struct json_scanner {
     const char *p;
     const char *end;
     const char *why;
 };
 
-static void json_ws(struct json_scanner *s)
+static inline void json_ws(struct json_scanner *s)
 {
     while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
         s->p++;
@@ -33,6 +41,10 @@ static int json_string(struct json_scanner *s, const char **start, size_t *len, 
     *start = p;
     while (p < s->end) {
         unsigned char c = (unsigned char)*p;
+        if (!json_string_stop[c]) {
+            p++;
+            continue;
+        }
         if (c == '"') {
             *len = (size_t)(p - *start);
             s->p = p + 1;
