@@ -91,6 +91,9 @@ struct config_parse {
     int line;                    /* line most recently read */
     char err[CONFIG_ERR_LEN];    /* first error, "" while none */
     bool seen[NKEYS];            /* key given in the file */
+    int key_line[NKEYS];         /* line where it was given, for validation errors */
+    int read_errno;              /* errno of a failed read (e.g. a directory), 0 = none */
+    int section_line;            /* line of the most recent [section] header */
     struct source_draft *drafts; /* parallel to cfg->sources */
 };
 
@@ -113,11 +116,15 @@ static void config_error(struct config_parse *p, const char *key, const char *fm
         snprintf(p->err, sizeof(p->err), "%s:%d: %s", p->path, p->line, why);
 }
 
+static bool config_source_name_ok(const char *name);
+
 static char *config_reader(char *str, int num, void *stream)
 {
     struct config_parse *p = stream;
     char *r = fgets(str, num, p->fp);
 
+    if (r == NULL && ferror(p->fp))
+        p->read_errno = errno != 0 ? errno : EIO;
     if (r != NULL) {
         const char *s = str;
         p->line++;
@@ -128,6 +135,7 @@ static char *config_reader(char *str, int num, void *stream)
          * unknown or empty section be reported with its own line.
          */
         if (*s == '[') {
+            p->section_line = p->line;
             const char *end = strchr(s, ']');
             if (end != NULL && p->err[0] == '\0') {
                 char name[128];
@@ -140,6 +148,10 @@ static char *config_reader(char *str, int num, void *stream)
                     strcmp(name, "redis") != 0 && strcmp(name, "postgres") != 0 &&
                     strcmp(name, "writer") != 0 && strcmp(name, "log") != 0)
                     config_error(p, NULL, "unknown section [%s]", name);
+                else if (strncmp(name, "source.", 7) == 0 && !config_source_name_ok(name + 7))
+                    config_error(p, NULL,
+                                 "bad source name \"%s\" (letters, digits, _ and -, at most 64)",
+                                 name + 7);
             }
         }
     }
@@ -277,7 +289,7 @@ static struct config_source *config_source_get(struct config_parse *p, const cha
     src = &cfg->sources[cfg->nsources];
     memset(src, 0, sizeof(*src));
     src->name = strdup(name);
-    src->line = p->line;
+    src->line = p->section_line;
     if (src->name == NULL)
         return NULL;
     cfg->nsources++;
@@ -408,6 +420,7 @@ static int config_handler(void *user, const char *section, const char *name, con
             return 0;
         }
         p->seen[i] = true;
+        p->key_line[i] = p->line;
         return config_set_value(p, k, value) == 0;
     }
     if (section[0] == '\0')
@@ -417,23 +430,36 @@ static int config_handler(void *user, const char *section, const char *name, con
     return 0;
 }
 
+/*
+ * Points p->line at the line that set section.key, so errors found after parsing still
+ * name the right line; returns the key name for config_error().
+ */
+static const char *config_at_key(struct config_parse *p, const char *section, const char *key)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (strcmp(config_keys[i].section, section) == 0 && strcmp(config_keys[i].key, key) == 0)
+            p->line = p->key_line[i];
+    }
+    return key;
+}
+
 static int config_validate(struct config_parse *p)
 {
     struct config *cfg = p->cfg;
 
     if (log_level_parse(cfg->log_level) < 0) {
-        config_error(p, "level", "unknown log level \"%s\" (debug, info, warn, error)",
-                     cfg->log_level);
+        config_error(p, config_at_key(p, "log", "level"),
+                     "unknown log level \"%s\" (debug, info, warn, error)", cfg->log_level);
         return -1;
     }
     if ((cfg->gateway.tls_cert[0] == '\0') != (cfg->gateway.tls_key[0] == '\0')) {
-        p->line = 0;
-        snprintf(p->err, sizeof(p->err), "%s: tls_cert: tls_cert and tls_key must be set together",
-                 p->path);
+        const char *set = cfg->gateway.tls_cert[0] != '\0' ? "tls_cert" : "tls_key";
+        config_error(p, config_at_key(p, "gateway", set),
+                     "tls_cert and tls_key must be set together");
         return -1;
     }
     if (cfg->redis.queue[0] == '\0') {
-        snprintf(p->err, sizeof(p->err), "%s: queue: must not be empty", p->path);
+        config_error(p, config_at_key(p, "redis", "queue"), "must not be empty");
         return -1;
     }
     for (size_t i = 0; i < cfg->nsources; i++) {
@@ -494,6 +520,10 @@ struct config *config_load(const char *path, char *err, size_t errlen)
     rc = ini_parse_stream(config_reader, &p, config_handler, &p);
     fclose(p.fp);
     p.fp = NULL;
+    if (p.read_errno != 0 && p.err[0] == '\0') {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(p.read_errno));
+        goto fail;
+    }
     if (p.err[0] == '\0' && rc > 0) {
         p.line = rc;
         config_error(&p, NULL, "syntax error (want [section] or key = value)");

@@ -1,0 +1,359 @@
+"""tools/hookpipe-send: signs exactly as Zoom does and reports honestly.
+
+First against a small http.server stand-in whose signature check is itself pinned to the
+test vector in tests/fixtures/zoom/README.md, then (when build/hookpipe-gateway exists)
+against the real gateway with a private redis-server on a free port.
+"""
+
+import hashlib
+import hmac
+import http.server
+import json
+import os
+import random
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+SOURCE_DIR = os.environ.get(
+    "HOOKPIPE_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+BUILD_DIR = os.environ.get("HOOKPIPE_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
+SENDER = os.path.join(SOURCE_DIR, "tools", "hookpipe-send")
+FIXTURES = os.path.join(SOURCE_DIR, "tests", "fixtures", "zoom")
+GATEWAY = os.path.join(BUILD_DIR, "hookpipe-gateway")
+SECRET = "secretValueTest"
+
+# The vector published in tests/fixtures/zoom/README.md.
+VECTOR_TS = "1658940994"
+VECTOR_BODY = (b'{"event":"session.started","payload":{"account_id":"{ACCOUNT_ID}","object":'
+               b'{"start_time":"2022-07-27T16:56:34Z","id":"{SESSION_ID}"}},'
+               b'"event_ts":1658940994914}')
+VECTOR_SIG = "v0=96e8a131e9983d4bc96627eee7c67f9506d0aeb8f767260a822fb3f2abe703d5"
+VECTOR_PLAIN = "qgg8vlvZRS6UYooatFL8Aw"
+VECTOR_ENCRYPTED = "70c1f2e2e6ca2d39297490d1f9142c7d701415ea8e6151f6562a08fa657a40ff"
+
+
+def expected_signature(secret, ts, body):
+    return "v0=" + hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body,
+                            hashlib.sha256).hexdigest()
+
+
+def test_stand_in_check_matches_published_vector():
+    # The stand-in below is only a valid judge if it agrees with Zoom's own vector.
+    assert expected_signature(SECRET, VECTOR_TS, VECTOR_BODY) == VECTOR_SIG
+    assert hmac.new(SECRET.encode(), VECTOR_PLAIN.encode(),
+                    hashlib.sha256).hexdigest() == VECTOR_ENCRYPTED
+
+
+class StandIn(http.server.BaseHTTPRequestHandler):
+    """Verifies like a Zoom receiver; records what it got. Class attributes set per server."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def do_POST(self):
+        srv = self.server
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        ts = self.headers.get("x-zm-request-timestamp", "")
+        sig = self.headers.get("x-zm-signature", "")
+        ok = hmac.compare_digest(sig, expected_signature(srv.secret, ts, body))
+        srv.received.append({"headers": dict(self.headers), "body": body, "sig_ok": ok})
+        status, answer = 200, {"status": "queued"}
+        if not ok:
+            status, answer = 401, {"error": "bad signature"}
+        elif srv.force_status is not None:
+            status, answer = srv.force_status, {"error": "forced"}
+        else:
+            doc = json.loads(body)
+            if doc.get("event") == "endpoint.url_validation":
+                plain = doc["payload"]["plainToken"]
+                key = srv.secret if not srv.wrong_token else "not-the-secret"
+                answer = {"plainToken": plain,
+                          "encryptedToken": hmac.new(key.encode(), plain.encode(),
+                                                     hashlib.sha256).hexdigest()}
+        data = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if status == 503:
+            self.send_header("Retry-After", "1")
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def stand_in():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StandIn)
+    srv.secret, srv.received, srv.force_status, srv.wrong_token = SECRET, [], None, False
+    srv.tls = False
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    srv.url = "http://127.0.0.1:%d/hooks/example" % srv.server_address[1]
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def send(*args, env=None, stdin=None, timeout=60):
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run([SENDER, *args], input=stdin, capture_output=True, env=full_env,
+                          timeout=timeout)
+
+
+def test_signs_fixture_bytes_as_is_with_zoom_headers(stand_in):
+    fixture = os.path.join(FIXTURES, "meeting.started.json")
+    with open(fixture, "rb") as f:
+        raw = f.read()
+    before = int(time.time())
+    r = send("--secret", SECRET, stand_in.url, fixture)
+    after = int(time.time())
+    assert r.returncode == 0, r.stderr
+    assert b"HTTP 200" in r.stdout and b"queued" in r.stdout
+    (got,) = stand_in.received
+    assert got["sig_ok"]
+    assert got["body"] == raw  # pretty-printed bytes, not re-serialised
+    h = {k.lower(): v for k, v in got["headers"].items()}
+    assert h["content-type"] == "application/json"
+    assert h["user-agent"] == "Zoom Marketplace/1.0a"
+    assert before <= int(h["x-zm-request-timestamp"]) <= after
+    assert uuid.UUID(h["x-zm-request-id"]).version == 4
+
+
+def test_secret_from_env_file_and_stdin_body(stand_in, tmp_path):
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SECRET + "\n")  # trailing newline is not part of the secret
+    r = send("--secret-file", str(secret_file), stand_in.url, "-", stdin=VECTOR_BODY)
+    assert r.returncode == 0, r.stderr
+    r = send("--secret-env", "HP_TEST_SECRET", stand_in.url, "-", stdin=VECTOR_BODY,
+             env={"HP_TEST_SECRET": SECRET})
+    assert r.returncode == 0, r.stderr
+    assert [x["sig_ok"] for x in stand_in.received] == [True, True]
+    assert all(x["body"] == VECTOR_BODY for x in stand_in.received)
+
+
+def test_wrong_secret_is_a_failure(stand_in):
+    r = send("--secret", "wrong", stand_in.url, "-", stdin=VECTOR_BODY)
+    assert r.returncode == 1
+    assert b"HTTP 401" in r.stdout
+    assert stand_in.received[0]["sig_ok"] is False
+
+
+def test_5xx_exits_1_and_shows_retry_after(stand_in):
+    stand_in.force_status = 503
+    r = send("--secret", SECRET, stand_in.url, "-", stdin=VECTOR_BODY)
+    assert r.returncode == 1
+    assert b"HTTP 503" in r.stdout and b"Retry-After: 1" in r.stdout
+
+
+def test_missing_secret_is_usage_error(stand_in):
+    r = send(stand_in.url, "-", stdin=VECTOR_BODY)
+    assert r.returncode == 2
+    assert stand_in.received == []
+
+
+def test_compact_reserialises(stand_in):
+    fixture = os.path.join(FIXTURES, "meeting.started.json")
+    r = send("--secret", SECRET, "--compact", stand_in.url, fixture)
+    assert r.returncode == 0, r.stderr
+    body = stand_in.received[0]["body"]
+    assert b"\n" not in body and b": " not in body
+    with open(fixture, "rb") as f:
+        assert json.loads(body) == json.loads(f.read())
+
+
+def test_count_unique_gives_distinct_event_ts(stand_in):
+    fixture = os.path.join(FIXTURES, "meeting.started.json")
+    r = send("--secret", SECRET, "--count", "5", "--unique", stand_in.url, fixture)
+    assert r.returncode == 0, r.stderr
+    assert b"sent 5" in r.stdout
+    assert len(stand_in.received) == 5 and all(x["sig_ok"] for x in stand_in.received)
+    docs = [json.loads(x["body"]) for x in stand_in.received]
+    assert len({d["event_ts"] for d in docs}) == 5
+    assert len({x["headers"]["x-zm-request-id"] for x in stand_in.received}) == 5
+    # Everything but event_ts is the fixture unchanged.
+    with open(fixture, "rb") as f:
+        orig = json.loads(f.read())
+    for d in docs:
+        d["event_ts"] = orig["event_ts"]
+        assert d == orig
+
+
+def test_validate_checks_encrypted_token(stand_in):
+    r = send("--secret", SECRET, "--validate", stand_in.url)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(stand_in.received[0]["body"])
+    assert doc["event"] == "endpoint.url_validation"
+    assert isinstance(doc["payload"]["plainToken"], str) and doc["payload"]["plainToken"]
+    assert isinstance(doc["event_ts"], int)
+
+    stand_in.wrong_token = True
+    r = send("--secret", SECRET, "--validate", stand_in.url)
+    assert r.returncode == 1
+    assert b"does not match" in r.stderr
+
+
+def _make_cert(tmp_path):
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl command not installed (Debian package openssl)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True,
+                   timeout=60)
+    return str(cert), str(key)
+
+
+def test_https_cacert_and_insecure(stand_in, tmp_path):
+    cert, key = _make_cert(tmp_path)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StandIn)
+    srv.secret, srv.received, srv.force_status, srv.wrong_token = SECRET, [], None, False
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = "https://127.0.0.1:%d/hooks/example" % srv.server_address[1]
+        # Unknown CA: refused, nothing sent.
+        r = send("--secret", SECRET, url, "-", stdin=VECTOR_BODY)
+        assert r.returncode == 1 and b"certificate" in r.stderr.lower()
+        r = send("--secret", SECRET, "--cacert", cert, url, "-", stdin=VECTOR_BODY)
+        assert r.returncode == 0, r.stderr
+        r = send("--secret", SECRET, "--insecure", url, "-", stdin=VECTOR_BODY)
+        assert r.returncode == 0, r.stderr
+        assert [x["sig_ok"] for x in srv.received] == [True, True]
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+# --- against the real gateway -------------------------------------------------------------
+
+
+def _free_ports(n):
+    """n distinct free ports below the kernel's ephemeral range, so the client connections
+    of tests running alongside cannot take them between this check and the bind."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except OSError:
+        ephemeral_low = 32768
+    rng = random.Random()
+    ports = set()
+    while len(ports) < n:
+        p = rng.randrange(max(10000, ephemeral_low - 12000), ephemeral_low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", p))
+            except OSError:
+                continue
+        ports.add(p)
+    return list(ports)
+
+
+def _wait_port(port, proc, deadline_s=15):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise AssertionError("process exited early with %s" % proc.returncode)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("port %d not listening after %ds" % (port, deadline_s))
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _redis_cli(port, *args):
+    return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True,
+                          timeout=10, check=True).stdout.strip()
+
+
+@pytest.fixture
+def gateway(tmp_path):
+    if not os.access(GATEWAY, os.X_OK):
+        pytest.skip("%s not built yet: the real-gateway part needs it" % GATEWAY)
+    redis_port, port, admin_port = _free_ports(3)
+    redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    gw = None
+    try:
+        _wait_port(redis_port, redis)
+        config = tmp_path / "hookpipe.ini"
+        config.write_text(
+            "[gateway]\nlisten = 127.0.0.1:%d\nadmin_listen = 127.0.0.1:%d\nworkers = 1\n"
+            "[redis]\nurl = redis://127.0.0.1:%d/0\nqueue = test:events\n"
+            "[source.example]\nprovider = zoom\nsecret_env = HP_SENDER_TEST_SECRET\n"
+            % (port, admin_port, redis_port))
+        env = dict(os.environ, HP_SENDER_TEST_SECRET=SECRET)
+        log = open(tmp_path / "gateway.log", "wb")
+        gw = subprocess.Popen([GATEWAY, "-c", str(config)], stdout=log, stderr=log, env=env)
+        _wait_port(port, gw)
+        yield {"url": "http://127.0.0.1:%d/hooks/example" % port, "redis_port": redis_port}
+    finally:
+        if gw is not None:
+            _stop(gw)
+        _stop(redis)
+
+
+def _wait_llen(redis_port, want, deadline_s=10):
+    end = time.monotonic() + deadline_s
+    n = None
+    while time.monotonic() < end:
+        n = int(_redis_cli(redis_port, "LLEN", "test:events"))
+        if n == want:
+            return n
+        time.sleep(0.05)
+    return n
+
+
+def test_real_gateway_accepts_signed_fixture(gateway):
+    fixture = os.path.join(FIXTURES, "meeting.started.json")
+    r = send("--secret", SECRET, gateway["url"], fixture)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert b"HTTP 200" in r.stdout and b"queued" in r.stdout
+    assert _wait_llen(gateway["redis_port"], 1) == 1
+
+    r = send("--secret", SECRET, "--count", "3", "--unique", gateway["url"], fixture)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _wait_llen(gateway["redis_port"], 4) == 4
+
+
+def test_real_gateway_rejects_wrong_secret(gateway):
+    fixture = os.path.join(FIXTURES, "meeting.started.json")
+    r = send("--secret", "not-the-secret", gateway["url"], fixture)
+    assert r.returncode == 1
+    assert b"HTTP 401" in r.stdout
+    assert int(_redis_cli(gateway["redis_port"], "LLEN", "test:events")) == 0
+
+
+def test_real_gateway_url_validation(gateway):
+    r = send("--secret", SECRET, "--validate", gateway["url"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = send("--secret", "not-the-secret", "--validate", gateway["url"])
+    assert r.returncode == 1
+    assert int(_redis_cli(gateway["redis_port"], "LLEN", "test:events")) == 0
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q"]))

@@ -1,0 +1,243 @@
+/*
+ * Unit tests for writer/row.c: classification of queue items (good rows, and the dead
+ * letters jansson can spot: bad envelopes, invalid UTF-8, \u0000, not JSON, not an
+ * object, no string event), column extraction, and COPY text escaping of every byte.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "row.h"
+
+static char item_buf[65536];
+
+/* An envelope v1 around body (len bytes). Returns the item length. */
+static size_t make_item(const char *body, size_t len, const char *request_id)
+{
+    int n = envelope_encode_header(item_buf, "acme", 1700000000123456, "dlv1", request_id,
+                                   request_id ? strlen(request_id) : 0, len);
+    if (n < 0)
+        return 0;
+    memcpy(item_buf + n, body, len);
+    return (size_t)n + len;
+}
+
+static void classify(struct row *r, const char *body, size_t len)
+{
+    size_t n = make_item(body, len, NULL);
+    CHECK(row_classify(r, item_buf, n) == 0);
+}
+
+static void test_good_row(void)
+{
+    const char *b = "{\"event\":\"meeting.started\",\"event_ts\":1626230691572,\"payload\":"
+                    "{\"account_id\":\"AAAA\",\"object\":{\"id\":\"1\"}}}";
+    struct row r;
+
+    classify(&r, b, strlen(b));
+    CHECK(!r.dead);
+    CHECK_STR_EQ(r.event, "meeting.started");
+    CHECK_STR_EQ(r.account_id, "AAAA");
+    CHECK(r.has_event_ts && r.event_ts_ms == 1626230691572LL);
+    CHECK_STR_EQ(r.env.source, "acme");
+    CHECK(r.env.body_len == strlen(b));
+    row_free(&r);
+}
+
+static void test_optional_fields(void)
+{
+    struct row r;
+    const char *b = "{\"event\":\"x\",\"event_ts\":\"soon\",\"payload\":{\"account_id\":7}}";
+
+    classify(&r, b, strlen(b));
+    CHECK(!r.dead);
+    CHECK(!r.has_event_ts);
+    CHECK(r.account_id == NULL);
+    row_free(&r);
+    b = "{\"event\":\"x\",\"event_ts\":-1}";
+    classify(&r, b, strlen(b));
+    CHECK(!r.dead && !r.has_event_ts);
+    row_free(&r);
+    b = "{\"event\":\"x\",\"event_ts\":99999999999999999}"; /* beyond year 9999 */
+    classify(&r, b, strlen(b));
+    CHECK(!r.dead && !r.has_event_ts);
+    row_free(&r);
+    b = "{\"event\":\"x\",\"event_ts\":1.5e12}";
+    classify(&r, b, strlen(b));
+    CHECK(!r.dead && r.has_event_ts && r.event_ts_ms == 1500000000000LL);
+    row_free(&r);
+}
+
+static void expect_dead(const char *body, size_t len, const char *why)
+{
+    struct row r;
+
+    classify(&r, body, len);
+    CHECKF(r.dead, "body %.*s should be dead", (int)len, body);
+    if (r.dead)
+        CHECK_CONTAINS(r.reason, why);
+    row_free(&r);
+}
+
+static void test_dead_bodies(void)
+{
+    expect_dead("{\"event\":\"e\",\"x\":\"a\\u0000b\"}", 26, "not valid JSON");
+    expect_dead("{\"event\":\"e\",\"x\":\"\xff\xfe\"}", 20, "not valid JSON");
+    expect_dead("{\"event\":\"e\",\"x\":\"a\0b\"}", 21, "not valid JSON");
+    expect_dead("not json", 8, "not valid JSON");
+    expect_dead("", 0, "not valid JSON");
+    expect_dead("[1,2]", 5, "not a JSON object");
+    expect_dead("{\"payload\":{}}", 14, "no string \"event\"");
+    expect_dead("{\"event\":5}", 11, "no string \"event\"");
+}
+
+static void test_bad_envelopes(void)
+{
+    struct row r;
+    const char *items[] = {"HP9 acme 1 d - 2\n{}", "garbage", "HP1 acme 1 d - 5\n{}", ""};
+
+    for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
+        CHECK(row_classify(&r, items[i], strlen(items[i])) == 0);
+        CHECK(r.dead && !r.has_envelope);
+        CHECK(r.reason != NULL && strstr(r.reason, "envelope") != NULL);
+        row_free(&r);
+    }
+}
+
+static void test_item_key_distinguishes_items(void)
+{
+    struct row a, b;
+    char copy[256];
+    size_t n = make_item("x", 1, NULL);
+
+    memcpy(copy, item_buf, n);
+    CHECK(row_classify(&a, copy, n) == 0);
+    copy[n - 1] = 'y';
+    CHECK(row_classify(&b, copy, n) == 0);
+    CHECK(memcmp(a.item_key, b.item_key, EVENT_KEY_LEN) != 0);
+    row_free(&a);
+    row_free(&b);
+}
+
+/* Reverses COPY text escaping for one field, for the round-trip check. */
+static size_t unescape(const char *s, size_t len, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '\\' && i + 1 < len) {
+            char c = s[++i];
+            out[o++] = c == 'n' ? '\n' : c == 't' ? '\t' : c == 'r' ? '\r' : c;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    return o;
+}
+
+static void test_copy_escaping_every_byte(void)
+{
+    char all[255];
+    char back[1024];
+    struct copybuf buf = {0};
+    bool bad = false;
+    size_t n;
+
+    for (int i = 1; i < 256; i++)
+        all[i - 1] = (char)i;
+    copybuf_escaped(&buf, all, sizeof(all));
+    CHECK(!buf.failed);
+    for (size_t i = 0; i < buf.len; i++) {
+        /* no raw delimiter, newline or CR may survive; every backslash starts an escape */
+        if (buf.data[i] == '\t' || buf.data[i] == '\n' || buf.data[i] == '\r')
+            bad = true;
+        if (buf.data[i] == '\\') {
+            char c = buf.data[i + 1];
+            if (c != '\\' && c != 't' && c != 'n' && c != 'r')
+                bad = true;
+            i++;
+        }
+    }
+    CHECK(!bad);
+    n = unescape(buf.data, buf.len, back);
+    CHECK(n == sizeof(all) && memcmp(back, all, n) == 0);
+    copybuf_free(&buf);
+}
+
+static void test_copy_line(void)
+{
+    const char *b = "{\"event\":\"a\\tb\",\"event_ts\":7,\"payload\":{\"account_id\":\"x\\\\y\"},"
+                    "\"t\":\"\\\\N\"}\n";
+    struct row r;
+    struct copybuf buf = {0};
+    char *line;
+    size_t n = make_item(b, strlen(b), "r i%d");
+
+    CHECK(row_classify(&r, item_buf, n) == 0);
+    CHECK(!r.dead);
+    row_copy_line(&buf, &r, 42);
+    CHECK(!buf.failed);
+    line = strndup(buf.data, buf.len);
+    /* ord, source, event (a real tab inside), event_ts_ms, account_id, received_us */
+    {
+        const char *want = "42\tacme\ta\\tb\t7\tx\\\\y\t1700000000123456\t\\\\x";
+        CHECK(strncmp(line, want, strlen(want)) == 0);
+    }
+    /* payload: raw body with its backslashes doubled and its newline escaped */
+    CHECK_CONTAINS(line, "\t{\"event\":\"a\\\\tb\",\"event_ts\":7,");
+    CHECK_CONTAINS(line, "\"t\":\"\\\\\\\\N\"}\\n\tdlv1\tr%20i%25d\n");
+    CHECK(line[buf.len - 1] == '\n' && strchr(line, '\n') == line + buf.len - 1);
+    /* exactly 10 columns */
+    {
+        int tabs = 0;
+        for (size_t i = 0; i < buf.len; i++)
+            tabs += line[i] == '\t';
+        CHECK_LONG_EQ(tabs, 9);
+    }
+    free(line);
+    copybuf_free(&buf);
+    row_free(&r);
+}
+
+static void test_copy_line_nulls(void)
+{
+    const char *b = "{\"event\":\"e\"}";
+    struct row r;
+    struct copybuf buf = {0};
+    char *line;
+
+    classify(&r, b, strlen(b));
+    row_copy_line(&buf, &r, 0);
+    line = strndup(buf.data, buf.len);
+    CHECK(strncmp(line, "0\tacme\te\t\\N\t\\N\t", strlen("0\tacme\te\t\\N\t\\N\t")) == 0);
+    CHECK(buf.len > 3 && strcmp(line + buf.len - 4, "\t\\N\n") == 0);
+    free(line);
+    copybuf_free(&buf);
+    row_free(&r);
+}
+
+static void test_mark_dead(void)
+{
+    struct row r;
+    const char *b = "{\"event\":\"e\"}";
+
+    classify(&r, b, strlen(b));
+    CHECK(row_mark_dead(&r, "postgres: nope") == 0);
+    CHECK(r.dead);
+    CHECK_STR_EQ(r.reason, "postgres: nope");
+    row_free(&r);
+}
+
+int main(void)
+{
+    test_good_row();
+    test_optional_fields();
+    test_dead_bodies();
+    test_bad_envelopes();
+    test_item_key_distinguishes_items();
+    test_copy_escaping_every_byte();
+    test_copy_line();
+    test_copy_line_nulls();
+    test_mark_dead();
+    return check_summary("test_row");
+}

@@ -1,0 +1,214 @@
+/*
+ * hookpipe-writer: parses the command line and config, applies the schema
+ * migrations, then drains the Redis queue into PostgreSQL on one libevent loop
+ * (batch.c) with the admin listener for /metrics. SIGTERM/SIGINT stop gracefully.
+ */
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "cli.h"
+#include "config.h"
+#include "ev_admin.h"
+#include "log.h"
+#include "migrate.h"
+#include "stats.h"
+
+#define MAIN_NAME_MAX 100
+
+/* Set by SIGTERM/SIGINT while start-up migrations wait for PostgreSQL (before the loop). */
+static volatile sig_atomic_t main_stop_requested;
+
+static void main_early_signal(int sig)
+{
+    main_stop_requested = 1;
+}
+
+static void main_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    log_msg(LOG_INFO, "signal received", "signal=%d", (int)sig);
+    batch_stop(arg);
+}
+
+/* Writer names end up in Redis keys and metric labels: keep them plain. */
+static int main_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > MAIN_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Applies migrations, retrying while PostgreSQL is unreachable (start-up only). */
+static int main_migrate(const struct config *cfg, bool once)
+{
+    char err[512];
+    int delay_ms = 200;
+
+    for (;;) {
+        bool retryable = false;
+        int n = migrate_apply(cfg->postgres.conninfo, &retryable, err, sizeof(err));
+        if (n >= 0) {
+            log_msg(LOG_INFO, "schema up to date", "applied=%d", n);
+            return 0;
+        }
+        if (!retryable || once) {
+            log_msg(LOG_ERROR, "migration failed", "error=\"%s\"", err);
+            return -1;
+        }
+        log_msg(LOG_WARN, "postgres unavailable for migrations, retrying",
+                "error=\"%s\" retry_ms=%d", err, delay_ms);
+        usleep((useconds_t)delay_ms * 1000);
+        if (main_stop_requested) {
+            log_msg(LOG_INFO, "stopped before start-up finished", NULL);
+            return 1;
+        }
+        delay_ms = delay_ms * 2 > 5000 ? 5000 : delay_ms * 2;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    bool migrate_only = false;
+    const struct cli_flag flags[] = {
+        {"--migrate", "apply pending schema migrations and exit", &migrate_only},
+        {NULL, NULL, NULL},
+    };
+    struct cli cli = {.prog = "hookpipe-writer",
+                      .summary = "Drains the hookpipe Redis queue into PostgreSQL.",
+                      .flags = flags};
+    struct config *cfg = NULL;
+    struct event_base *base = NULL;
+    struct batch *b = NULL;
+    struct admin_server *admin = NULL;
+    struct event *sigterm = NULL, *sigint = NULL;
+    char name[MAIN_NAME_MAX + 1];
+    char err[512];
+    int level;
+    int rc = cli_parse(&cli, argc, argv);
+
+    if (rc >= 0)
+        return rc;
+    cfg = cli_load_config(&cli, &rc);
+    if (cfg == NULL || cli.check_config) {
+        config_free(cfg);
+        return rc;
+    }
+    /*
+     * Per-instance overrides, so one shared INI can serve several writers on a host
+     * (systemd hookpipe-writer@N, run-local): name and admin listener from the env.
+     */
+    const char *env_name = getenv("HOOKPIPE_WRITER_NAME");
+    const char *env_admin = getenv("HOOKPIPE_WRITER_ADMIN_LISTEN");
+    if (env_name != NULL && env_name[0] != '\0') {
+        free(cfg->writer.name);
+        cfg->writer.name = strdup(env_name);
+    }
+    if (env_admin != NULL) {
+        char host[256];
+        int port;
+        if (env_admin[0] != '\0' &&
+            config_split_hostport(env_admin, host, sizeof(host), &port) < 0) {
+            fprintf(stderr,
+                    "hookpipe-writer: config error: HOOKPIPE_WRITER_ADMIN_LISTEN: bad listen "
+                    "address \"%s\" (want host:port, or empty for off)\n",
+                    env_admin);
+            config_free(cfg);
+            return 2;
+        }
+        free(cfg->writer.admin_listen);
+        cfg->writer.admin_listen = strdup(env_admin);
+    }
+    if (cfg->writer.name == NULL || cfg->writer.admin_listen == NULL) {
+        fprintf(stderr, "hookpipe-writer: out of memory\n");
+        config_free(cfg);
+        return 1;
+    }
+    level = log_level_parse(cfg->log_level);
+    log_init("writer", level < 0 ? LOG_INFO : (enum log_level)level);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (cfg->writer.name[0] != '\0') {
+        snprintf(name, sizeof(name), "%s", cfg->writer.name);
+    } else {
+        char host[64] = "localhost";
+        gethostname(host, sizeof(host) - 1);
+        host[sizeof(host) - 1] = '\0';
+        snprintf(name, sizeof(name), "%s-%ld", host, (long)getpid());
+    }
+    if (!main_name_ok(name)) {
+        fprintf(stderr,
+                "hookpipe-writer: config error: %s: writer name \"%s\" must be 1-%d of "
+                "A-Z a-z 0-9 _ - .\n",
+                cfg->path, name, MAIN_NAME_MAX);
+        rc = 2;
+        goto done;
+    }
+    if (migrate_only) {
+        rc = main_migrate(cfg, true) == 0 ? 0 : 1;
+        goto done;
+    }
+    rc = 1;
+    signal(SIGTERM, main_early_signal);
+    signal(SIGINT, main_early_signal);
+    if (main_migrate(cfg, false) != 0) {
+        rc = main_stop_requested ? 0 : 1;
+        goto done;
+    }
+    writer_stats_init();
+    base = event_base_new();
+    if (base == NULL) {
+        log_msg(LOG_ERROR, "event_base_new failed", "%s", "");
+        goto done;
+    }
+    b = batch_start(base, cfg, name, err, sizeof(err));
+    if (b == NULL) {
+        log_msg(LOG_ERROR, "writer start failed", "error=\"%s\"", err);
+        goto done;
+    }
+    if (cfg->writer.admin_listen[0] != '\0') {
+        admin = admin_server_start(base, cfg->writer.admin_listen, writer_stats_render, NULL, err,
+                                   sizeof(err));
+        if (admin == NULL) {
+            log_msg(LOG_ERROR, "admin listener failed", "addr=%s error=\"%s\"",
+                    cfg->writer.admin_listen, err);
+            goto done;
+        }
+    }
+    sigterm = evsignal_new(base, SIGTERM, main_signal_cb, b);
+    sigint = evsignal_new(base, SIGINT, main_signal_cb, b);
+    if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) != 0 ||
+        evsignal_add(sigint, NULL) != 0) {
+        log_msg(LOG_ERROR, "signal setup failed", "%s", "");
+        goto done;
+    }
+    if (main_stop_requested)
+        batch_stop(b); /* a signal that arrived before the loop's handlers existed */
+    log_msg(LOG_INFO, "writer started", "writer=%s queue=%s batch_size=%ld admin=%s", name,
+            cfg->redis.queue, cfg->writer.batch_size,
+            cfg->writer.admin_listen[0] ? cfg->writer.admin_listen : "off");
+    event_base_dispatch(base);
+    rc = 0;
+done:
+    if (sigterm != NULL)
+        event_free(sigterm);
+    if (sigint != NULL)
+        event_free(sigint);
+    admin_server_free(admin);
+    batch_free(b);
+    if (base != NULL)
+        event_base_free(base);
+    config_free(cfg);
+    return rc;
+}

@@ -1,0 +1,45 @@
+/*
+ * Lua scripts for the reliable queue. Each runs atomically in Redis, so a claim
+ * either moves an item into exactly one processing list or leaves it in the queue,
+ * and a recovery cannot interleave with the owner's claim.
+ */
+#include "queue.h"
+
+#include <stdio.h>
+
+void queue_keys_init(struct queue_keys *keys, const char *queue, const char *name)
+{
+    snprintf(keys->queue, sizeof(keys->queue), "%s", queue);
+    snprintf(keys->processing, sizeof(keys->processing), "%s:processing:%s", queue, name);
+    snprintf(keys->heartbeat, sizeof(keys->heartbeat), "%s:writer:%s", queue, name);
+    snprintf(keys->writers, sizeof(keys->writers), "%s:writers", queue);
+}
+
+/* RPOP with a count needs Redis >= 6.2; unpack() is chunked to stay under Lua's C stack. */
+const char queue_script_claim[] =
+    "redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[3])\n"
+    "redis.call('SADD', KEYS[4], ARGV[2])\n"
+    "local n = tonumber(ARGV[1])\n"
+    "if n <= 0 then return {} end\n"
+    "local items = redis.call('RPOP', KEYS[1], n)\n"
+    "if not items then return {} end\n"
+    "for i = 1, #items, 1000 do\n"
+    "  redis.call('RPUSH', KEYS[2], unpack(items, i, math.min(i + 999, #items)))\n"
+    "end\n"
+    "return items\n";
+
+const char queue_script_recover[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end\n"
+    "local items = redis.call('LRANGE', KEYS[2], 0, -1)\n"
+    "for i = #items, 1, -1 do redis.call('RPUSH', KEYS[3], items[i]) end\n"
+    "redis.call('DEL', KEYS[2])\n"
+    "redis.call('SREM', KEYS[4], ARGV[1])\n"
+    "return #items\n";
+
+const char queue_script_gauges[] = "local out = {redis.call('LLEN', KEYS[1])}\n"
+                                   "local names = redis.call('SRANDMEMBER', KEYS[2], 64)\n"
+                                   "for _, n in ipairs(names) do\n"
+                                   "  out[#out + 1] = n\n"
+                                   "  out[#out + 1] = redis.call('LLEN', ARGV[1] .. n)\n"
+                                   "end\n"
+                                   "return out\n";

@@ -1,0 +1,50 @@
+/*
+ * The writer's side of the queue contract (DESIGN.md "Queue contract"): key names and
+ * the Lua scripts that claim, recover and measure atomically inside Redis. Pure data,
+ * no I/O.
+ *
+ * Keys, for queue Q and writer name N:
+ *   Q                   the queue; the gateway LPUSHes, writers take from the right
+ *   Q:processing:N      N's claimed items, oldest at the left (FIFO order kept)
+ *   Q:writer:N          N's heartbeat (SET … EX heartbeat_ttl_s)
+ *   Q:writers           set of writer names that may own a processing list
+ */
+#ifndef HOOKPIPE_QUEUE_H
+#define HOOKPIPE_QUEUE_H
+
+#include <stddef.h>
+
+#define QUEUE_KEY_MAX 640
+
+struct queue_keys {
+    char queue[QUEUE_KEY_MAX];      /* Q */
+    char processing[QUEUE_KEY_MAX]; /* Q:processing:N */
+    char heartbeat[QUEUE_KEY_MAX];  /* Q:writer:N */
+    char writers[QUEUE_KEY_MAX];    /* Q:writers */
+};
+
+/* Fills keys for queue and writer name (another writer's name for recovery). */
+void queue_keys_init(struct queue_keys *keys, const char *queue, const char *name);
+
+/*
+ * KEYS: Q, Q:processing:N, Q:writer:N, Q:writers; ARGV: count, N, ttl.
+ * Refreshes N's heartbeat, then moves up to count items from the right end of Q to the
+ * right end of the processing list (oldest first) and returns them in that order.
+ */
+extern const char queue_script_claim[];
+
+/*
+ * KEYS: Q:writer:M, Q:processing:M, Q, Q:writers; ARGV: M.
+ * If M's heartbeat has expired, moves M's processing list back to the RIGHT end of Q
+ * so its oldest item is taken first again, forgets M and returns the count; returns -1
+ * when M is alive.
+ */
+extern const char queue_script_recover[];
+
+/*
+ * KEYS: Q, Q:writers; ARGV: "Q:processing:". Returns {LLEN Q, name1, len1, name2, len2, …}
+ * for at most 64 registered writers.
+ */
+extern const char queue_script_gauges[];
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * One queue item on its way into PostgreSQL: decoded (envelope v1), parsed (jansson),
+ * classified as a row for hookpipe.events or a dead letter, and written as one line
+ * of a text-format COPY. Pure logic, no I/O, so it is unit-tested directly.
+ */
+#ifndef HOOKPIPE_ROW_H
+#define HOOKPIPE_ROW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "envelope.h"
+#include "event_key.h"
+
+struct row {
+    const char *item;                      /* the raw queue item (not owned) */
+    size_t item_len;                       /* its length */
+    bool has_envelope;                     /* env is valid */
+    struct envelope env;                   /* decoded envelope; env.body points into item */
+    bool dead;                             /* goes to hookpipe.dead_letters */
+    char *reason;                          /* why it is dead (owned), NULL for a good row */
+    char *event;                           /* body "event" (owned) */
+    char *account_id;                      /* body payload.account_id (owned), NULL when absent */
+    bool has_event_ts;                     /* body "event_ts" was an integer in range */
+    int64_t event_ts_ms;                   /* its value in ms */
+    unsigned char key[EVENT_KEY_LEN];      /* event_key */
+    unsigned char item_key[EVENT_KEY_LEN]; /* SHA-256 of the whole item (dead letters) */
+};
+
+/* A growable byte buffer for COPY data. */
+struct copybuf {
+    char *data;  /* bytes, not NUL-terminated */
+    size_t len;  /* used */
+    size_t cap;  /* allocated */
+    bool failed; /* an allocation failed: the contents are incomplete */
+};
+
+/*
+ * Fills r from item (which must outlive r). Never fails on bad input: a bad item is
+ * marked dead with a reason. Returns -1 only on allocation failure (r is then freed).
+ */
+int row_classify(struct row *r, const char *item, size_t item_len)
+    __attribute__((warn_unused_result));
+
+/* Marks r dead with reason (copied) — e.g. PostgreSQL's message for it. Returns 0 or -1 (OOM). */
+int row_mark_dead(struct row *r, const char *reason) __attribute__((warn_unused_result));
+
+void row_free(struct row *r);
+
+/*
+ * Column list of the staging table, in the order row_copy_line writes them:
+ * ord, source, event, event_ts_ms, account_id, received_us, event_key, payload,
+ * delivery_id, request_id.
+ */
+#define ROW_COPY_COLUMNS                                                                           \
+    "ord, source, event, event_ts_ms, account_id, received_us, event_key, payload, delivery_id, "  \
+    "request_id"
+
+/* Appends r (a good row) as one COPY text line with ordinal ord. Errors set buf->failed. */
+void row_copy_line(struct copybuf *buf, const struct row *r, long ord);
+
+/* Appends len bytes escaped for a COPY text field (backslash, tab, newline, CR). */
+void copybuf_escaped(struct copybuf *buf, const char *s, size_t len);
+void copybuf_append(struct copybuf *buf, const char *s, size_t len);
+void copybuf_reset(struct copybuf *buf);
+void copybuf_free(struct copybuf *buf);
+
+/*
+ * Writes request_id percent-encoded (bytes outside '!'..'~' and '%' as %XX) into out
+ * (at least 3 * ENVELOPE_REQUEST_ID_MAX + 1 bytes), so it is always valid text.
+ */
+void row_request_id_text(const struct envelope *env, char *out);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * Defines and renders the writer's metrics. Everything runs on the one event loop,
+ * so the counters are plain integers; histograms use the shared atomic helpers.
+ */
+#include "stats.h"
+
+#include <string.h>
+
+struct writer_stats writer_stats;
+
+static const double stats_batch_bounds[] = {1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+static const double stats_copy_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                           0.1,   0.25,   0.5,   1,    2.5,   5};
+
+void writer_stats_init(void)
+{
+    memset(&writer_stats, 0, sizeof(writer_stats));
+    histogram_init(&writer_stats.batch_size, stats_batch_bounds,
+                   sizeof(stats_batch_bounds) / sizeof(stats_batch_bounds[0]));
+    histogram_init(&writer_stats.copy_seconds, stats_copy_bounds,
+                   sizeof(stats_copy_bounds) / sizeof(stats_copy_bounds[0]));
+    writer_stats.queue_length = -1;
+}
+
+void writer_stats_render(struct strbuf *sb, void *arg)
+{
+#define WRITER_STATS_RENDER(name, help)                                                            \
+    metrics_header(sb, "hookpipe_writer_" #name "_total", "counter", help);                        \
+    strbuf_printf(sb, "hookpipe_writer_" #name "_total %llu\n",                                    \
+                  (unsigned long long)writer_stats.name);
+    WRITER_COUNTERS(WRITER_STATS_RENDER)
+#undef WRITER_STATS_RENDER
+    histogram_render(sb, "hookpipe_writer_batch_size", "Rows per committed batch", "",
+                     &writer_stats.batch_size);
+    histogram_render(sb, "hookpipe_writer_copy_seconds",
+                     "Seconds from COPY start to commit, per attempt that committed", "",
+                     &writer_stats.copy_seconds);
+    metrics_header(sb, "hookpipe_writer_queue_length", "gauge",
+                   "Items waiting in the queue (last sample; -1 unknown)");
+    strbuf_printf(sb, "hookpipe_writer_queue_length %lld\n", (long long)writer_stats.queue_length);
+    metrics_header(sb, "hookpipe_writer_processing_length", "gauge",
+                   "Items in each registered writer's processing list (last sample)");
+    for (int i = 0; i < writer_stats.nprocessing; i++)
+        strbuf_printf(sb, "hookpipe_writer_processing_length{writer=\"%s\"} %lld\n",
+                      writer_stats.processing[i].name,
+                      (long long)writer_stats.processing[i].length);
+}

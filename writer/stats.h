@@ -1,0 +1,47 @@
+/*
+ * The writer's metrics: counters declared once in an X-macro (defined, rendered and
+ * tested from the same list), two histograms and the queue gauges, rendered as
+ * Prometheus text for the admin listener.
+ */
+#ifndef HOOKPIPE_WRITER_STATS_H
+#define HOOKPIPE_WRITER_STATS_H
+
+#include <stdint.h>
+
+#include "metrics.h"
+
+/* X(name, help): each becomes hookpipe_writer_<name>_total. */
+#define WRITER_COUNTERS(X)                                                                         \
+    X(rows_inserted, "Rows inserted into hookpipe.events")                                         \
+    X(duplicates, "Deliveries skipped because their event_key was already stored")                 \
+    X(dead_letters, "Deliveries stored in hookpipe.dead_letters")                                  \
+    X(batches, "Batches committed and released")                                                   \
+    X(items_claimed, "Queue items claimed into the processing list")                               \
+    X(leftover_items, "Items found in this writer's own processing list at start")                 \
+    X(recovered_items, "Items moved back to the queue from expired writers")                       \
+    X(bisect_splits, "Batches split in two after PostgreSQL rejected a row")                       \
+    X(pg_errors, "PostgreSQL statements that failed (any reason)")                                 \
+    X(pg_reconnects, "PostgreSQL connections established")
+
+struct writer_stats {
+#define WRITER_STATS_FIELD(name, help) uint64_t name;
+    WRITER_COUNTERS(WRITER_STATS_FIELD)
+#undef WRITER_STATS_FIELD
+    struct histogram batch_size;   /* rows per committed COPY */
+    struct histogram copy_seconds; /* COPY + INSERT + commit latency */
+    int64_t queue_length;          /* last LLEN of the queue, -1 unknown */
+    int nprocessing;               /* entries used in processing[] */
+    struct {
+        char name[128]; /* writer name */
+        int64_t length; /* its processing list length */
+    } processing[64];
+};
+
+extern struct writer_stats writer_stats;
+
+void writer_stats_init(void);
+
+/* Appends the Prometheus text of all writer metrics to sb (admin_render_fn). */
+void writer_stats_render(struct strbuf *sb, void *arg);
+
+#endif
