@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +31,8 @@
 
 #define CONN_MAX_HEAD 16384         /* larger heads: 431 */
 #define CONN_MAX_OUTPUT 65536       /* stop reading requests while this much is unsent */
+#define CONN_READ_CHUNK 16384       /* bytes asked of one recv(2) */
+#define CONN_MAX_INPUT (4 << 20)    /* input buffered beyond this: stop reading for now */
 #define CONN_MAX_REQUESTS_PER_CB 32 /* pipelined requests handled per callback */
 #define CONN_CLOSE_TIMEOUT_S 5      /* time to flush a final answer */
 #define CONN_SIGNATURE_MAX 80
@@ -47,14 +50,18 @@ struct push;
 struct conn {
     TAILQ_ENTRY(conn) link;
     struct worker *w;
-    struct bufferevent *bev;
+    evutil_socket_t fd;        /* plain: the socket; TLS: -1 (the bufferevent owns it) */
+    struct bufferevent *bev;   /* TLS only: an OpenSSL bufferevent */
+    struct event *rev, *wev;   /* plain only: readable / writable events on fd */
+    struct evbuffer *in, *out; /* input and unsent output (the bufferevent's for TLS) */
+    bool read_paused;          /* plain: input over its cap, rev not pending */
     struct event *timer;
     enum conn_state state;
     uint64_t id;                             /* for log lines */
-    bool tls;                                /* bev is an OpenSSL bufferevent */
+    bool tls;                                /* served through bev (OpenSSL) */
     bool reading_request;                    /* bytes of a request arrived; read deadline armed */
     bool keep_alive;                         /* this request's connection disposition */
-    bool answered_any;                       /* at least one answer sent (for TLS failure stats) */
+    bool handshake_done;                     /* TLS: handshake finished (failure stats) */
     size_t scanned;                          /* head bytes already searched for CRLFCRLF */
     size_t head_len;                         /* READ_BODY: bytes of the head in input */
     size_t body_len;                         /* READ_BODY: content length */
@@ -79,6 +86,7 @@ struct push {
 
 static void conn_process(struct conn *c);
 static void conn_free(struct conn *c);
+static void conn_release_io(struct conn *c);
 
 static const char *conn_reason(int status)
 {
@@ -119,12 +127,34 @@ static void conn_arm_timer(struct conn *c, long ms)
     evtimer_add(c->timer, &tv);
 }
 
+static void conn_want_write(struct conn *c)
+{
+    if (c->tls)
+        bufferevent_enable(c->bev, EV_WRITE);
+    else
+        event_add(c->wev, NULL);
+}
+
+static void conn_stop_reading(struct conn *c)
+{
+    if (c->tls) {
+        bufferevent_disable(c->bev, EV_READ);
+    } else if (!c->read_paused) {
+        event_del(c->rev);
+        c->read_paused = true;
+    }
+}
+
 /* The single place a connection changes state; it also arms the state's timer. */
 static void conn_set_state(struct conn *c, enum conn_state state)
 {
     c->state = state;
     switch (state) {
     case CONN_READ_HEAD:
+        if (c->read_paused) {
+            event_add(c->rev, NULL);
+            c->read_paused = false;
+        }
         c->reading_request = false;
         c->scanned = 0;
         c->stats = NULL;
@@ -136,61 +166,65 @@ static void conn_set_state(struct conn *c, enum conn_state state)
         conn_arm_timer(c, c->w->settings.push_timeout_ms);
         break;
     case CONN_CLOSING:
-        bufferevent_disable(c->bev, EV_READ);
+        conn_stop_reading(c);
         conn_arm_timer(c, CONN_CLOSE_TIMEOUT_S * 1000);
         break;
     }
 }
 
 /*
- * Sends queued output. A plain connection writes at once: the answer almost always
- * fits the socket buffer, which saves the two epoll_ctl calls and the extra loop
- * pass of waiting for writability. Only what is left over (and TLS, and the final
- * answer before a close, whose write callback frees the connection) goes through
- * the bufferevent's write event.
+ * Sends bytes to the client. A plain connection with nothing queued writes at once
+ * with send(2): an answer almost always fits the socket buffer, which saves two
+ * epoll_ctl calls and a loop pass per request. What is left over, TLS, and the final
+ * answer before a close (whose write event frees the connection) wait for the
+ * socket to be writable.
  */
-static void conn_flush(struct conn *c)
+static void conn_send(struct conn *c, const char *data, size_t len)
 {
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    ssize_t n = 0;
 
-    if (!c->tls && c->state != CONN_CLOSING) {
-        if (evbuffer_write(out, bufferevent_getfd(c->bev)) < 0 && errno != EAGAIN &&
-            errno != EINTR) {
-            bufferevent_enable(c->bev, EV_WRITE); /* let the bufferevent report the error */
+    if (!c->tls && c->state != CONN_CLOSING && evbuffer_get_length(c->out) == 0) {
+        n = send(c->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n == (ssize_t)len)
             return;
-        }
-        if (evbuffer_get_length(out) == 0)
-            return;
+        if (n < 0)
+            n = 0; /* EAGAIN, or an error the write event will report */
     }
-    bufferevent_enable(c->bev, EV_WRITE);
+    evbuffer_add(c->out, data + n, len - (size_t)n);
+    conn_want_write(c);
 }
 
 /*
- * Queues an answer. body is a JSON text (or NULL); extra is more header lines, each
+ * Sends an answer. body is a JSON text (or NULL); extra is more header lines, each
  * ending in CRLF. A request whose body was not read, or a client that asked for it,
  * gets Connection: close.
  */
 static void conn_respond(struct conn *c, int status, const char *extra, const char *body)
 {
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    char buf[1024];
     size_t blen = body ? strlen(body) : 0;
     bool close_after = !c->keep_alive || c->w->stopping;
+    int n;
 
     if (c->stats != NULL)
         stats_count_status(c->stats, status);
-    evbuffer_add_printf(out,
-                        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                        "Content-Length: %zu\r\n%s%s\r\n",
-                        status, conn_reason(status), blen, extra ? extra : "",
-                        close_after ? "Connection: close\r\n" : "");
-    if (blen > 0)
-        evbuffer_add(out, body, blen);
-    c->answered_any = true;
+    n = snprintf(buf, sizeof(buf),
+                 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %zu\r\n%s%s\r\n",
+                 status, conn_reason(status), blen, extra ? extra : "",
+                 close_after ? "Connection: close\r\n" : "");
     if (close_after)
         conn_set_state(c, CONN_CLOSING);
     else
         conn_set_state(c, CONN_READ_HEAD);
-    conn_flush(c);
+    if (n > 0 && (size_t)n + blen <= sizeof(buf)) {
+        memcpy(buf + n, body, blen);
+        conn_send(c, buf, (size_t)n + blen);
+    } else { /* a long url_validation answer */
+        evbuffer_add(c->out, buf, n > 0 ? (size_t)n : 0);
+        evbuffer_add(c->out, body, blen);
+        conn_want_write(c);
+    }
 }
 
 static void conn_error(struct conn *c, int status, const char *extra, const char *msg)
@@ -255,7 +289,7 @@ static bool conn_on_head(struct conn *c, const char *buf, size_t len)
             c->keep_alive = false;
         if (h.method != HTTP_METHOD_GET && h.method != HTTP_METHOD_HEAD)
             conn_error(c, 405, "Allow: GET, HEAD\r\n", "method not allowed");
-        else if (!w->redis_up)
+        else if (STAT_GET(redis_links_up) < STAT_GET(redis_links))
             conn_error(c, 503, "Retry-After: 1\r\n", "redis not connected");
         else if (qlen >= w->settings.max_queue_length)
             conn_error(c, 503, "Retry-After: 5\r\n", "queue full");
@@ -300,11 +334,10 @@ static bool conn_on_head(struct conn *c, const char *buf, size_t len)
         memcpy(c->request_id, rid->p, c->request_id_len);
     c->head_len = len;
     c->body_len = h.content_length > 0 ? (size_t)h.content_length : 0;
-    if (h.expect_continue && c->body_len > 0 &&
-        evbuffer_get_length(bufferevent_get_input(c->bev)) < len + c->body_len) {
-        evbuffer_add_printf(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n");
+    if (h.expect_continue && c->body_len > 0 && evbuffer_get_length(c->in) < len + c->body_len) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         conn_set_state(c, CONN_READ_BODY);
-        conn_flush(c);
+        conn_send(c, cont, sizeof(cont) - 1);
         return true;
     }
     conn_set_state(c, CONN_READ_BODY);
@@ -411,7 +444,7 @@ static int conn_push(struct conn *c, const char *body, size_t len)
                                   c->request_id_len, len);
     if (hlen < 0)
         return -1;
-    cap = 64 + qlen + (size_t)hlen + len;
+    cap = 64 + qlen + (size_t)hlen + len + 1; /* + NUL: hiredis 0.14 strchr()s the command */
     cmd = malloc(cap);
     p = malloc(sizeof(*p));
     if (cmd == NULL || p == NULL) {
@@ -427,6 +460,7 @@ static int conn_push(struct conn *c, const char *body, size_t len)
     n += len;
     memcpy(cmd + n, "\r\n", 2);
     n += 2;
+    cmd[n] = '\0';
     p->conn = c;
     p->w = w;
     if (redisAsyncFormattedCommand(redis_link_ctx(w->redis), conn_push_cb, p, cmd, n) != REDIS_OK) {
@@ -446,7 +480,7 @@ static int conn_push(struct conn *c, const char *body, size_t len)
 static void conn_on_request(struct conn *c)
 {
     struct worker *w = c->w;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = c->in;
     size_t total = c->head_len + c->body_len;
     const unsigned char *all = evbuffer_pullup(in, (ev_ssize_t)total);
     const char *body;
@@ -524,11 +558,11 @@ drain:
  */
 static void conn_process(struct conn *c)
 {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = c->in;
 
     for (int n = 0; n < CONN_MAX_REQUESTS_PER_CB; n++) {
         size_t avail = evbuffer_get_length(in);
-        if (evbuffer_get_length(bufferevent_get_output(c->bev)) > CONN_MAX_OUTPUT)
+        if (evbuffer_get_length(c->out) > CONN_MAX_OUTPUT)
             return; /* resumed by the write callback */
         switch (c->state) {
         case CONN_READ_HEAD: {
@@ -577,15 +611,19 @@ static void conn_process(struct conn *c)
         }
     }
     /* more may be buffered: continue on a later loop pass */
-    bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+    if (c->tls)
+        bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+    else
+        event_active(c->rev, EV_READ, 0);
 }
 
-static void conn_read_cb(struct bufferevent *bev, void *arg)
+/* TLS connections: the OpenSSL bufferevent reads, writes and reports. */
+static void conn_tls_read_cb(struct bufferevent *bev, void *arg)
 {
     conn_process(arg);
 }
 
-static void conn_write_cb(struct bufferevent *bev, void *arg)
+static void conn_tls_write_cb(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
 
@@ -593,20 +631,71 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
         conn_free(c);
         return;
     }
-    if (!c->tls)
-        bufferevent_disable(bev, EV_WRITE); /* back to direct writes */
     conn_process(c);
 }
 
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+static void conn_tls_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct conn *c = arg;
 
-    if (what & BEV_EVENT_CONNECTED)
-        return; /* TLS handshake done */
-    if (c->tls && (what & BEV_EVENT_ERROR) && !c->answered_any && !c->reading_request)
+    if (what & BEV_EVENT_CONNECTED) {
+        c->handshake_done = true;
+        return;
+    }
+    if (!c->handshake_done)
         STAT_ADD(tls_handshake_failures_total, 1);
     conn_free(c);
+}
+
+/*
+ * Plain connections: reads go straight into the input buffer with recv(2). (A
+ * bufferevent asks the kernel for the readable byte count with an ioctl before every
+ * read: a third syscall per request.)
+ */
+static void conn_plain_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    struct evbuffer_iovec v;
+    ssize_t n;
+
+    if (evbuffer_reserve_space(c->in, CONN_READ_CHUNK, &v, 1) < 1) {
+        STAT_ADD(out_of_memory_total, 1);
+        conn_free(c);
+        return;
+    }
+    n = recv(fd, v.iov_base, v.iov_len, 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        conn_free(c); /* the client went away (or reset) */
+        return;
+    }
+    if (n > 0) {
+        v.iov_len = (size_t)n;
+        evbuffer_commit_space(c->in, &v, 1);
+    }
+    if (evbuffer_get_length(c->in) > CONN_MAX_INPUT && !c->read_paused) {
+        event_del(c->rev); /* resumed when the connection wants its next request */
+        c->read_paused = true;
+    }
+    conn_process(c);
+}
+
+static void conn_plain_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    if (evbuffer_write(c->out, fd) < 0 && errno != EAGAIN && errno != EINTR) {
+        conn_free(c);
+        return;
+    }
+    if (evbuffer_get_length(c->out) > 0) {
+        event_add(c->wev, NULL);
+        return;
+    }
+    if (c->state == CONN_CLOSING) {
+        conn_free(c);
+        return;
+    }
+    conn_process(c);
 }
 
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -648,6 +737,7 @@ void conn_accept(struct worker *w, evutil_socket_t fd)
     if (c == NULL)
         goto fail;
     c->w = w;
+    c->fd = fd;
     c->id = ++w->next_conn_id;
     c->timer = evtimer_new(w->base, conn_timer_cb, c);
     if (c->timer == NULL)
@@ -658,18 +748,26 @@ void conn_accept(struct worker *w, evutil_socket_t fd)
             goto fail;
         c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                                 BEV_OPT_CLOSE_ON_FREE);
+        ssl = NULL; /* owned by the bufferevent now (freed with it on failure) */
+        if (c->bev == NULL)
+            goto fail;
         c->tls = true;
-        if (c->bev != NULL)
-            bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-        ssl = NULL; /* owned by the bufferevent now (or freed with it on failure) */
+        c->fd = -1; /* owned by the bufferevent */
+        bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+        bufferevent_setcb(c->bev, conn_tls_read_cb, conn_tls_write_cb, conn_tls_event_cb, c);
+        bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_MAX_INPUT);
+        bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+        c->in = bufferevent_get_input(c->bev);
+        c->out = bufferevent_get_output(c->bev);
     } else {
-        c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+        c->in = evbuffer_new();
+        c->out = evbuffer_new();
+        c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_plain_read_cb, c);
+        c->wev = event_new(w->base, fd, EV_WRITE, conn_plain_write_cb, c);
+        if (c->in == NULL || c->out == NULL || c->rev == NULL || c->wev == NULL ||
+            event_add(c->rev, NULL) < 0)
+            goto fail;
     }
-    if (c->bev == NULL)
-        goto fail;
-    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-    /* plain sockets write directly (conn_flush); TLS always goes through the bufferevent */
-    bufferevent_enable(c->bev, c->tls ? EV_READ | EV_WRITE : EV_READ);
     TAILQ_INSERT_TAIL(&w->conns, c, link);
     w->nconns++;
     STAT_ADD(connections, 1);
@@ -683,12 +781,35 @@ fail:
     STAT_ADD(out_of_memory_total, 1);
     if (ssl != NULL)
         SSL_free(ssl);
-    if (c != NULL && c->timer != NULL)
-        event_free(c->timer);
-    free(c);
-    close(fd);
+    if (c != NULL) {
+        conn_release_io(c);
+        if (c->timer != NULL)
+            event_free(c->timer);
+        free(c);
+    } else {
+        close(fd);
+    }
     atomic_fetch_sub(&gateway.nconns, 1);
     worker_conn_closed(w);
+}
+
+/* Frees the connection's socket, events and buffers (whichever exist). */
+static void conn_release_io(struct conn *c)
+{
+    if (c->bev != NULL) {
+        bufferevent_free(c->bev); /* closes the socket, frees its buffers */
+        return;
+    }
+    if (c->rev != NULL)
+        event_free(c->rev);
+    if (c->wev != NULL)
+        event_free(c->wev);
+    if (c->in != NULL)
+        evbuffer_free(c->in);
+    if (c->out != NULL)
+        evbuffer_free(c->out);
+    if (c->fd >= 0)
+        close(c->fd);
 }
 
 static void conn_free(struct conn *c)
@@ -701,7 +822,7 @@ static void conn_free(struct conn *c)
     w->nconns--;
     STAT_ADD(connections, -1);
     event_free(c->timer);
-    bufferevent_free(c->bev);
+    conn_release_io(c);
     free(c);
     atomic_fetch_sub(&gateway.nconns, 1);
     worker_conn_closed(w);

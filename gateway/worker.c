@@ -31,26 +31,43 @@ static void worker_copy_settings(struct worker *w, const struct config *cfg)
     w->settings.max_pushes_in_flight = cfg->gateway.max_pushes_in_flight;
 }
 
-static void worker_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                             int salen, void *arg)
+/* Takes a connection slot; false when max_connections are open already. */
+static bool worker_take_slot(void)
 {
-    struct worker *w = arg;
-    long n = atomic_fetch_add(&gateway.nconns, 1) + 1;
-
-    if (n > gateway.max_connections) {
-        /* another worker took the last slot at the same moment */
+    if (atomic_fetch_add(&gateway.nconns, 1) + 1 > gateway.max_connections) {
         atomic_fetch_sub(&gateway.nconns, 1);
-        close(fd);
-        evconnlistener_disable(l);
-        w->listener_paused = true;
-        return;
+        return false;
     }
-    if (n == gateway.max_connections) {
-        evconnlistener_disable(l);
+    return true;
+}
+
+static void worker_pause_listener(struct worker *w)
+{
+    if (!w->listener_paused && w->listener != NULL) {
+        evconnlistener_disable(w->listener);
         w->listener_paused = true;
         log_msg(LOG_WARN, "max_connections reached, not accepting", "worker=%d max=%ld", w->id,
                 gateway.max_connections);
     }
+}
+
+/*
+ * The cap is global, but each worker has its own listening socket. A worker that
+ * accepts when the other workers hold every slot parks that one socket unserved (as
+ * if still in the backlog) and stops accepting; it is served as soon as a slot frees.
+ */
+static void worker_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                             int salen, void *arg)
+{
+    struct worker *w = arg;
+
+    if (!worker_take_slot()) {
+        w->parked_fd = fd;
+        worker_pause_listener(w);
+        return;
+    }
+    if (atomic_load(&gateway.nconns) >= gateway.max_connections)
+        worker_pause_listener(w);
     conn_accept(w, fd);
 }
 
@@ -67,8 +84,16 @@ static void worker_accept_error_cb(struct evconnlistener *l, void *arg)
 
 static void worker_resume_listener(struct worker *w)
 {
-    if (w->listener_paused && w->listener != NULL && !w->stopping &&
-        atomic_load(&gateway.nconns) < gateway.max_connections) {
+    if (!w->listener_paused || w->stopping)
+        return;
+    if (w->parked_fd >= 0) {
+        if (!worker_take_slot())
+            return;
+        evutil_socket_t fd = w->parked_fd;
+        w->parked_fd = -1;
+        conn_accept(w, fd);
+    }
+    if (w->listener != NULL && atomic_load(&gateway.nconns) < gateway.max_connections) {
         w->listener_paused = false;
         evconnlistener_enable(w->listener);
     }
@@ -153,6 +178,10 @@ static void worker_stop_cb(evutil_socket_t fd, short what, void *arg)
         evconnlistener_free(w->listener); /* closes the socket: no new connections */
         w->listener = NULL;
     }
+    if (w->parked_fd >= 0) {
+        close(w->parked_fd); /* never served: nothing was promised to it */
+        w->parked_fd = -1;
+    }
     evtimer_add(w->deadline_ev, &tv);
     conn_close_idle(w);
     worker_maybe_exit(w);
@@ -167,9 +196,19 @@ int worker_init(struct worker *w, int id, int listen_fd, SSL_CTX *ssl_ctx)
     memset(w, 0, sizeof(*w));
     w->id = id;
     w->listen_fd = listen_fd;
+    w->parked_fd = -1;
     w->ssl_ctx = ssl_ctx;
     TAILQ_INIT(&w->conns);
-    w->base = event_base_new();
+    /*
+     * The changelist folds an event's add and delete within one loop pass into at most
+     * one epoll_ctl: hiredis' adapter re-arms its write event on every command.
+     */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg == NULL)
+        return -1;
+    event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    w->base = event_base_new_with_config(ecfg);
+    event_config_free(ecfg);
     if (w->base == NULL)
         return -1;
     pthread_mutex_lock(&gateway.cfg_lock);
@@ -241,6 +280,8 @@ void worker_destroy(struct worker *w)
         evconnlistener_free(w->listener);
     if (w->listen_fd >= 0)
         close(w->listen_fd);
+    if (w->parked_fd >= 0)
+        close(w->parked_fd);
     /* frees the context: pending push callbacks run with NULL replies and free themselves */
     if (w->redis != NULL) {
         redis_link_free(w->redis);

@@ -39,8 +39,9 @@ struct worker {
     struct event_base *base;
     int listen_fd; /* SO_REUSEPORT socket, owned until the listener takes it */
     struct evconnlistener *listener;
-    bool listener_paused; /* disabled at max_connections */
-    SSL_CTX *ssl_ctx;     /* shared, read-only; NULL for plain HTTP */
+    bool listener_paused;      /* disabled at max_connections */
+    evutil_socket_t parked_fd; /* accepted while every slot was taken; -1 = none */
+    SSL_CTX *ssl_ctx;          /* shared, read-only; NULL for plain HTTP */
     struct redis_link *redis;
     bool redis_up;           /* as last reported by the link */
     char *queue;             /* Redis list name (owned) */
