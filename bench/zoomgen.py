@@ -1,0 +1,126 @@
+"""Bench load generator data: realistic, unique Zoom meeting.participant_joined bodies (~700
+bytes, compact JSON shaped like tests/fixtures/zoom/meeting.participant_joined.json), signed
+with the Zoom v0 scheme, written as Lua data files that bench/zoom.lua feeds to wrk, and as
+queue envelopes (v1, common/envelope.h) / COPY rows for the writer benchmark.
+
+Used by bench/bench.py; also runnable alone:
+  python3 bench/zoomgen.py lua-pool OUT.lua N SECRET PATH   (N pre-signed raw requests)
+  python3 bench/zoomgen.py lua-live OUT.lua SECRET PATH     (template; wrk signs each request)
+"""
+
+import hashlib
+import hmac
+import re
+import sys
+import time
+
+# One body; {n} makes it unique. The same template (with %d/%s) drives the live Lua mode so
+# both modes send byte-for-byte the same kind of body. Keys are in Zoom's order.
+BODY_TEMPLATE = (
+    '{{"event":"meeting.participant_joined","event_ts":{ts_ms},'
+    '"payload":{{"account_id":"AAAAAABBBB{acct:04d}","object":{{'
+    '"id":"{meeting}","uuid":"{n:012d}AiAiAiiAii==","host_id":"x1yCzABCDEfg23HiJKl4mN",'
+    '"topic":"My Meeting","type":8,"start_time":"2021-07-13T21:44:51Z",'
+    '"timezone":"America/Los_Angeles","duration":60,"participant":{{'
+    '"user_id":"{n:016d}","user_name":"Jill Chill","id":"iFx{n:012d}zBc",'
+    '"participant_uuid":"{n:016d}AAiAii","join_time":"2021-07-13T21:44:51Z",'
+    '"email":"jchill{acct}@example.com","registrant_id":"abcdefghij0-klmnopq23456",'
+    '"participant_user_id":"iFx{n:012d}zBc","customer_key":"349589LkJyeW",'
+    '"phone_number":"8615250064084"}}}}}}}}'
+)
+
+
+def body(n, ts_ms=None):
+    """The n-th unique body (bytes)."""
+    if ts_ms is None:
+        ts_ms = int(time.time() * 1000)
+    return BODY_TEMPLATE.format(
+        ts_ms=ts_ms + n % 1000, n=n, acct=n % 10000, meeting=8_000_000_000 + n
+    ).encode()
+
+
+def lua_template():
+    """BODY_TEMPLATE as a Lua string.format template, and the field names in argument order."""
+    order = []
+
+    def directive(m):
+        order.append(m.group(1))
+        return "%" + (m.group(2) or "d")
+
+    t = re.sub(r"(?<!\{)\{(\w+)(?::(\w+))?\}", directive, BODY_TEMPLATE)
+    return t.replace("{{", "{").replace("}}", "}"), order
+
+
+def signature(secret, ts, data):
+    msg = b"v0:" + str(ts).encode() + b":" + data
+    return "v0=" + hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+
+
+def raw_request(secret, path, n, ts=None):
+    """A complete HTTP/1.1 keep-alive request for body n, signed at ts (default now)."""
+    if ts is None:
+        ts = int(time.time())
+    b = body(n)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Zoom Marketplace/1.0a\r\n"
+        f"Content-Type: application/json; charset=utf-8\r\n"
+        f"x-zm-request-timestamp: {ts}\r\nx-zm-signature: {signature(secret, ts, b)}\r\n"
+        f"x-zm-trackingid: v=2.0&s=bench&rid={n:016d}\r\n"
+        f"Content-Length: {len(b)}\r\n\r\n"
+    )
+    return head.encode() + b
+
+
+def lua_quote(data):
+    """bytes -> a Lua double-quoted string literal (byte exact: no long brackets, which
+    would turn \\r\\n into \\n)."""
+    out = ['"']
+    for ch in data:
+        if ch == 0x22:
+            out.append('\\"')
+        elif ch == 0x5C:
+            out.append("\\\\")
+        elif 0x20 <= ch < 0x7F:
+            out.append(chr(ch))
+        else:
+            out.append("\\%03d" % ch)
+    out.append('"')
+    return "".join(out)
+
+
+def write_lua_pool(out_path, n, secret, path, first=0):
+    """Writes `return {mode="pool", requests={...}}` with n distinct pre-signed requests."""
+    ts = int(time.time())
+    with open(out_path, "w") as f:
+        f.write('return {mode="pool", requests={\n')
+        for i in range(first, first + n):
+            f.write(lua_quote(raw_request(secret, path, i, ts)))
+            f.write(",\n")
+        f.write("}}\n")
+
+
+def write_lua_live(out_path, secret, path, first=0):
+    """Writes the data for live mode: wrk builds and signs each body itself (HMAC through
+    LuaJIT's FFI into the libcrypto wrk already links), so every request of a long run is
+    unique and fresh."""
+    tmpl, order = lua_template()
+    with open(out_path, "w") as f:
+        f.write("return {mode=\"live\", secret=%s, path=%s, first=%d, template=%s, order={%s}}\n"
+                % (lua_quote(secret.encode()), lua_quote(path.encode()), first,
+                   lua_quote(tmpl.encode()), ",".join(lua_quote(o.encode()) for o in order)))
+
+
+def envelope(source, n, received_us, ts_ms=None):
+    """Queue envelope v1 for body n (see common/envelope.h)."""
+    b = body(n, ts_ms)
+    return b"HP1 %s %d bench-%d - %d\n" % (source.encode(), received_us, n, len(b)) + b
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1] if len(sys.argv) > 1 else ""
+    if cmd == "lua-pool":
+        write_lua_pool(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
+    elif cmd == "lua-live":
+        write_lua_live(sys.argv[2], sys.argv[3], sys.argv[4])
+    else:
+        sys.exit(__doc__)

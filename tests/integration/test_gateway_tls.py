@@ -1,0 +1,154 @@
+"""The gateway's optional HTTPS listener (tls_cert + tls_key): signed posts over TLS 1.2 and
+1.3 are queued byte for byte, plain HTTP on the TLS port gets no HTTP answer, and a TLS 1.1
+client is refused (when the local OpenSSL can still speak TLS 1.1 as a client at all).
+"""
+
+import json
+import socket
+import ssl
+import threading
+
+import pytest
+
+import harness
+from gateway_helpers import SECRET_A, Gw, event_body, metric, signed_headers
+
+
+@pytest.fixture(scope="module")
+def tls_gw(tmp_path_factory):
+    d = tmp_path_factory.mktemp("gwtls")
+    cert, key = harness.tls_cert(d)
+    g = Gw(d, harness.shared_redis(), name="tls",
+           gateway={"tls_cert": cert, "tls_key": key, "workers": 2})
+    g.cert = cert
+    g.key = key
+    g.start()
+    yield g
+    g.clear_queue()
+    assert g.stop() == 0
+
+
+def client_ctx(version=None, seclevel0=False):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if seclevel0:
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    if version is not None:
+        ctx.minimum_version = version
+        ctx.maximum_version = version
+    return ctx
+
+
+def tls_post(port, ctx, body, headers):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw) as s:
+            lines = ["POST /hooks/alpha HTTP/1.1", "Host: 127.0.0.1",
+                     "Content-Length: %d" % len(body), "Connection: close"]
+            lines += ["%s: %s" % kv for kv in headers.items()]
+            s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            return s.version(), data
+
+
+def test_https_post_is_queued(tls_gw):
+    tls_gw.clear_queue()
+    body = harness.fixture_body("meeting.started")
+    st, h, b = tls_gw.post("alpha", body, SECRET_A)  # harness.http_request with tls=True
+    assert st == 200, b
+    delivery_id = json.loads(b.decode())["id"]
+    items = tls_gw.items()
+    assert [(e["id"], e["body"], e["source"]) for e in items] == [(delivery_id, body, "alpha")]
+    tls_gw.clear_queue()
+
+
+def test_https_url_validation(tls_gw):
+    body = harness.fixture_body("endpoint.url_validation")
+    plain = harness.fixture_json("endpoint.url_validation")["payload"]["plainToken"]
+    st, _, b = tls_gw.post("alpha", body, SECRET_A)
+    assert st == 200
+    assert json.loads(b.decode())["encryptedToken"] == harness.zoom_token(SECRET_A, plain)
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_tls_1_2_and_1_3_accepted(tls_gw, version):
+    body = event_body()
+    got, data = tls_post(tls_gw.port, client_ctx(version), body, signed_headers(SECRET_A, body))
+    assert got == {ssl.TLSVersion.TLSv1_2: "TLSv1.2", ssl.TLSVersion.TLSv1_3: "TLSv1.3"}[version]
+    assert data.startswith(b"HTTP/1.1 200"), data[:200]
+    tls_gw.clear_queue()
+
+
+def test_plain_http_on_tls_port_gets_no_http_answer(tls_gw):
+    before = metric(tls_gw.metrics(), "hookpipe_gateway_tls_handshake_failures_total")
+    body = event_body()
+    h = signed_headers(SECRET_A, body)
+    req = ("POST /hooks/alpha HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n" % len(body)
+           + "".join("%s: %s\r\n" % kv for kv in h.items()) + "\r\n").encode() + body
+    reply = harness.raw_request(tls_gw.port, req, timeout=5)
+    assert not reply.startswith(b"HTTP/"), reply[:200]
+    assert tls_gw.llen() == 0
+    harness.wait_for(
+        lambda: metric(tls_gw.metrics(), "hookpipe_gateway_tls_handshake_failures_total")
+        > before, timeout=5, what="tls_handshake_failures_total to move")
+    # the listener still serves TLS afterwards
+    assert tls_gw.post("alpha", body, SECRET_A)[0] == 200
+    tls_gw.clear_queue()
+
+
+def local_tls11_client_possible(cert, key):
+    """True when this OpenSSL lets a client complete a TLS 1.1 handshake (with a local
+    Python server that allows it), so a refusal by the gateway means the gateway refused."""
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        sctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        sctx.minimum_version = ssl.TLSVersion.TLSv1_1
+        sctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        sctx.load_cert_chain(cert, key)
+        cctx = client_ctx(ssl.TLSVersion.TLSv1_1, seclevel0=True)
+    except (ssl.SSLError, ValueError):
+        return False
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    port = lsock.getsockname()[1]
+    result = {}
+
+    def serve():
+        lsock.settimeout(5)
+        try:
+            conn, _ = lsock.accept()
+            with sctx.wrap_socket(conn, server_side=True) as s:
+                s.recv(1)
+        except (OSError, ssl.SSLError):
+            pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with cctx.wrap_socket(raw) as s:
+                result["version"] = s.version()
+                s.sendall(b"x")
+    except (OSError, ssl.SSLError):
+        pass
+    finally:
+        t.join(5)
+        lsock.close()
+    return result.get("version") == "TLSv1.1"
+
+
+def test_tls_1_1_client_refused(tls_gw):
+    if not local_tls11_client_possible(tls_gw.cert, tls_gw.key):
+        pytest.skip("this OpenSSL cannot complete a TLS 1.1 handshake even with a willing "
+                    "server, so a refusal would prove nothing")
+    body = event_body()
+    with pytest.raises((ssl.SSLError, ConnectionResetError)):
+        tls_post(tls_gw.port, client_ctx(ssl.TLSVersion.TLSv1_1, seclevel0=True), body,
+                 signed_headers(SECRET_A, body))
+    assert tls_gw.llen() == 0

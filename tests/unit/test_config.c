@@ -1,0 +1,412 @@
+/*
+ * Unit tests for common/config.c: a full config with every key, the defaults, the three
+ * ways to give a secret (and secret_previous), and every error, each checked to name the
+ * file, the line and the key (or section) exactly as "PATH:LINE: KEY: why".
+ */
+#include "check.h"
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+static int file_seq;
+
+/* Writes text to a fresh file in tmpdir; returns its path (static buffer, next call reuses). */
+static const char *write_file(const char *text)
+{
+    static char path[512];
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "%s/c%d.ini", tmpdir, ++file_seq);
+    fp = fopen(path, "w");
+    if (fp == NULL || fputs(text, fp) == EOF || fclose(fp) != 0) {
+        perror(path);
+        exit(1);
+    }
+    return path;
+}
+
+static struct config *load_text(const char *text, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    return config_load(write_file(text), err, errlen);
+}
+
+/*
+ * Loads text, expects failure with a message that starts "PATH:LINE: KEY: " (or "PATH:LINE: "
+ * when key is NULL) and contains why.
+ */
+#define CHECK_ERROR(text, line, key, why) check_error(__LINE__, text, line, key, why)
+
+static void check_error(int at, const char *text, int line, const char *key, const char *why)
+{
+    char err[CONFIG_ERR_LEN];
+    char prefix[700];
+    struct config *cfg = load_text(text, err, sizeof(err));
+    const char *path = NULL;
+    char pathbuf[512];
+
+    snprintf(pathbuf, sizeof(pathbuf), "%s/c%d.ini", tmpdir, file_seq);
+    path = pathbuf;
+    if (key != NULL)
+        snprintf(prefix, sizeof(prefix), "%s:%d: %s: ", path, line, key);
+    else
+        snprintf(prefix, sizeof(prefix), "%s:%d: ", path, line);
+    CHECKF(cfg == NULL, "line %d: config accepted", at);
+    CHECKF(strncmp(err, prefix, strlen(prefix)) == 0, "line %d: \"%s\" does not start \"%s\"", at,
+           err, prefix);
+    CHECKF(strstr(err, why) != NULL, "line %d: \"%s\" does not contain \"%s\"", at, err, why);
+    CHECKF(strchr(err, '\n') == NULL, "line %d: message is not one line", at);
+    config_free(cfg);
+}
+
+static void test_full_config(void)
+{
+    char secret_path[300];
+    char text[4096];
+    char err[CONFIG_ERR_LEN];
+    struct config *cfg;
+    FILE *fp;
+
+    snprintf(secret_path, sizeof(secret_path), "%s/secret.txt", tmpdir);
+    fp = fopen(secret_path, "w");
+    CHECK(fp != NULL);
+    fputs("from-file\n", fp);
+    fclose(fp);
+    setenv("HP_TEST_PREV", "from-env", 1);
+    snprintf(text, sizeof(text),
+             "; a comment\n"
+             "[log]\n"
+             "level = debug\n"
+             "[gateway]\n"
+             "listen = 127.0.0.1:18080\n"
+             "admin_listen = [::1]:19101\n"
+             "max_body_bytes = 2048\n"
+             "timestamp_tolerance_s = 60\n"
+             "max_queue_length = 5000\n"
+             "workers = 3\n"
+             "max_connections = 777\n"
+             "read_timeout_s = 7\n"
+             "idle_timeout_s = 30\n"
+             "push_timeout_ms = 250\n"
+             "max_pushes_in_flight = 99\n"
+             "tls_cert = /etc/hp/cert.pem\n"
+             "tls_key = /etc/hp/key.pem\n"
+             "[redis]\n"
+             "url = redis://:pw@10.0.0.1:6380/2\n"
+             "queue = q:events\n"
+             "[postgres]\n"
+             "conninfo = host=db port=5433 dbname=hp user=u\n"
+             "[writer]\n"
+             "batch_size = 500\n"
+             "flush_interval_ms = 50\n"
+             "admin_listen =\n"
+             "name = w1\n"
+             "heartbeat_ttl_s = 20\n"
+             "recover_interval_s = 3\n"
+             "synchronous_commit = off\n"
+             "[source.acme]\n"
+             "provider = zoom\n"
+             "secret = s1 ; inline comment\n"
+             "secret_previous = s0\n"
+             "[source.Other-app_2]\n"
+             "provider = zoom\n"
+             "secret_file = %s\n"
+             "secret_previous_env = HP_TEST_PREV\n",
+             secret_path);
+    cfg = load_text(text, err, sizeof(err));
+    CHECKF(cfg != NULL, "%s", err);
+    if (cfg == NULL)
+        return;
+    CHECK_STR_EQ(cfg->log_level, "debug");
+    CHECK_STR_EQ(cfg->gateway.listen, "127.0.0.1:18080");
+    CHECK_STR_EQ(cfg->gateway.admin_listen, "[::1]:19101");
+    CHECK_LONG_EQ(cfg->gateway.max_body_bytes, 2048);
+    CHECK_LONG_EQ(cfg->gateway.timestamp_tolerance_s, 60);
+    CHECK_LONG_EQ(cfg->gateway.max_queue_length, 5000);
+    CHECK_LONG_EQ(cfg->gateway.workers, 3);
+    CHECK_LONG_EQ(cfg->gateway.max_connections, 777);
+    CHECK_LONG_EQ(cfg->gateway.read_timeout_s, 7);
+    CHECK_LONG_EQ(cfg->gateway.idle_timeout_s, 30);
+    CHECK_LONG_EQ(cfg->gateway.push_timeout_ms, 250);
+    CHECK_LONG_EQ(cfg->gateway.max_pushes_in_flight, 99);
+    CHECK_STR_EQ(cfg->gateway.tls_cert, "/etc/hp/cert.pem");
+    CHECK_STR_EQ(cfg->gateway.tls_key, "/etc/hp/key.pem");
+    CHECK_STR_EQ(cfg->redis.url, "redis://:pw@10.0.0.1:6380/2");
+    CHECK_STR_EQ(cfg->redis.queue, "q:events");
+    CHECK_STR_EQ(cfg->postgres.conninfo, "host=db port=5433 dbname=hp user=u");
+    CHECK_LONG_EQ(cfg->writer.batch_size, 500);
+    CHECK_LONG_EQ(cfg->writer.flush_interval_ms, 50);
+    CHECK_STR_EQ(cfg->writer.admin_listen, "");
+    CHECK_STR_EQ(cfg->writer.name, "w1");
+    CHECK_LONG_EQ(cfg->writer.heartbeat_ttl_s, 20);
+    CHECK_LONG_EQ(cfg->writer.recover_interval_s, 3);
+    CHECK(cfg->writer.synchronous_commit == false);
+    CHECK_LONG_EQ(cfg->nsources, 2);
+    if (cfg->nsources == 2) {
+        CHECK_STR_EQ(cfg->sources[0].name, "acme");
+        CHECK_STR_EQ(cfg->sources[0].provider, "zoom");
+        CHECK_STR_EQ(cfg->sources[0].secret, "s1");
+        CHECK_STR_EQ(cfg->sources[0].secret_previous, "s0");
+        CHECK_LONG_EQ(cfg->sources[0].line, 31);
+        CHECK_STR_EQ(cfg->sources[1].name, "Other-app_2");
+        CHECK_STR_EQ(cfg->sources[1].secret, "from-file"); /* trailing newline dropped */
+        CHECK_STR_EQ(cfg->sources[1].secret_previous, "from-env");
+        CHECK(config_find_source(cfg, "acme") == &cfg->sources[0]);
+        CHECK(config_find_source(cfg, "Other-app_2") == &cfg->sources[1]);
+    }
+    CHECK(config_find_source(cfg, "ACME") == NULL);
+    CHECK(config_find_source(cfg, "nope") == NULL);
+    CHECK(strstr(cfg->path, tmpdir) == cfg->path);
+    config_free(cfg);
+}
+
+/* An empty file is a valid config: every key has the default of DESIGN.md. */
+static void test_defaults(void)
+{
+    char err[CONFIG_ERR_LEN];
+    struct config *cfg = load_text("", err, sizeof(err));
+
+    CHECKF(cfg != NULL, "%s", err);
+    if (cfg == NULL)
+        return;
+    CHECK_STR_EQ(cfg->log_level, "info");
+    CHECK_STR_EQ(cfg->gateway.listen, "0.0.0.0:8080");
+    CHECK_STR_EQ(cfg->gateway.admin_listen, "127.0.0.1:9101");
+    CHECK_LONG_EQ(cfg->gateway.max_body_bytes, 1048576);
+    CHECK_LONG_EQ(cfg->gateway.timestamp_tolerance_s, 300);
+    CHECK_LONG_EQ(cfg->gateway.max_queue_length, 1000000);
+    CHECK_LONG_EQ(cfg->gateway.workers, 0);
+    CHECK_LONG_EQ(cfg->gateway.max_connections, 10000);
+    CHECK_LONG_EQ(cfg->gateway.read_timeout_s, 10);
+    CHECK_LONG_EQ(cfg->gateway.idle_timeout_s, 60);
+    CHECK_LONG_EQ(cfg->gateway.push_timeout_ms, 1000);
+    CHECK_LONG_EQ(cfg->gateway.max_pushes_in_flight, 10000);
+    CHECK_STR_EQ(cfg->gateway.tls_cert, "");
+    CHECK_STR_EQ(cfg->gateway.tls_key, "");
+    CHECK_STR_EQ(cfg->redis.url, "redis://127.0.0.1:6379/0");
+    CHECK_STR_EQ(cfg->redis.queue, "hookpipe:events");
+    CHECK_STR_EQ(cfg->postgres.conninfo, "postgresql://hookpipe@127.0.0.1:5432/hookpipe");
+    CHECK_LONG_EQ(cfg->writer.batch_size, 1000);
+    CHECK_LONG_EQ(cfg->writer.flush_interval_ms, 100);
+    CHECK_STR_EQ(cfg->writer.admin_listen, "127.0.0.1:9102");
+    CHECK_STR_EQ(cfg->writer.name, "");
+    CHECK_LONG_EQ(cfg->writer.heartbeat_ttl_s, 10);
+    CHECK_LONG_EQ(cfg->writer.recover_interval_s, 5);
+    CHECK(cfg->writer.synchronous_commit == true);
+    CHECK_LONG_EQ(cfg->nsources, 0);
+    config_free(cfg);
+}
+
+static void test_secret_forms(void)
+{
+    char err[CONFIG_ERR_LEN];
+    char text[1024];
+    char path[300];
+    struct config *cfg;
+    FILE *fp;
+
+    /* secret_env, and secret_previous_file with CRLF line ending stripped */
+    snprintf(path, sizeof(path), "%s/prev.txt", tmpdir);
+    fp = fopen(path, "w");
+    fputs("old secret\r\n", fp);
+    fclose(fp);
+    setenv("HP_TEST_SECRET", "env secret", 1);
+    snprintf(
+        text, sizeof(text),
+        "[source.a]\nprovider = zoom\nsecret_env = HP_TEST_SECRET\nsecret_previous_file = %s\n",
+        path);
+    cfg = load_text(text, err, sizeof(err));
+    CHECKF(cfg != NULL, "%s", err);
+    if (cfg != NULL) {
+        CHECK_STR_EQ(cfg->sources[0].secret, "env secret");
+        CHECK_STR_EQ(cfg->sources[0].secret_previous, "old secret");
+    }
+    config_free(cfg);
+
+    /* no secret_previous: NULL */
+    cfg = load_text("[source.a]\nsecret = x\nprovider = zoom\n", err, sizeof(err));
+    CHECKF(cfg != NULL, "%s", err);
+    if (cfg != NULL)
+        CHECK(cfg->sources[0].secret_previous == NULL);
+    config_free(cfg);
+
+    /* a source's keys may be split over two sections of the same name */
+    cfg = load_text("[source.a]\nprovider = zoom\n[redis]\nqueue = q\n[source.a]\nsecret = x\n",
+                    err, sizeof(err));
+    CHECKF(cfg != NULL, "%s", err);
+    if (cfg != NULL) {
+        CHECK_LONG_EQ(cfg->nsources, 1);
+        CHECK_STR_EQ(cfg->sources[0].secret, "x");
+    }
+    config_free(cfg);
+
+    /* ":port" means any address */
+    cfg = load_text("[gateway]\nlisten = :8081\n", err, sizeof(err));
+    CHECKF(cfg != NULL, "%s", err);
+    config_free(cfg);
+}
+
+static void test_errors(void)
+{
+    char text[1024];
+    char path[300];
+    FILE *fp;
+
+    CHECK_ERROR("[gateway]\nlisten = 1.2.3.4:1\n\n[gatway]\nworkers = 1\n", 4, NULL,
+                "unknown section [gatway]");
+    CHECK_ERROR("[redis]\nurl = redis://h\nqueue_name = x\n", 3, "queue_name",
+                "unknown key in [redis]");
+    CHECK_ERROR("workers = 1\n[gateway]\n", 1, "workers", "key outside any section");
+    CHECK_ERROR("[gateway]\n\nworkers = two\n", 3, "workers", "not a whole number");
+    CHECK_ERROR("[gateway]\nworkers = 10x\n", 2, "workers", "not a whole number");
+    CHECK_ERROR("[gateway]\nworkers =\n", 2, "workers", "not a whole number");
+    CHECK_ERROR("[writer]\nbatch_size = 99999999999999999999999\n", 2, "batch_size",
+                "not a whole number");
+    CHECK_ERROR("[gateway]\nworkers = 257\n", 2, "workers", "out of range");
+    CHECK_ERROR("[gateway]\nmax_body_bytes = 63\n", 2, "max_body_bytes", "out of range");
+    CHECK_ERROR("[writer]\nbatch_size = -1\n", 2, "batch_size", "out of range");
+    CHECK_ERROR("[gateway]\nlisten = 8080\n", 2, "listen", "bad listen address");
+    CHECK_ERROR("[gateway]\nlisten = localhost\n", 2, "listen", "bad listen address");
+    CHECK_ERROR("[gateway]\nlisten = ::1:8080\n", 2, "listen", "bad listen address");
+    CHECK_ERROR("[gateway]\nlisten = [::1]8080\n", 2, "listen", "bad listen address");
+    CHECK_ERROR("[gateway]\nlisten = host:65536\n", 2, "listen", "bad listen address");
+    CHECK_ERROR("[gateway]\nlisten = host:\n", 2, "listen", "bad listen address");
+    CHECK_ERROR("[gateway]\nlisten =\n", 2, "listen", "bad listen address");
+    CHECK_ERROR("[writer]\n\nadmin_listen = 9102\n", 3, "admin_listen", "bad listen address");
+    CHECK_ERROR("[writer]\nsynchronous_commit = maybe\n", 2, "synchronous_commit", "not a boolean");
+    CHECK_ERROR("[source.a]\nprovider = zoom\n", 1, "secret", "[source.a] has no secret");
+    CHECK_ERROR("\n[source.a]\nsecret = x\n", 2, "provider", "needs provider = zoom");
+    CHECK_ERROR("[source.a]\nprovider = slack\nsecret = x\n", 2, "provider",
+                "unknown provider \"slack\"");
+    CHECK_ERROR("[source.a b]\nprovider = zoom\nsecret = x\n", 1, NULL, "bad source name \"a b\"");
+    CHECK_ERROR("[source.a/b]\n", 1, NULL, "bad source name");
+    CHECK_ERROR("\n[source.]\nprovider = zoom\n", 2, NULL, "bad source name");
+    CHECK_ERROR("[source."
+                "a1234567890123456789012345678901234567890123456789012345678901234]\n",
+                1, NULL, "bad source name");
+    CHECK_ERROR("[source.a]\nprovider = zoom\nsecret = x\nsecret_env = HP_TEST_SECRET\n", 4,
+                "secret_env", "already set on line 3");
+    CHECK_ERROR("[source.a]\nprovider = zoom\nsecret = x\nsecret_previous = y\n"
+                "secret_previous = z\n",
+                5, "secret_previous", "already set on line 4");
+    CHECK_ERROR("[source.a]\nprovider = zoom\nsecret =\n", 3, "secret", "empty");
+    CHECK_ERROR("[source.a]\nprovider = zoom\nsecrets = x\n", 3, "secrets", "unknown key");
+    CHECK_ERROR("[source.a]\nprovider = zoom\nsecret_previous_x = x\n", 3, "secret_previous_x",
+                "unknown key");
+    CHECK_ERROR("[source.a]\nprovider = zoom\nsecret_file = /nonexistent/hp-secret\n", 3,
+                "secret_file", "cannot read /nonexistent/hp-secret");
+    unsetenv("HP_TEST_UNSET_VAR");
+    CHECK_ERROR("[source.a]\nprovider = zoom\nsecret_env = HP_TEST_UNSET_VAR\n", 3, "secret_env",
+                "HP_TEST_UNSET_VAR is not set");
+    CHECK_ERROR("[gateway]\nlisten = :1\ntls_cert = /c.pem\n", 3, "tls_cert",
+                "tls_cert and tls_key must be set together");
+    CHECK_ERROR("[gateway]\n\n\ntls_key = /k.pem\n[redis]\n", 4, "tls_key",
+                "tls_cert and tls_key must be set together");
+    CHECK_ERROR("[gateway]\nlisten = :1\nnot a key value line\n", 3, NULL, "syntax error");
+    CHECK_ERROR("\n\n[gateway\nlisten = :1\n", 3, NULL, "syntax error");
+    CHECK_ERROR("[gateway]\nworkers = 1\nworkers = 2\n", 3, "workers", "set twice");
+    CHECK_ERROR("[log]\nlevel = verbose\n[gateway]\n", 2, "level", "unknown log level");
+    CHECK_ERROR("[redis]\nqueue =\n[gateway]\n", 2, "queue", "must not be empty");
+
+    /* secret files: too large, NUL byte */
+    snprintf(path, sizeof(path), "%s/big.txt", tmpdir);
+    fp = fopen(path, "w");
+    for (int i = 0; i < 5000; i++)
+        fputc('x', fp);
+    fclose(fp);
+    snprintf(text, sizeof(text), "[source.a]\nprovider = zoom\nsecret_file = %s\n", path);
+    CHECK_ERROR(text, 3, "secret_file", "larger than 4096 bytes");
+    snprintf(path, sizeof(path), "%s/nul.txt", tmpdir);
+    fp = fopen(path, "w");
+    fwrite("ab\0cd", 1, 5, fp);
+    fclose(fp);
+    snprintf(text, sizeof(text), "[source.a]\nprovider = zoom\n\nsecret_file = %s\n", path);
+    CHECK_ERROR(text, 4, "secret_file", "NUL byte");
+}
+
+/* Files that cannot be read at all: the message names the file and why (there is no line). */
+static void test_unreadable(void)
+{
+    char err[CONFIG_ERR_LEN];
+    char path[300];
+    struct config *cfg;
+
+    snprintf(path, sizeof(path), "%s/missing.ini", tmpdir);
+    cfg = config_load(path, err, sizeof(err));
+    CHECK(cfg == NULL);
+    CHECK(strncmp(err, path, strlen(path)) == 0);
+    CHECK_CONTAINS(err, "cannot open");
+    CHECK_CONTAINS(err, strerror(ENOENT));
+
+    /* a directory opens but cannot be read: must not load as an empty config */
+    cfg = config_load(tmpdir, err, sizeof(err));
+    CHECK(cfg == NULL);
+    CHECK(strncmp(err, tmpdir, strlen(tmpdir)) == 0);
+    CHECK_CONTAINS(err, "cannot");
+    config_free(cfg);
+
+    /* without read permission (meaningless as root, who reads anything) */
+    if (geteuid() != 0) {
+        const char *p = write_file("[gateway]\n");
+        chmod(p, 0);
+        cfg = config_load(p, err, sizeof(err));
+        CHECK(cfg == NULL);
+        CHECK_CONTAINS(err, strerror(EACCES));
+        config_free(cfg);
+    }
+}
+
+static void test_split_hostport(void)
+{
+    char host[64];
+    int port = -1;
+
+    CHECK(config_split_hostport("127.0.0.1:80", host, sizeof(host), &port) == 0);
+    CHECK_STR_EQ(host, "127.0.0.1");
+    CHECK_LONG_EQ(port, 80);
+    CHECK(config_split_hostport("[::1]:0", host, sizeof(host), &port) == 0);
+    CHECK_STR_EQ(host, "::1");
+    CHECK_LONG_EQ(port, 0);
+    CHECK(config_split_hostport(":65535", host, sizeof(host), &port) == 0);
+    CHECK_STR_EQ(host, "");
+    CHECK_LONG_EQ(port, 65535);
+    CHECK(config_split_hostport("h:-1", host, sizeof(host), &port) < 0);
+    CHECK(config_split_hostport("h:1x", host, sizeof(host), &port) < 0);
+    CHECK(config_split_hostport("[::1:80", host, sizeof(host), &port) < 0);
+    CHECK(config_split_hostport("a b:80", host, sizeof(host), &port) < 0);
+    CHECK(config_split_hostport("averyveryverylonghostname:80", host, 8, &port) < 0);
+}
+
+static void cleanup_tmpdir(void)
+{
+    char cmd[300];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+int main(void)
+{
+    const char *base = getenv("TMPDIR");
+
+    snprintf(tmpdir, sizeof(tmpdir), "%s/hookpipe-test-config.XXXXXX", base ? base : "/tmp");
+    if (mkdtemp(tmpdir) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_full_config();
+    test_defaults();
+    test_secret_forms();
+    test_errors();
+    test_unreadable();
+    test_split_hostport();
+    cleanup_tmpdir();
+    return check_summary("test_config");
+}
