@@ -476,6 +476,21 @@ static int conn_push(struct conn *c, const char *body, size_t len)
     return 0;
 }
 
+/* True when the raw "event" string is endpoint.url_validation (escaped or not). */
+static bool conn_is_url_validation(const struct json_scan_str *ev)
+{
+    static const char name[] = "endpoint.url_validation";
+    bool yes;
+
+    if (!ev->escaped)
+        return ev->len == sizeof(name) - 1 && memcmp(ev->p, name, ev->len) == 0;
+    /* decode the quoted token itself: escapes are rare enough to pay for jansson */
+    json_t *s = json_loadb(ev->p - 1, ev->len + 2, JSON_DECODE_ANY, NULL);
+    yes = json_is_string(s) && strcmp(json_string_value(s), name) == 0;
+    json_decref(s);
+    return yes;
+}
+
 /* A whole request is in the input buffer: verify it, then answer or push it. */
 static void conn_on_request(struct conn *c)
 {
@@ -486,7 +501,7 @@ static void conn_on_request(struct conn *c)
     const char *body;
     struct keyring_entry *e;
     struct zoom_key *key = NULL;
-    struct json_event ev;
+    struct json_scan_result scan;
     const char *why;
 
     gettimeofday(&c->request_done, NULL);
@@ -516,19 +531,17 @@ static void conn_on_request(struct conn *c)
         conn_error(c, 401, NULL, "bad signature");
         goto drain;
     }
-    if (json_scan_event(body, c->body_len, &ev, &why) < 0) {
+    if (json_scan(body, c->body_len, NULL, &scan, &why) < 0) {
         conn_error(c, 400, NULL, why);
         goto drain;
     }
-    if ((ev.len == 23 && memcmp(ev.p, "endpoint.url_validation", 23) == 0) || ev.has_escapes) {
-        json_t *root = ev.has_escapes ? json_loadb(body, c->body_len, 0, NULL) : NULL;
-        const char *name = root ? json_string_value(json_object_get(root, "event")) : NULL;
-        bool validation = !ev.has_escapes || (name && strcmp(name, "endpoint.url_validation") == 0);
-        json_decref(root);
-        if (validation) {
-            conn_url_validation(c, key, body, c->body_len);
-            goto drain;
-        }
+    if (scan.event.p == NULL) {
+        conn_error(c, 400, NULL, "JSON object has no string \"event\"");
+        goto drain;
+    }
+    if (conn_is_url_validation(&scan.event)) {
+        conn_url_validation(c, key, body, c->body_len);
+        goto drain;
     }
     if (!w->redis_up || redis_link_ctx(w->redis) == NULL) {
         conn_error(c, 503, "Retry-After: 1\r\n", "queue unavailable");

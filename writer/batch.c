@@ -50,6 +50,14 @@
     "delivery_id, request_id FROM pg_temp.hookpipe_stage ORDER BY ord "                            \
     "ON CONFLICT (event_key) DO NOTHING"
 
+/*
+ * The optimistic path: COPY the whole batch straight into the table. Zoom retries
+ * and re-processed batches are the exception, so most batches need no staging pass;
+ * a batch holding any duplicate (unique violation) or bad row fails as a whole and is
+ * redone through the staging table, where duplicates are skipped and bad rows found.
+ */
+#define BATCH_DIRECT_SQL "COPY hookpipe.events (" ROW_EVENTS_COLUMNS ") FROM STDIN"
+
 #define BATCH_DEAD_SQL                                                                             \
     "INSERT INTO hookpipe.dead_letters (source, received_at, reason, body, delivery_id, "          \
     "item_key) "                                                                                   \
@@ -92,6 +100,7 @@ struct batch {
     size_t dead_next;         /* next row to look at for dead letters */
     struct copybuf copy;      /* COPY data of the range in flight */
     bool leftover;            /* items came from a previous run: flush at once */
+    bool direct;              /* the next attempt is the whole batch straight into events */
     bool redis_inflight;      /* a claim/LRANGE/DEL awaits its reply */
     bool pg_inflight;         /* a statement awaits its outcome */
     bool stopping;            /* batch_stop was called */
@@ -429,6 +438,15 @@ static void batch_copy_done(struct pgconn *c, const struct pgconn_result *res, v
         batch_retry_later(b, res);
         return;
     }
+    if (b->direct) {
+        /* a duplicate or a bad row: redo the batch through the staging table */
+        b->direct = false;
+        writer_stats.direct_fallbacks++;
+        log_msg(LOG_DEBUG, "direct copy failed, using staging", "batch=%llu sqlstate=%s",
+                (unsigned long long)b->id, res->sqlstate);
+        batch_step(b);
+        return;
+    }
     if (n == 1) {
         struct row *r = &b->rows[b->good[top.lo]];
         char reason[600];
@@ -509,9 +527,14 @@ static void batch_step(struct batch *b)
         return;
     if (b->nstack > 0) {
         struct batch_range top = b->stack[b->nstack - 1];
+        bool direct = b->direct && b->nstack == 1 && top.lo == 0 && top.hi == b->ngood;
         copybuf_reset(&b->copy);
-        for (size_t i = top.lo; i < top.hi; i++)
-            row_copy_line(&b->copy, &b->rows[b->good[i]], (long)i);
+        for (size_t i = top.lo; i < top.hi; i++) {
+            if (direct)
+                row_copy_events_line(&b->copy, &b->rows[b->good[i]]);
+            else
+                row_copy_line(&b->copy, &b->rows[b->good[i]], (long)i);
+        }
         if (b->copy.failed) {
             log_msg(LOG_ERROR, "out of memory building COPY data", "batch=%llu",
                     (unsigned long long)b->id);
@@ -520,8 +543,8 @@ static void batch_step(struct batch *b)
         }
         batch_now(&b->attempt_start);
         b->pg_inflight = true;
-        if (pgconn_exec(b->pg, BATCH_COPY_SQL, b->copy.data, b->copy.len, 0, NULL, NULL, NULL,
-                        batch_copy_done, b) != 0)
+        if (pgconn_exec(b->pg, direct ? BATCH_DIRECT_SQL : BATCH_COPY_SQL, b->copy.data,
+                        b->copy.len, 0, NULL, NULL, NULL, batch_copy_done, b) != 0)
             b->pg_inflight = false;
         return;
     }
@@ -540,6 +563,7 @@ static void batch_flush(struct batch *b)
 {
     evtimer_del(b->fill_timer);
     b->id++;
+    b->direct = true;
     batch_set_state(b, BATCH_FLUSHING);
     b->rows = calloc(b->nitems, sizeof(*b->rows));
     b->good = calloc(b->nitems, sizeof(*b->good));

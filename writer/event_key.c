@@ -1,74 +1,52 @@
 /*
- * event_key: SHA-256 over a canonical form of the body without the members Zoom
- * changes between its duplicate deliveries (download tokens and the URLs that embed
- * them). Retries carry the same body bytes, so they get the same key too.
+ * event_key: SHA-256 over the body as received, less the values Zoom changes between
+ * its duplicate deliveries (download tokens and the URLs that embed them). Retries
+ * carry the same bytes, so they get the same key; the hash is fed by json_scan's emit
+ * callback, so validating a body and keying it is one pass with no allocation.
  */
 #include "event_key.h"
 
 #include <openssl/evp.h>
-#include <stdlib.h>
 #include <string.h>
 
-#define EVENT_KEY_DOMAIN "hookpipe-event-key-v1"
+#define EVENT_KEY_DOMAIN "hookpipe-event-key-v2"
 
-/* Members that differ between Zoom's duplicate deliveries of one notification. */
-static const char *const event_key_volatile[] = {"download_token", "download_url", "play_url"};
+struct event_key_hash {
+    EVP_MD_CTX *md;
+    int failed; /* an update failed */
+};
 
-static int event_key_is_volatile(const char *name)
+static void event_key_emit(void *arg, const char *p, size_t len)
 {
-    for (size_t i = 0; i < sizeof(event_key_volatile) / sizeof(event_key_volatile[0]); i++) {
-        if (strcmp(name, event_key_volatile[i]) == 0)
-            return 1;
-    }
-    return 0;
+    struct event_key_hash *h = arg;
+
+    if (len > 0 && EVP_DigestUpdate(h->md, p, len) != 1)
+        h->failed = 1;
 }
 
-/* Removes the volatile members from v (a private deep copy) at any depth. */
-static void event_key_strip(json_t *v)
+int event_key_scan(const char *source, const char *body, size_t len, struct json_scan_result *res,
+                   unsigned char out[EVENT_KEY_LEN], const char **why)
 {
-    if (json_is_object(v)) {
-        const char *name;
-        json_t *member;
-        void *tmp;
-        json_object_foreach_safe(v, tmp, name, member)
-        {
-            if (event_key_is_volatile(name))
-                json_object_del(v, name);
-            else
-                event_key_strip(member);
-        }
-    } else if (json_is_array(v)) {
-        size_t i;
-        json_t *item;
-        json_array_foreach(v, i, item) event_key_strip(item);
-    }
-}
-
-int event_key_compute(const char *source, const json_t *body, unsigned char out[EVENT_KEY_LEN])
-{
-    json_t *copy = json_deep_copy(body);
-    char *canon = NULL;
-    EVP_MD_CTX *md = NULL;
+    static EVP_MD *sha256;
+    struct event_key_hash h = {EVP_MD_CTX_new(), 0};
+    struct json_scan_opts opts = {JSON_SCAN_TEXT, event_key_emit, &h};
     unsigned int outlen = 0;
-    int rc = -1;
+    int rc = -2;
 
-    if (copy == NULL)
+    /* writers are single-threaded: one fetched implementation serves every row */
+    if (sha256 == NULL)
+        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (h.md == NULL || sha256 == NULL || EVP_DigestInit_ex(h.md, sha256, NULL) != 1 ||
+        EVP_DigestUpdate(h.md, EVENT_KEY_DOMAIN, sizeof(EVENT_KEY_DOMAIN)) != 1 ||
+        EVP_DigestUpdate(h.md, source, strlen(source) + 1) != 1)
         goto done;
-    event_key_strip(copy);
-    canon = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    if (canon == NULL)
+    if (json_scan(body, len, &opts, res, why) != 0) {
+        rc = -1;
         goto done;
-    md = EVP_MD_CTX_new();
-    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(md, EVENT_KEY_DOMAIN, sizeof(EVENT_KEY_DOMAIN)) != 1 ||
-        EVP_DigestUpdate(md, source, strlen(source) + 1) != 1 ||
-        EVP_DigestUpdate(md, canon, strlen(canon)) != 1 ||
-        EVP_DigestFinal_ex(md, out, &outlen) != 1)
-        goto done;
-    rc = outlen == EVENT_KEY_LEN ? 0 : -1;
+    }
+    if (!h.failed && EVP_DigestFinal_ex(h.md, out, &outlen) == 1 && outlen == EVENT_KEY_LEN)
+        rc = 0;
 done:
-    EVP_MD_CTX_free(md);
-    free(canon);
-    json_decref(copy);
+    EVP_MD_CTX_free(h.md);
     return rc;
 }

@@ -1,24 +1,31 @@
 /*
  * The event_key rule: which deliveries are the same Zoom notification. Pure logic
- * (jansson + OpenSSL SHA-256, no I/O) so it is unit-tested directly. The rule is
+ * (json_scan + OpenSSL SHA-256, no I/O) so it is unit-tested directly. The rule is
  * documented in README.md, section "writer".
  */
 #ifndef HOOKPIPE_EVENT_KEY_H
 #define HOOKPIPE_EVENT_KEY_H
 
-#include <jansson.h>
 #include <stddef.h>
+
+#include "json_scan.h"
 
 #define EVENT_KEY_LEN 32 /* SHA-256 */
 
 /*
- * Computes the key of body (a parsed JSON object) received on source:
- * SHA-256("hookpipe-event-key-v1\0" source "\0" canonical(body')) where body' is the
- * body with every member named download_token, download_url or play_url removed at
- * any depth, and canonical() is jansson's compact dump with sorted keys. body is not
- * modified. Returns 0, or -1 on allocation failure.
+ * Scans body (JSON_SCAN_TEXT: it must be a JSON object PostgreSQL can store) and
+ * computes, in the same pass, the key of that body received on source:
+ *
+ *   SHA-256("hookpipe-event-key-v2\0" source "\0" body')
+ *
+ * where body' is the body's bytes as received, less the string values (quotes
+ * included) of every member named download_token, download_url or play_url, at any
+ * depth: the only bytes Zoom changes between duplicate deliveries of one notification.
+ * Returns 0 with the scan result in res; -1 with a static reason in *why when the
+ * body is not such an object; -2 when OpenSSL fails.
  */
-int event_key_compute(const char *source, const json_t *body, unsigned char out[EVENT_KEY_LEN])
+int event_key_scan(const char *source, const char *body, size_t len, struct json_scan_result *res,
+                   unsigned char out[EVENT_KEY_LEN], const char **why)
     __attribute__((warn_unused_result));
 
 #endif

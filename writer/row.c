@@ -6,11 +6,13 @@
  */
 #include "row.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* event_ts outside [0, 9999-12-31] is stored as NULL rather than failing the row. */
 #define ROW_EVENT_TS_MAX 253402300799999LL
@@ -83,6 +85,8 @@ int row_mark_dead(struct row *r, const char *reason)
 
     if (copy == NULL)
         return -1;
+    /* only dead letters need the item's own key (their dedup on re-delivery) */
+    SHA256((const unsigned char *)r->item, r->item_len, r->item_key);
     free(r->reason);
     r->reason = copy;
     r->dead = true;
@@ -97,72 +101,89 @@ void row_free(struct row *r)
     r->reason = r->event = r->account_id = NULL;
 }
 
-static bool row_event_ts(const json_t *v, int64_t *out)
+/* event_ts as integer milliseconds in range, from its raw number token. */
+static bool row_event_ts(const struct json_scan_str *tok, int64_t *out)
 {
-    if (json_is_integer(v)) {
-        json_int_t i = json_integer_value(v);
-        if (i < 0 || i > ROW_EVENT_TS_MAX)
+    char buf[64];
+    char *end;
+
+    if (tok->p == NULL || tok->len == 0 || tok->len >= sizeof(buf))
+        return false;
+    memcpy(buf, tok->p, tok->len);
+    buf[tok->len] = '\0';
+    if (strpbrk(buf, ".eE") == NULL) {
+        long long v;
+        errno = 0;
+        v = strtoll(buf, &end, 10);
+        if (errno != 0 || *end != '\0' || v < 0 || v > ROW_EVENT_TS_MAX)
             return false;
-        *out = (int64_t)i;
+        *out = (int64_t)v;
         return true;
     }
-    if (json_is_real(v)) {
-        double d = json_real_value(v);
-        if (!(d >= 0 && d <= (double)ROW_EVENT_TS_MAX) || (double)(int64_t)d != d)
-            return false;
-        *out = (int64_t)d;
-        return true;
-    }
-    return false;
+    double d = strtod(buf, &end);
+    if (*end != '\0' || !(d >= 0 && d <= (double)ROW_EVENT_TS_MAX) || (double)(int64_t)d != d)
+        return false;
+    *out = (int64_t)d;
+    return true;
+}
+
+/* A NUL-terminated copy of a scanned string, its escapes decoded. NULL on failure. */
+static char *row_string(const struct json_scan_str *s)
+{
+    char *copy;
+
+    if (!s->escaped)
+        return strndup(s->p, s->len);
+    /* rare: let jansson decode the quoted token (json_scan already checked it) */
+    json_t *v = json_loadb(s->p - 1, s->len + 2, JSON_DECODE_ANY, NULL);
+    copy = json_is_string(v) ? strdup(json_string_value(v)) : NULL;
+    json_decref(v);
+    return copy;
 }
 
 int row_classify(struct row *r, const char *item, size_t item_len)
 {
     const char *why = NULL;
-    json_error_t jerr;
-    json_t *body = NULL;
-    json_t *v;
+    struct json_scan_result scan;
     char reason[256];
     int rc = -1;
 
     memset(r, 0, sizeof(*r));
     r->item = item;
     r->item_len = item_len;
-    SHA256((const unsigned char *)item, item_len, r->item_key);
     if (envelope_decode(item, item_len, &r->env, &why) != 0) {
         rc = row_mark_dead(r, why);
         goto done;
     }
     r->has_envelope = true;
-    body = json_loadb(r->env.body, r->env.body_len, 0, &jerr);
-    if (body == NULL) {
-        snprintf(reason, sizeof(reason), "body is not valid JSON: %s (position %d)", jerr.text,
-                 jerr.position);
+    switch (event_key_scan(r->env.source, r->env.body, r->env.body_len, &scan, r->key, &why)) {
+    case 0:
+        break;
+    case -1:
+        if (strcmp(why, "body is not a JSON object") == 0)
+            snprintf(reason, sizeof(reason), "%s", why);
+        else
+            snprintf(reason, sizeof(reason), "body is not valid JSON: %s", why);
         rc = row_mark_dead(r, reason);
         goto done;
-    }
-    if (!json_is_object(body)) {
-        rc = row_mark_dead(r, "body is not a JSON object");
+    default:
         goto done;
     }
-    v = json_object_get(body, "event");
-    if (!json_is_string(v)) {
+    if (scan.event.p == NULL) {
         rc = row_mark_dead(r, "body has no string \"event\"");
         goto done;
     }
-    r->event = strdup(json_string_value(v));
+    r->event = row_string(&scan.event);
     if (r->event == NULL)
         goto done;
-    r->has_event_ts = row_event_ts(json_object_get(body, "event_ts"), &r->event_ts_ms);
-    v = json_object_get(json_object_get(body, "payload"), "account_id");
-    if (json_is_string(v)) {
-        r->account_id = strdup(json_string_value(v));
+    r->has_event_ts = row_event_ts(&scan.event_ts, &r->event_ts_ms);
+    if (scan.account_id.p != NULL) {
+        r->account_id = row_string(&scan.account_id);
         if (r->account_id == NULL)
             goto done;
     }
-    rc = event_key_compute(r->env.source, body, r->key);
+    rc = 0;
 done:
-    json_decref(body);
     if (rc != 0)
         row_free(r);
     return rc;
@@ -186,7 +207,31 @@ void row_request_id_text(const struct envelope *env, char *out)
     *p = '\0';
 }
 
-void row_copy_line(struct copybuf *buf, const struct row *r, long ord)
+/* Appends t (microseconds since the epoch, >= 0) as UTC timestamptz text. */
+static void row_timestamp(struct copybuf *buf, int64_t us, bool micro)
+{
+    time_t secs = (time_t)(us / 1000000);
+    struct tm tm;
+    char text[48];
+    int n;
+
+    gmtime_r(&secs, &tm);
+    if (micro)
+        n = snprintf(text, sizeof(text), "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (int)(us % 1000000));
+    else
+        n = snprintf(text, sizeof(text), "%04d-%02d-%02d %02d:%02d:%02d.%03d+00", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (int)(us / 1000 % 1000));
+    copybuf_append(buf, text, (size_t)n);
+}
+
+/*
+ * One COPY text line of r. The staging form starts with the ordinal and carries the
+ * times as integers (converted in SQL); the events form carries them as text.
+ */
+static void row_line(struct copybuf *buf, const struct row *r, bool staging, long ord)
 {
     static const char hex[] = "0123456789abcdef";
     char num[64];
@@ -194,22 +239,35 @@ void row_copy_line(struct copybuf *buf, const struct row *r, long ord)
     char reqid[3 * ENVELOPE_REQUEST_ID_MAX + 1];
     int n;
 
-    n = snprintf(num, sizeof(num), "%ld\t", ord);
-    copybuf_append(buf, num, (size_t)n);
+    if (staging) {
+        n = snprintf(num, sizeof(num), "%ld\t", ord);
+        copybuf_append(buf, num, (size_t)n);
+    }
     copybuf_escaped(buf, r->env.source, strlen(r->env.source));
     copybuf_append(buf, "\t", 1);
     copybuf_escaped(buf, r->event, strlen(r->event));
-    if (r->has_event_ts)
-        n = snprintf(num, sizeof(num), "\t%lld\t", (long long)r->event_ts_ms);
-    else
-        n = snprintf(num, sizeof(num), "\t\\N\t");
-    copybuf_append(buf, num, (size_t)n);
+    copybuf_append(buf, "\t", 1);
+    if (!r->has_event_ts) {
+        copybuf_append(buf, "\\N", 2);
+    } else if (staging) {
+        n = snprintf(num, sizeof(num), "%lld", (long long)r->event_ts_ms);
+        copybuf_append(buf, num, (size_t)n);
+    } else {
+        row_timestamp(buf, r->event_ts_ms * 1000, false);
+    }
+    copybuf_append(buf, "\t", 1);
     if (r->account_id != NULL)
         copybuf_escaped(buf, r->account_id, strlen(r->account_id));
     else
         copybuf_append(buf, "\\N", 2);
-    n = snprintf(num, sizeof(num), "\t%lld\t", (long long)r->env.received_us);
-    copybuf_append(buf, num, (size_t)n);
+    copybuf_append(buf, "\t", 1);
+    if (staging) {
+        n = snprintf(num, sizeof(num), "%lld", (long long)r->env.received_us);
+        copybuf_append(buf, num, (size_t)n);
+    } else {
+        row_timestamp(buf, r->env.received_us, true);
+    }
+    copybuf_append(buf, "\t", 1);
     /* bytea hex input "\x…"; the backslash itself is escaped for COPY text. */
     memcpy(keyhex, "\\\\x", 3);
     for (int i = 0; i < EVENT_KEY_LEN; i++) {
@@ -229,4 +287,14 @@ void row_copy_line(struct copybuf *buf, const struct row *r, long ord)
         copybuf_append(buf, "\\N", 2);
     }
     copybuf_append(buf, "\n", 1);
+}
+
+void row_copy_line(struct copybuf *buf, const struct row *r, long ord)
+{
+    row_line(buf, r, true, ord);
+}
+
+void row_copy_events_line(struct copybuf *buf, const struct row *r)
+{
+    row_line(buf, r, false, 0);
 }

@@ -1,5 +1,5 @@
 /*
- * One queue item on its way into PostgreSQL: decoded (envelope v1), parsed (jansson),
+ * One queue item on its way into PostgreSQL: decoded (envelope v1), scanned (json_scan),
  * classified as a row for hookpipe.events or a dead letter, and written as one line
  * of a text-format COPY. Pure logic, no I/O, so it is unit-tested directly.
  */
@@ -59,6 +59,17 @@ void row_free(struct row *r);
 
 /* Appends r (a good row) as one COPY text line with ordinal ord. Errors set buf->failed. */
 void row_copy_line(struct copybuf *buf, const struct row *r, long ord);
+
+/*
+ * Columns of hookpipe.events that row_copy_events_line writes, in order: the batch's
+ * optimistic COPY straight into the table (see batch.c).
+ */
+#define ROW_EVENTS_COLUMNS                                                                         \
+    "source, event, event_ts, account_id, received_at, event_key, payload, delivery_id, "          \
+    "request_id"
+
+/* Appends r as one COPY text line for ROW_EVENTS_COLUMNS (timestamps as UTC text). */
+void row_copy_events_line(struct copybuf *buf, const struct row *r);
 
 /* Appends len bytes escaped for a COPY text field (backslash, tab, newline, CR). */
 void copybuf_escaped(struct copybuf *buf, const char *s, size_t len);

@@ -20,6 +20,9 @@
     X(leftover_items, "Items found in this writer's own processing list at start")                 \
     X(recovered_items, "Items moved back to the queue from expired writers")                       \
     X(bisect_splits, "Batches split in two after PostgreSQL rejected a row")                       \
+    X(direct_fallbacks,                                                                            \
+      "Batches whose COPY straight into hookpipe.events failed (e.g. a duplicate) and went "       \
+      "through the staging table")                                                                 \
     X(pg_errors, "PostgreSQL statements that failed (any reason)")                                 \
     X(pg_reconnects, "PostgreSQL connections established")
 

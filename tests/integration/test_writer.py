@@ -43,6 +43,30 @@ def test_zoom_retry_gives_one_row(stack):
     assert stack.q("SELECT delivery_id FROM hookpipe.events") == [("first",)]
 
 
+def test_batches_go_straight_into_events_unless_one_holds_a_duplicate(stack):
+    """Clean batches are COPied straight into hookpipe.events; a batch with a duplicate
+    falls back to the staging table, which skips it and still stores its neighbours."""
+    bodies = [body(event_ts=1700000000100 + i) for i in range(50)]
+    stack.push([encode(b, delivery_id=f"c{i}") for i, b in enumerate(bodies)])
+    w = stack.writer(admin=True)
+    stack.wait_rows(50)
+    stack.wait_drained()
+    m = harness.metrics(w.admin_port)
+    assert m["hookpipe_writer_direct_fallbacks_total"] == 0
+    assert m["hookpipe_writer_duplicates_total"] == 0
+    again = encode(bodies[0], delivery_id="again")
+    fresh = encode(body(event_ts=1700000000999), delivery_id="fresh")
+    stack.push([again, fresh])
+    harness.wait_for(lambda: harness.metrics(w.admin_port)["hookpipe_writer_rows_inserted_total"]
+                     == 51, timeout=10, what="the fresh row next to the duplicate")
+    m = harness.metrics(w.admin_port)
+    assert m["hookpipe_writer_direct_fallbacks_total"] >= 1
+    assert m["hookpipe_writer_duplicates_total"] == 1
+    assert stack.count() == 51
+    assert stack.q("SELECT count(*) FROM hookpipe.events WHERE delivery_id = 'fresh'") == [(1,)]
+    assert w.stop() == 0
+
+
 def test_zoom_retry_in_a_later_batch_gives_one_row(stack):
     b = body(event="meeting.ended", event_ts=1700000000002)
     stack.push([encode(b, delivery_id="first")])

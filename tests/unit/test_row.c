@@ -82,10 +82,12 @@ static void expect_dead(const char *body, size_t len, const char *why)
 
 static void test_dead_bodies(void)
 {
-    expect_dead("{\"event\":\"e\",\"x\":\"a\\u0000b\"}", 26, "not valid JSON");
+    expect_dead("{\"event\":\"e\",\"x\":\"a\\u0000b\"}", 26, "\\u0000");
+    expect_dead("{\"event\":\"e\",\"x\":\"\\ud800\"}", 25, "surrogate");
     expect_dead("{\"event\":\"e\",\"x\":\"\xff\xfe\"}", 20, "not valid JSON");
     expect_dead("{\"event\":\"e\",\"x\":\"a\0b\"}", 21, "not valid JSON");
-    expect_dead("not json", 8, "not valid JSON");
+    expect_dead("not json", 8, "not a JSON object"); /* 'n' could start null */
+    expect_dead("<html>", 6, "not valid JSON");
     expect_dead("", 0, "not valid JSON");
     expect_dead("[1,2]", 5, "not a JSON object");
     expect_dead("{\"payload\":{}}", 14, "no string \"event\"");
