@@ -315,3 +315,23 @@ def test_every_zoom_fixture_through_gateway_and_writer(stack, tmp_path):
     rows = stack.q("SELECT delivery_id, event, payload FROM hookpipe.events")
     assert {r[0]: r[2] for r in rows} == queued
     assert gw.stop() == 0
+
+
+def test_env_overrides_writer_name_and_admin_listen(stack):
+    """HOOKPIPE_WRITER_NAME / HOOKPIPE_WRITER_ADMIN_LISTEN override [writer] for one process
+    (how the systemd template runs several writers from one INI); a bad address exits 2."""
+    port = harness.free_port()
+    cfg = stack.config("from-ini")
+    env = dict(os.environ, HOOKPIPE_WRITER_NAME="from-env",
+               HOOKPIPE_WRITER_ADMIN_LISTEN=f"127.0.0.1:{port}")
+    d = harness.Daemon("writer", cfg, env=env)
+    d.start(wait_port=port)
+    harness.wait_for(lambda: stack.r.exists(stack.queue + ":writer:from-env"), timeout=10,
+                     what="the heartbeat key of the env-named writer")
+    assert not stack.r.exists(stack.queue + ":writer:from-ini")
+    assert "hookpipe_writer_rows_inserted_total" in harness.metrics(port)
+    assert d.stop() == 0
+    bad = dict(os.environ, HOOKPIPE_WRITER_ADMIN_LISTEN="nonsense")
+    r = harness.run_daemon("writer", ["-c", cfg], env=bad)
+    assert r.returncode == 2
+    assert "HOOKPIPE_WRITER_ADMIN_LISTEN" in r.stderr
