@@ -4,6 +4,8 @@
  */
 #include "envelope.h"
 
+#include "hex.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,17 +64,6 @@ int envelope_encode_header(char *out, const char *source, int64_t received_us,
     }
     p += sprintf(p, " %zu\n", body_len);
     return (int)(p - out);
-}
-
-static int envelope_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
 }
 
 /* Parses a decimal number of at most 19 digits from [p, end) up to the byte stop. */
@@ -142,8 +133,8 @@ int envelope_decode(const char *buf, size_t len, struct envelope *env, const cha
                 return -1;
             }
             if (c == '%') {
-                int hi = p + 2 < end ? envelope_hexval(p[1]) : -1;
-                int lo = p + 2 < end ? envelope_hexval(p[2]) : -1;
+                int hi = p + 2 < end ? hex_value(p[1]) : -1;
+                int lo = p + 2 < end ? hex_value(p[2]) : -1;
                 if (hi < 0 || lo < 0) {
                     *why = "bad request id in envelope";
                     return -1;

@@ -6,6 +6,8 @@
  */
 #include "json_scan.h"
 
+#include "hex.h"
+
 #include <stdint.h>
 #include <string.h>
 
@@ -64,16 +66,10 @@ static int json_scan_hex4(const char *p, unsigned *out)
     unsigned v = 0;
 
     for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (unsigned)(c - 'A' + 10);
-        else
+        int d = hex_value(p[i]);
+        if (d < 0)
             return -1;
+        v = v << 4 | (unsigned)d;
     }
     *out = v;
     return 0;
@@ -190,6 +186,16 @@ static int json_scan_string(struct json_scanner *s, struct json_scan_str *out)
     return -1;
 }
 
+/* Skips one or more digits at p; NULL when there is none. */
+static const char *json_scan_digits(const char *p, const char *end)
+{
+    if (p >= end || *p < '0' || *p > '9')
+        return NULL;
+    while (p < end && *p >= '0' && *p <= '9')
+        p++;
+    return p;
+}
+
 static int json_scan_number(struct json_scanner *s)
 {
     const char *p = s->p;
@@ -198,32 +204,22 @@ static int json_scan_number(struct json_scanner *s)
         p++;
     if (p < s->end && *p == '0') {
         p++;
-    } else if (p < s->end && *p >= '1' && *p <= '9') {
-        while (p < s->end && *p >= '0' && *p <= '9')
-            p++;
-    } else {
+    } else if ((p = json_scan_digits(p, s->end)) == NULL) {
         s->why = "bad JSON value";
         return -1;
     }
-    if (p < s->end && *p == '.') {
-        p++;
-        if (p >= s->end || *p < '0' || *p > '9') {
-            s->why = "bad JSON number";
-            return -1;
-        }
-        while (p < s->end && *p >= '0' && *p <= '9')
-            p++;
+    if (p < s->end && *p == '.' && (p = json_scan_digits(p + 1, s->end)) == NULL) {
+        s->why = "bad JSON number";
+        return -1;
     }
     if (p < s->end && (*p == 'e' || *p == 'E')) {
         p++;
         if (p < s->end && (*p == '+' || *p == '-'))
             p++;
-        if (p >= s->end || *p < '0' || *p > '9') {
+        if ((p = json_scan_digits(p, s->end)) == NULL) {
             s->why = "bad JSON number";
             return -1;
         }
-        while (p < s->end && *p >= '0' && *p <= '9')
-            p++;
     }
     s->p = p;
     return 0;

@@ -4,20 +4,11 @@
  */
 #include "redis_url.h"
 
+#include "hex.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int redis_url_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static int redis_url_unescape(const char *s, size_t n, char *out, size_t outlen)
 {
@@ -26,8 +17,8 @@ static int redis_url_unescape(const char *s, size_t n, char *out, size_t outlen)
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (c == '%') {
-            int hi = i + 2 < n ? redis_url_hex(s[i + 1]) : -1;
-            int lo = i + 2 < n ? redis_url_hex(s[i + 2]) : -1;
+            int hi = i + 2 < n ? hex_value(s[i + 1]) : -1;
+            int lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return -1;
             c = (char)(hi << 4 | lo);
