@@ -5,7 +5,10 @@
  *   RESYNC ──▶ FILLING ──▶ FLUSHING ──▶ RELEASING ──▶ FILLING …
  *
  * RESYNC reads this writer's processing list (its leftovers after a restart, or the
- * truth after a lost claim reply) before anything new is claimed. The in-memory
+ * truth after a lost claim reply) before anything new is claimed. While PostgreSQL
+ * stores a full batch, the next one is claimed and classified (the prefetch), so the
+ * writer's own work overlaps the database's; the processing list then holds both, and
+ * a release trims exactly the stored batch off its front. The in-memory
  * batch always equals the processing list, which is deleted only after PostgreSQL
  * committed every row and dead letter of it; a crash at any point leaves the list for
  * re-processing, and event_key / item_key uniqueness makes that re-processing free of
@@ -97,15 +100,20 @@ struct batch {
     size_t ngood;
     struct batch_range *stack; /* ranges of good[] still to store */
     size_t nstack;
-    size_t dead_next;         /* next row to look at for dead letters */
-    struct copybuf copy;      /* COPY data of the range in flight */
-    bool leftover;            /* items came from a previous run: flush at once */
-    bool direct;              /* the next attempt is the whole batch straight into events */
-    bool redis_inflight;      /* a claim/LRANGE/DEL awaits its reply */
-    bool pg_inflight;         /* a statement awaits its outcome */
-    bool stopping;            /* batch_stop was called */
-    int retry_ms;             /* backoff for PostgreSQL errors */
-    struct timespec deadline; /* flush a partial batch at this time */
+    size_t dead_next;        /* next row to look at for dead letters */
+    struct copybuf copy;     /* COPY data of the range in flight */
+    bool leftover;           /* items came from a previous run: flush at once */
+    bool direct;             /* the next attempt is the whole batch straight into events */
+    bool redis_inflight;     /* a claim/LRANGE/release awaits its reply */
+    struct batch_item *next; /* prefetched items, after the batch in the processing list */
+    size_t nnext, capnext;
+    struct row *next_rows;     /* next[], classified */
+    bool prefetch_inflight;    /* a prefetch claim awaits its reply */
+    bool resync_after_release; /* the list may hold items not in memory: re-read it */
+    bool pg_inflight;          /* a statement awaits its outcome */
+    bool stopping;             /* batch_stop was called */
+    int retry_ms;              /* backoff for PostgreSQL errors */
+    struct timespec deadline;  /* flush a partial batch at this time */
     struct timespec attempt_start;
     struct event *fill_timer;    /* next claim */
     struct event *retry_timer;   /* next PostgreSQL attempt */
@@ -172,16 +180,17 @@ static void batch_clear_rows(struct batch *b)
     b->ngood = b->nstack = b->dead_next = 0;
 }
 
-/* Appends the bulk strings of reply to the in-memory batch; -1 on allocation failure. */
-static int batch_take_items(struct batch *b, const redisReply *reply)
+/* Appends the bulk strings of reply to items; -1 on allocation failure. */
+static int batch_append_items(struct batch_item **items, size_t *n, size_t *cap,
+                              const redisReply *reply)
 {
-    if (b->nitems + reply->elements > b->capitems) {
-        size_t cap = b->nitems + reply->elements;
-        struct batch_item *p = realloc(b->items, cap * sizeof(*p));
+    if (*n + reply->elements > *cap) {
+        size_t ncap = *n + reply->elements;
+        struct batch_item *p = realloc(*items, ncap * sizeof(*p));
         if (p == NULL)
             return -1;
-        b->items = p;
-        b->capitems = cap;
+        *items = p;
+        *cap = ncap;
     }
     for (size_t i = 0; i < reply->elements; i++) {
         const redisReply *e = reply->element[i];
@@ -189,11 +198,48 @@ static int batch_take_items(struct batch *b, const redisReply *reply)
         if (data == NULL)
             return -1;
         memcpy(data, e->str, e->len);
-        b->items[b->nitems].data = data;
-        b->items[b->nitems].len = e->len;
-        b->nitems++;
+        (*items)[*n].data = data;
+        (*items)[*n].len = e->len;
+        (*n)++;
     }
     return 0;
+}
+
+static int batch_take_items(struct batch *b, const redisReply *reply)
+{
+    return batch_append_items(&b->items, &b->nitems, &b->capitems, reply);
+}
+
+/* Classifies items[0..n) into a new rows array; -1 on allocation failure. */
+static int batch_classify(struct row **rowsp, const struct batch_item *items, size_t n)
+{
+    struct row *rows = calloc(n ? n : 1, sizeof(*rows));
+
+    if (rows == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (row_classify(&rows[i], items[i].data, items[i].len) != 0) {
+            for (size_t j = 0; j < i; j++)
+                row_free(&rows[j]);
+            free(rows);
+            return -1;
+        }
+    }
+    *rowsp = rows;
+    return 0;
+}
+
+/* Forgets the prefetched batch (it is still in the processing list). */
+static void batch_drop_next(struct batch *b)
+{
+    for (size_t i = 0; i < b->nnext; i++) {
+        if (b->next_rows != NULL)
+            row_free(&b->next_rows[i]);
+        free(b->next[i].data);
+    }
+    free(b->next_rows);
+    b->next_rows = NULL;
+    b->nnext = 0;
 }
 
 /* Graceful stop completes once nothing is claimed: forget this writer, then exit. */
@@ -213,8 +259,9 @@ static void batch_finish_stop(struct batch *b)
         event_base_loopexit(b->base, NULL);
         return;
     }
-    redisAsyncCommand(ac, NULL, NULL, "DEL %s", b->keys.heartbeat);
-    redisAsyncCommand(ac, batch_bye_cb, b, "SREM %s %s", b->keys.writers, b->name);
+    /* a non-empty list (e.g. claimed while Redis answered late) stays findable for recovery */
+    redisAsyncCommand(ac, batch_bye_cb, b, "EVAL %s 3 %s %s %s %s", queue_script_bye,
+                      b->keys.processing, b->keys.heartbeat, b->keys.writers, b->name);
 }
 
 /* ---- Redis: claim, resync, release ---- */
@@ -308,7 +355,8 @@ static void batch_resync_cb(redisAsyncContext *ac, void *r, void *privdata)
 
     b->redis_inflight = false;
     if (reply == NULL)
-        return; /* still RESYNC; redone when Redis is back */
+        return;         /* still RESYNC; redone when Redis is back */
+    batch_drop_next(b); /* anything prefetched is in the list, read here again */
     batch_clear_items(b);
     if (reply->type != REDIS_REPLY_ARRAY || batch_take_items(b, reply) != 0) {
         batch_clear_items(b);
@@ -336,24 +384,38 @@ static void batch_resync(struct batch *b)
         b->redis_inflight = false;
 }
 
-static void batch_release_cb(redisAsyncContext *ac, void *r, void *privdata)
+/* The stored batch is off the processing list: go on with the prefetched one, or claim. */
+static void batch_after_release(struct batch *b)
 {
-    struct batch *b = privdata;
-    redisReply *reply = r;
-
-    b->redis_inflight = false;
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        /* committed already; DEL again when Redis is back (re-processing would be harmless) */
-        if (reply != NULL)
-            batch_timer(b->fill_timer, BATCH_REDIS_RETRY_MS);
-        return;
-    }
     log_msg(LOG_DEBUG, "batch released", "batch=%llu items=%zu", (unsigned long long)b->id,
             b->nitems);
     writer_stats.batches++;
     batch_clear_rows(b);
     batch_clear_items(b);
     b->leftover = false;
+    if (b->resync_after_release) {
+        b->resync_after_release = false;
+        batch_drop_next(b);
+        batch_set_state(b, BATCH_RESYNC);
+        batch_resync(b);
+        return;
+    }
+    if (b->nnext > 0) {
+        /* the prefetched batch becomes the batch, already classified */
+        struct batch_item *items = b->items;
+        size_t cap = b->capitems;
+        b->items = b->next;
+        b->nitems = b->nnext;
+        b->capitems = b->capnext;
+        b->rows = b->next_rows;
+        b->next = items;
+        b->capnext = cap;
+        b->nnext = 0;
+        b->next_rows = NULL;
+        batch_set_state(b, BATCH_FILLING);
+        batch_flush(b);
+        return;
+    }
     batch_set_state(b, BATCH_FILLING);
     if (b->stopping)
         batch_finish_stop(b);
@@ -361,16 +423,92 @@ static void batch_release_cb(redisAsyncContext *ac, void *r, void *privdata)
         batch_claim(b);
 }
 
+static void batch_release_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct batch *b = privdata;
+    redisReply *reply = r;
+
+    b->redis_inflight = false;
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        /* committed already; release again when Redis is back (re-processing is harmless) */
+        if (reply != NULL)
+            batch_timer(b->fill_timer, BATCH_REDIS_RETRY_MS);
+        return;
+    }
+    if (reply->integer < 0) {
+        /* the list no longer starts with this batch: it was recovered by another writer */
+        log_msg(LOG_WARN, "processing list changed under this writer, re-reading it",
+                "batch=%llu items=%zu", (unsigned long long)b->id, b->nitems);
+        b->resync_after_release = true;
+    }
+    batch_after_release(b);
+}
+
 static void batch_release(struct batch *b)
 {
     redisAsyncContext *ac = redis_link_ctx(b->redis);
+    const struct batch_item *first, *last;
 
     batch_set_state(b, BATCH_RELEASING);
+    if (b->nitems == 0) {
+        batch_after_release(b);
+        return;
+    }
     if (ac == NULL || b->redis_inflight)
         return;
+    first = &b->items[0];
+    last = &b->items[b->nitems - 1];
     b->redis_inflight = true;
-    if (redisAsyncCommand(ac, batch_release_cb, b, "DEL %s", b->keys.processing) != REDIS_OK)
+    /* hiredis 0.14's formatter knows no %zu: pass the count as long */
+    if (redisAsyncCommand(ac, batch_release_cb, b, "EVAL %s 1 %s %ld %b %b", queue_script_release,
+                          b->keys.processing, (long)b->nitems, first->data, first->len, last->data,
+                          last->len) != REDIS_OK) {
         b->redis_inflight = false;
+        batch_timer(b->fill_timer, BATCH_REDIS_RETRY_MS);
+    }
+}
+
+/* ---- prefetch: the next batch, claimed and classified while PostgreSQL works ---- */
+
+static void batch_prefetch_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct batch *b = privdata;
+    redisReply *reply = r;
+
+    b->prefetch_inflight = false;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+        batch_append_items(&b->next, &b->nnext, &b->capnext, reply) != 0) {
+        /* it may have claimed items that are not in memory: re-read the list later */
+        if (reply != NULL)
+            log_msg(LOG_ERROR, "prefetch claim failed", "writer=%s error=\"%.200s\"", b->name,
+                    reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                     : "unexpected reply or no memory");
+        b->resync_after_release = true;
+        batch_drop_next(b);
+        return;
+    }
+    writer_stats.items_claimed += reply->elements;
+    if (b->nnext > 0 && batch_classify(&b->next_rows, b->next, b->nnext) != 0) {
+        log_msg(LOG_ERROR, "out of memory classifying the next batch", "writer=%s", b->name);
+        b->resync_after_release = true;
+        batch_drop_next(b);
+    }
+}
+
+/* Claims the next batch when this one was full: there is a backlog to keep up with. */
+static void batch_prefetch(struct batch *b)
+{
+    redisAsyncContext *ac = redis_link_ctx(b->redis);
+
+    if (ac == NULL || b->stopping || b->state != BATCH_FLUSHING || b->prefetch_inflight ||
+        b->nnext > 0 || b->resync_after_release || b->nitems < (size_t)b->cfg->writer.batch_size)
+        return;
+    b->prefetch_inflight = true;
+    if (redisAsyncCommand(ac, batch_prefetch_cb, b, "EVAL %s 4 %s %s %s %s %ld %s %ld",
+                          queue_script_claim, b->keys.queue, b->keys.processing, b->keys.heartbeat,
+                          b->keys.writers, b->cfg->writer.batch_size, b->name,
+                          b->cfg->writer.heartbeat_ttl_s) != REDIS_OK)
+        b->prefetch_inflight = false;
 }
 
 static void batch_fill_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -565,17 +703,13 @@ static void batch_flush(struct batch *b)
     b->id++;
     b->direct = true;
     batch_set_state(b, BATCH_FLUSHING);
-    b->rows = calloc(b->nitems, sizeof(*b->rows));
-    b->good = calloc(b->nitems, sizeof(*b->good));
+    if (b->rows == NULL && batch_classify(&b->rows, b->items, b->nitems) != 0)
+        goto oom;
+    b->good = calloc(b->nitems ? b->nitems : 1, sizeof(*b->good));
     b->stack = calloc(2 + 2 * 64, sizeof(*b->stack)); /* bisection depth <= log2(n) + 1 */
-    if (b->rows == NULL || b->good == NULL || b->stack == NULL)
+    if (b->good == NULL || b->stack == NULL)
         goto oom;
     for (size_t i = 0; i < b->nitems; i++) {
-        if (row_classify(&b->rows[i], b->items[i].data, b->items[i].len) != 0) {
-            for (size_t j = 0; j < i; j++)
-                row_free(&b->rows[j]);
-            goto oom;
-        }
         if (!b->rows[i].dead)
             b->good[b->ngood++] = i;
     }
@@ -584,10 +718,9 @@ static void batch_flush(struct batch *b)
     log_msg(LOG_DEBUG, "batch flush", "batch=%llu items=%zu rows=%zu", (unsigned long long)b->id,
             b->nitems, b->ngood);
     batch_step(b);
+    batch_prefetch(b);
     return;
 oom:
-    free(b->rows);
-    b->rows = NULL;
     batch_clear_rows(b);
     log_msg(LOG_ERROR, "out of memory classifying batch", "batch=%llu", (unsigned long long)b->id);
     batch_set_state(b, BATCH_FILLING);
@@ -820,6 +953,8 @@ void batch_free(struct batch *b)
     batch_clear_rows(b);
     batch_clear_items(b);
     free(b->items);
+    batch_drop_next(b);
+    free(b->next);
     copybuf_free(&b->copy);
     free(b);
 }

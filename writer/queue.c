@@ -36,6 +36,21 @@ const char queue_script_recover[] =
     "redis.call('SREM', KEYS[4], ARGV[1])\n"
     "return #items\n";
 
+const char queue_script_release[] =
+    "local n = tonumber(ARGV[1])\n"
+    "if redis.call('LINDEX', KEYS[1], 0) ~= ARGV[2] or\n"
+    "   redis.call('LINDEX', KEYS[1], n - 1) ~= ARGV[3] then return -1 end\n"
+    "if redis.call('LLEN', KEYS[1]) == n then redis.call('DEL', KEYS[1])\n"
+    "else redis.call('LTRIM', KEYS[1], n, -1) end\n"
+    "return n\n";
+
+const char queue_script_bye[] = "local n = redis.call('LLEN', KEYS[1])\n"
+                                "if n == 0 then\n"
+                                "  redis.call('DEL', KEYS[2])\n"
+                                "  redis.call('SREM', KEYS[3], ARGV[1])\n"
+                                "end\n"
+                                "return n\n";
+
 const char queue_script_gauges[] = "local out = {redis.call('LLEN', KEYS[1])}\n"
                                    "local names = redis.call('SRANDMEMBER', KEYS[2], 64)\n"
                                    "for _, n in ipairs(names) do\n"

@@ -42,6 +42,22 @@ extern const char queue_script_claim[];
 extern const char queue_script_recover[];
 
 /*
+ * KEYS: Q:processing:N; ARGV: count, first item, last item.
+ * Removes the count items at the front of N's processing list (a stored batch; a
+ * prefetched one may follow) if the list still starts with that batch, and returns
+ * count; returns -1, touching nothing, when it does not (another writer recovered it).
+ */
+extern const char queue_script_release[];
+
+/*
+ * KEYS: Q:processing:N, Q:writer:N, Q:writers; ARGV: N.
+ * A stopping writer forgets itself (heartbeat, registration) only when its processing
+ * list is empty; otherwise the list stays findable and is recovered once the heartbeat
+ * expires. Returns the list's length.
+ */
+extern const char queue_script_bye[];
+
+/*
  * KEYS: Q, Q:writers; ARGV: "Q:processing:". Returns {LLEN Q, name1, len1, name2, len2, …}
  * for at most 64 registered writers.
  */
