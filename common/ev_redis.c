@@ -105,6 +105,8 @@ static void redis_link_connect_cb(const redisAsyncContext *cac, int status)
         redis_link_schedule(link);
         return;
     }
+    if (!link->url.is_unix)
+        redisEnableKeepAlive(&ac->c); /* notice a vanished host even when idle */
     if (link->url.password[0] != '\0') {
         if (link->url.user[0] != '\0')
             redisAsyncCommand(ac, redis_link_handshake_cb, "auth", "AUTH %s %s", link->url.user,

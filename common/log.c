@@ -12,14 +12,19 @@
 #include <unistd.h>
 
 static const char *log_component = "hookpipe";
-static enum log_level log_min_level = LOG_INFO;
+static _Atomic int log_min_level = LOG_INFO; /* changed by a reload while threads log */
 
 static const char *const log_level_names[] = {"debug", "info", "warn", "error"};
 
 void log_init(const char *component, enum log_level min_level)
 {
     log_component = component;
-    log_min_level = min_level;
+    log_min_level = (int)min_level;
+}
+
+void log_set_level(enum log_level min_level)
+{
+    log_min_level = (int)min_level;
 }
 
 int log_level_parse(const char *name)
@@ -39,7 +44,7 @@ void log_msg(enum log_level level, const char *msg, const char *fmt, ...)
     size_t len;
     int n;
 
-    if (level < log_min_level)
+    if ((int)level < log_min_level)
         return;
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);

@@ -17,6 +17,9 @@ enum log_level {
 /* Sets the component name written as comp=... (a static string) and the minimum level. */
 void log_init(const char *component, enum log_level min_level);
 
+/* Changes the minimum level; safe while other threads log (SIGHUP reload). */
+void log_set_level(enum log_level min_level);
+
 /* Writes one line: ts, level, comp, msg="..." then the printf-formatted key=value tail. */
 void log_msg(enum log_level level, const char *msg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -33,6 +33,7 @@
 #define CONN_MAX_OUTPUT 65536       /* stop reading requests while this much is unsent */
 #define CONN_READ_CHUNK 16384       /* bytes asked of one recv(2) */
 #define CONN_MAX_INPUT (4 << 20)    /* input buffered beyond this: stop reading for now */
+#define CONN_LINGER_MS 2000         /* after a final answer, input is drained this long */
 #define CONN_MAX_REQUESTS_PER_CB 32 /* pipelined requests handled per callback */
 #define CONN_CLOSE_TIMEOUT_S 5      /* time to flush a final answer */
 #define CONN_SIGNATURE_MAX 80
@@ -54,7 +55,11 @@ struct conn {
     struct bufferevent *bev;   /* TLS only: an OpenSSL bufferevent */
     struct event *rev, *wev;   /* plain only: readable / writable events on fd */
     struct evbuffer *in, *out; /* input and unsent output (the bufferevent's for TLS) */
-    bool read_paused;          /* plain: input over its cap, rev not pending */
+    bool read_paused;          /* plain: reading stopped (input over its cap, or closing) */
+    bool peer_closed;          /* the client shut down its sending side (EOF) */
+    bool head_only;            /* this request was HEAD: answer without the body */
+    bool linger_wanted;        /* answered without reading the request: drain before close */
+    bool lingering;            /* plain: our side shut down, discarding input until EOF */
     struct event *timer;
     enum conn_state state;
     uint64_t id;                             /* for log lines */
@@ -145,23 +150,55 @@ static void conn_stop_reading(struct conn *c)
     }
 }
 
+/*
+ * How much input may wait in the buffer: a whole request being read (up to
+ * max_body_bytes) always fits; beyond that, reading pauses until requests are consumed.
+ */
+static size_t conn_input_cap(const struct conn *c)
+{
+    size_t want = c->head_len + c->body_len + CONN_READ_CHUNK;
+
+    return c->state == CONN_READ_BODY && want > CONN_MAX_INPUT ? want : CONN_MAX_INPUT;
+}
+
+/* Pauses or resumes reading according to conn_input_cap (TLS: the read watermark). */
+static void conn_check_input(struct conn *c)
+{
+    size_t cap = conn_input_cap(c);
+    bool over;
+
+    if (c->tls) {
+        bufferevent_setwatermark(c->bev, EV_READ, 0, cap);
+        return;
+    }
+    if (c->peer_closed || c->state == CONN_CLOSING)
+        return;
+    over = evbuffer_get_length(c->in) > cap;
+    if (over && !c->read_paused) {
+        event_del(c->rev);
+        c->read_paused = true;
+    } else if (!over && c->read_paused) {
+        event_add(c->rev, NULL);
+        c->read_paused = false;
+    }
+}
+
 /* The single place a connection changes state; it also arms the state's timer. */
 static void conn_set_state(struct conn *c, enum conn_state state)
 {
     c->state = state;
     switch (state) {
     case CONN_READ_HEAD:
-        if (c->read_paused) {
-            event_add(c->rev, NULL);
-            c->read_paused = false;
-        }
         c->reading_request = false;
         c->scanned = 0;
         c->stats = NULL;
+        c->head_len = c->body_len = 0;
+        conn_check_input(c);
         conn_arm_timer(c, c->w->settings.idle_timeout_s * 1000);
         break;
     case CONN_READ_BODY:
-        break; /* keeps the read deadline armed when the request started */
+        conn_check_input(c); /* keeps the read deadline armed when the request started */
+        break;
     case CONN_PUSHING:
         conn_arm_timer(c, c->w->settings.push_timeout_ms);
         break;
@@ -217,6 +254,8 @@ static void conn_respond(struct conn *c, int status, const char *extra, const ch
         conn_set_state(c, CONN_CLOSING);
     else
         conn_set_state(c, CONN_READ_HEAD);
+    if (c->head_only)
+        blen = 0; /* Content-Length says what a GET would carry; no body follows */
     if (n > 0 && (size_t)n + blen <= sizeof(buf)) {
         memcpy(buf + n, body, blen);
         conn_send(c, buf, (size_t)n + blen);
@@ -246,6 +285,7 @@ static void conn_error(struct conn *c, int status, const char *extra, const char
 static void conn_reject(struct conn *c, int status, const char *extra, const char *msg)
 {
     c->keep_alive = false;
+    c->linger_wanted = true; /* the client may still be sending what will not be read */
     conn_error(c, status, extra, msg);
 }
 
@@ -274,6 +314,7 @@ static bool conn_on_head(struct conn *c, const char *buf, size_t len)
         return false;
     }
     c->keep_alive = h.keep_alive;
+    c->head_only = h.method == HTTP_METHOD_HEAD;
     if (h.path.len == 8 && memcmp(h.path.p, "/healthz", 8) == 0) {
         if (h.content_length > 0 || h.chunked)
             c->keep_alive = false;
@@ -293,6 +334,8 @@ static bool conn_on_head(struct conn *c, const char *buf, size_t len)
             conn_error(c, 503, "Retry-After: 1\r\n", "redis not connected");
         else if (qlen >= w->settings.max_queue_length)
             conn_error(c, 503, "Retry-After: 5\r\n", "queue full");
+        else if (w->pushes_in_flight >= w->settings.max_pushes_in_flight)
+            conn_error(c, 503, "Retry-After: 1\r\n", "overloaded");
         else
             conn_respond(c, 200, NULL, "{\"status\":\"ready\"}");
         return false;
@@ -305,7 +348,7 @@ static bool conn_on_head(struct conn *c, const char *buf, size_t len)
     }
     struct keyring_entry *e = keyring_find(w->keyring, h.path.p + 7, h.path.len - 7);
     if (e == NULL) {
-        c->stats = stats_source("_unknown");
+        c->stats = stats_unknown;
         c->keep_alive = c->keep_alive && h.content_length <= 0 && !h.chunked;
         conn_error(c, 404, NULL, "unknown source");
         return false;
@@ -400,6 +443,8 @@ static void conn_push_cb(redisAsyncContext *ac, void *r, void *privdata)
 
     w->pushes_in_flight--;
     STAT_ADD(requests_in_flight, -1);
+    if (reply != NULL)
+        worker_saw_reply(w);
     if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
         STAT_SET(queue_length, reply->integer);
     if (c != NULL) {
@@ -566,6 +611,20 @@ drain:
 }
 
 /*
+ * The client sent its last byte: close once what is owed to it is written. Only
+ * called as a caller's last act, since it may free the connection.
+ */
+static void conn_finish(struct conn *c)
+{
+    if (evbuffer_get_length(c->out) == 0) {
+        conn_free(c);
+        return;
+    }
+    conn_set_state(c, CONN_CLOSING);
+    conn_want_write(c);
+}
+
+/*
  * Advances the state machine over whatever input is buffered. Bounded per call so a
  * client pipelining many requests cannot starve the others on this loop.
  */
@@ -581,8 +640,11 @@ static void conn_process(struct conn *c)
         case CONN_READ_HEAD: {
             struct evbuffer_ptr start, found;
             size_t from = c->scanned > 3 ? c->scanned - 3 : 0;
-            if (avail == 0)
+            if (avail == 0) {
+                if (c->peer_closed)
+                    conn_finish(c);
                 return;
+            }
             if (!c->reading_request) {
                 c->reading_request = true;
                 conn_arm_timer(c, c->w->settings.read_timeout_s * 1000);
@@ -593,6 +655,8 @@ static void conn_process(struct conn *c)
                 c->scanned = avail;
                 if (avail > CONN_MAX_HEAD)
                     conn_reject(c, 431, NULL, "request head too large");
+                else if (c->peer_closed)
+                    conn_finish(c); /* a head that can no longer complete */
                 return;
             }
             size_t hlen = (size_t)found.pos + 4;
@@ -614,8 +678,11 @@ static void conn_process(struct conn *c)
             break;
         }
         case CONN_READ_BODY:
-            if (avail < c->head_len + c->body_len)
+            if (avail < c->head_len + c->body_len) {
+                if (c->peer_closed)
+                    conn_finish(c); /* a body that can no longer complete */
                 return;
+            }
             conn_on_request(c);
             break;
         case CONN_PUSHING:
@@ -655,8 +722,15 @@ static void conn_tls_event_cb(struct bufferevent *bev, short what, void *arg)
         c->handshake_done = true;
         return;
     }
-    if (!c->handshake_done)
+    if (!c->handshake_done) {
         STAT_ADD(tls_handshake_failures_total, 1);
+    } else if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && c->state != CONN_CLOSING) {
+        /* a clean close_notify: still answer what was sent */
+        c->peer_closed = true;
+        bufferevent_disable(bev, EV_READ);
+        conn_process(c);
+        return;
+    }
     conn_free(c);
 }
 
@@ -671,24 +745,35 @@ static void conn_plain_read_cb(evutil_socket_t fd, short what, void *arg)
     struct evbuffer_iovec v;
     ssize_t n;
 
+    if (c->lingering) {
+        char scratch[4096];
+        n = recv(fd, scratch, sizeof(scratch), 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+            conn_free(c); /* the client has read our answer and closed */
+        return;
+    }
     if (evbuffer_reserve_space(c->in, CONN_READ_CHUNK, &v, 1) < 1) {
         STAT_ADD(out_of_memory_total, 1);
         conn_free(c);
         return;
     }
     n = recv(fd, v.iov_base, v.iov_len, 0);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-        conn_free(c); /* the client went away (or reset) */
+    if (n < 0 && errno != EAGAIN && errno != EINTR) {
+        conn_free(c); /* reset: nobody is left to answer */
+        return;
+    }
+    if (n == 0) {
+        /* a half-close: what was sent is still answered, then the connection ends */
+        c->peer_closed = true;
+        conn_stop_reading(c);
+        conn_process(c);
         return;
     }
     if (n > 0) {
         v.iov_len = (size_t)n;
         evbuffer_commit_space(c->in, &v, 1);
     }
-    if (evbuffer_get_length(c->in) > CONN_MAX_INPUT && !c->read_paused) {
-        event_del(c->rev); /* resumed when the connection wants its next request */
-        c->read_paused = true;
-    }
+    conn_check_input(c);
     conn_process(c);
 }
 
@@ -705,6 +790,20 @@ static void conn_plain_write_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (c->state == CONN_CLOSING) {
+        if ((c->linger_wanted || evbuffer_get_length(c->in) > 0) && !c->peer_closed &&
+            !c->lingering) {
+            /*
+             * The answer went out before the request was read: closing now could make
+             * the kernel reset the connection and the client lose the answer. Shut
+             * our side, drain what still arrives, and close at EOF or after a while.
+             */
+            shutdown(fd, SHUT_WR);
+            c->lingering = true;
+            event_add(c->rev, NULL);
+            c->read_paused = false;
+            conn_arm_timer(c, CONN_LINGER_MS);
+            return;
+        }
         conn_free(c);
         return;
     }
@@ -714,6 +813,7 @@ static void conn_plain_write_cb(evutil_socket_t fd, short what, void *arg)
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
+    struct worker *w;
 
     switch (c->state) {
     case CONN_READ_HEAD:
@@ -734,7 +834,9 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
         c->push->conn = NULL; /* its reply, if any, is ignored */
         c->push = NULL;
         conn_error(c, 503, "Retry-After: 1\r\n", "queue did not confirm in time");
-        conn_process(c);
+        w = c->w;
+        conn_process(c); /* may free c */
+        worker_push_timed_out(w);
         return;
     case CONN_CLOSING:
         conn_free(c);
@@ -759,12 +861,15 @@ void conn_accept(struct worker *w, evutil_socket_t fd)
         ssl = SSL_new(w->ssl_ctx);
         if (ssl == NULL)
             goto fail;
-        c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+        /* created without the socket, so a failure leaves fd and ssl plainly ours */
+        c->bev = bufferevent_openssl_socket_new(w->base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                                 BEV_OPT_CLOSE_ON_FREE);
-        ssl = NULL; /* owned by the bufferevent now (freed with it on failure) */
         if (c->bev == NULL)
             goto fail;
+        ssl = NULL; /* owned by the bufferevent now */
         c->tls = true;
+        if (bufferevent_setfd(c->bev, fd) < 0)
+            goto fail;
         c->fd = -1; /* owned by the bufferevent */
         bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
         bufferevent_setcb(c->bev, conn_tls_read_cb, conn_tls_write_cb, conn_tls_event_cb, c);
@@ -810,7 +915,9 @@ fail:
 static void conn_release_io(struct conn *c)
 {
     if (c->bev != NULL) {
-        bufferevent_free(c->bev); /* closes the socket, frees its buffers */
+        bufferevent_free(c->bev); /* frees ssl, its buffers, and the socket once it had it */
+        if (c->fd >= 0)
+            close(c->fd);
         return;
     }
     if (c->rev != NULL)
@@ -847,8 +954,15 @@ void conn_close_idle(struct worker *w)
 
     for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
         next = TAILQ_NEXT(c, link);
-        if (c->state == CONN_READ_HEAD || c->state == CONN_READ_BODY)
+        if (c->state != CONN_READ_HEAD && c->state != CONN_READ_BODY)
+            continue;
+        if (evbuffer_get_length(c->out) > 0) {
+            conn_set_state(c, CONN_CLOSING); /* an answer is still owed: send it first */
+            c->linger_wanted = true;         /* and the client may still be sending */
+            conn_want_write(c);
+        } else {
             conn_free(c);
+        }
     }
 }
 

@@ -74,7 +74,7 @@ static void gateway_sighup_cb(evutil_socket_t sig, short what, void *arg)
         return;
     }
     gateway_note_fixed(gateway.cfg, cfg);
-    log_init("gateway", (enum log_level)log_level_parse(cfg->log_level));
+    log_set_level((enum log_level)log_level_parse(cfg->log_level));
     pthread_mutex_lock(&gateway.cfg_lock);
     old = gateway.cfg;
     gateway.cfg = cfg;

@@ -24,10 +24,13 @@ static const int stats_status_codes[] = {
 #undef STATS_STATUS_CODE
 };
 
+struct stats_source *stats_unknown;
+
 void stats_init(void)
 {
     histogram_init(&gateway_stats.enqueue_seconds, stats_enqueue_bounds,
                    sizeof(stats_enqueue_bounds) / sizeof(stats_enqueue_bounds[0]));
+    stats_unknown = stats_source("_unknown");
 }
 
 struct stats_source *stats_source(const char *name)

@@ -63,6 +63,9 @@ struct stats_source {
     _Atomic uint64_t by_status[STATS_STATUS_COUNT]; /* requests answered, by status */
 };
 
+/* Counters for requests to unknown sources (404), created by stats_init. */
+extern struct stats_source *stats_unknown;
+
 void stats_init(void);
 
 /*

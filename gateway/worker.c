@@ -8,6 +8,7 @@
 #include <hiredis/async.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -41,13 +42,25 @@ static bool worker_take_slot(void)
     return true;
 }
 
+static double worker_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void worker_pause_listener(struct worker *w)
 {
     if (!w->listener_paused && w->listener != NULL) {
+        double now = worker_now();
         evconnlistener_disable(w->listener);
         w->listener_paused = true;
-        log_msg(LOG_WARN, "max_connections reached, not accepting", "worker=%d max=%ld", w->id,
-                gateway.max_connections);
+        if (now - w->cap_logged_at >= 10) { /* at the cap, pauses come and go quickly */
+            w->cap_logged_at = now;
+            log_msg(LOG_WARN, "max_connections reached, not accepting", "worker=%d max=%ld", w->id,
+                    gateway.max_connections);
+        }
     }
 }
 
@@ -116,15 +129,38 @@ static void worker_redis_state(struct redis_link *link, bool up, void *arg)
     struct worker *w = arg;
 
     w->redis_up = up;
+    w->last_reply = worker_now();
+    w->llen_inflight = false;
     STAT_ADD(redis_links_up, up ? 1 : -1);
 }
 
 static void worker_llen_cb(redisAsyncContext *ac, void *r, void *privdata)
 {
+    struct worker *w = privdata;
     redisReply *reply = r;
 
+    w->llen_inflight = false;
+    if (reply != NULL)
+        w->last_reply = worker_now();
     if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
         STAT_SET(queue_length, reply->integer);
+}
+
+void worker_saw_reply(struct worker *w)
+{
+    w->last_reply = worker_now();
+}
+
+/*
+ * A push went unanswered for push_timeout_ms. If nothing at all has come back from
+ * Redis for that long, the connection is stalled (a paused server, a lost host with no
+ * reset): drop it, which fails every pending push at once, and reconnect. Otherwise
+ * pushes would pile up to max_pushes_in_flight and /readyz would keep saying ready.
+ */
+void worker_push_timed_out(struct worker *w)
+{
+    if (w->redis_up && worker_now() - w->last_reply >= w->settings.push_timeout_ms / 1000.0)
+        redis_link_reset(w->redis, "no reply from redis within push_timeout_ms");
 }
 
 static void worker_tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -132,8 +168,9 @@ static void worker_tick_cb(evutil_socket_t fd, short what, void *arg)
     struct worker *w = arg;
     redisAsyncContext *ac = redis_link_ctx(w->redis);
 
-    if (ac != NULL)
-        redisAsyncCommand(ac, worker_llen_cb, NULL, "LLEN %s", w->queue);
+    if (ac != NULL && !w->llen_inflight &&
+        redisAsyncCommand(ac, worker_llen_cb, w, "LLEN %s", w->queue) == REDIS_OK)
+        w->llen_inflight = true;
     worker_resume_listener(w);
 }
 

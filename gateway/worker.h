@@ -48,6 +48,9 @@ struct worker {
     struct keyring *keyring; /* sources as of the last (re)load */
     struct worker_settings settings;
     long pushes_in_flight;  /* LPUSHes sent, reply not yet seen */
+    double last_reply;      /* monotonic time Redis last answered anything */
+    bool llen_inflight;     /* the periodic LLEN awaits its reply */
+    double cap_logged_at;   /* last "max_connections reached" log line */
     uint64_t seq;           /* delivery id counter */
     uint64_t next_conn_id;  /* for log lines */
     struct conn_list conns; /* open connections */
@@ -85,5 +88,8 @@ void worker_destroy(struct worker *w);
 void worker_conn_closed(struct worker *w);
 /* Called by conn.c when a push completes: may end shutdown. */
 void worker_maybe_exit(struct worker *w);
+/* Called by conn.c on any push reply, and when a push timed out (may reset the link). */
+void worker_saw_reply(struct worker *w);
+void worker_push_timed_out(struct worker *w);
 
 #endif

@@ -1,0 +1,126 @@
+"""Connection lifecycle edge cases of the gateway, with raw sockets against the real daemon:
+bodies above the default input buffer, HEAD answers, a client that half-closes after its
+request, error answers that must not be lost to a reset, and SIGTERM with answers still
+owed to a client that is slow to read them.
+"""
+
+import json
+import os
+import signal
+import socket
+import time
+
+import harness
+from gateway_helpers import SECRET_A, Gw, event_body, format_request, signed_headers
+
+
+def recv_until_closed(sock, timeout=5):
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def signed_post(body, keep_alive=True):
+    return format_request("POST", "/hooks/alpha", body, signed_headers(SECRET_A, body),
+                          keep_alive=keep_alive)
+
+
+def test_body_larger_than_the_input_buffer_is_accepted(tmp_path, redis_server):
+    """max_body_bytes may exceed the 4 MiB read buffer cap: a 6 MiB body is read whole."""
+    gw = Gw(tmp_path, redis_server, gateway={"max_body_bytes": 8 << 20}).start()
+    body = event_body(pad_to=6 << 20)
+    st, _, resp = gw.post("alpha", body, secret=SECRET_A, timeout=30)
+    assert st == 200, resp
+    (item,) = gw.items()
+    assert item["body"] == body
+    assert gw.stop() == 0
+
+
+def test_head_answers_carry_no_body(tmp_path, redis_server):
+    """HEAD gets the GET headers (Content-Length included) but no body bytes, so the next
+    answer on a keep-alive connection is not corrupted."""
+    gw = Gw(tmp_path, redis_server).start()
+    with socket.create_connection(("127.0.0.1", gw.port)) as s:
+        s.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = recv_until_closed(s)
+    first, rest = data.split(b"\r\n\r\n", 1)
+    assert first.startswith(b"HTTP/1.1 200"), data
+    assert b"Content-Length: 15" in first, data
+    assert rest.startswith(b"HTTP/1.1 200"), data  # not {"status":"ok"}HTTP/1.1 ...
+    assert rest.endswith(b'{"status":"ok"}'), data
+    assert gw.stop() == 0
+
+
+def test_half_closed_client_still_gets_its_answers(tmp_path, redis_server):
+    """A client that shuts down its sending side after its requests is answered for every
+    one of them, and each 200 is in the queue."""
+    gw = Gw(tmp_path, redis_server).start()
+    bodies = [event_body() for _ in range(3)]
+    with socket.create_connection(("127.0.0.1", gw.port)) as s:
+        s.sendall(b"".join(signed_post(b) for b in bodies))
+        s.shutdown(socket.SHUT_WR)
+        data = recv_until_closed(s)
+    assert data.count(b"HTTP/1.1 200") == 3, data
+    assert data.count(b'"status":"queued"') == 3, data
+    assert [i["body"] for i in gw.items()] == bodies
+    assert gw.stop() == 0
+
+
+def test_error_answer_survives_an_unread_body(tmp_path, redis_server):
+    """413 before the body is read: the gateway shuts its side and drains instead of
+    closing with unread input (which makes the kernel reset the connection), so a client
+    still sending gets the whole answer and no reset."""
+    gw = Gw(tmp_path, redis_server, gateway={"max_body_bytes": 1024}).start()
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", gw.port)) as s:
+            size = 4 << 20
+            s.sendall(b"POST /hooks/alpha HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Length: %d\r\n\r\n" % size)
+            time.sleep(0.2)  # the 413 is on its way back
+            chunk = b"x" * 65536
+            for _ in range(size // len(chunk)):  # raises ECONNRESET/EPIPE on a reset
+                s.sendall(chunk)
+            s.shutdown(socket.SHUT_WR)
+            data = recv_until_closed(s)
+        assert data.startswith(b"HTTP/1.1 413"), data[:200]
+        assert b"Connection: close" in data
+        assert json.loads(data.split(b"\r\n\r\n", 1)[1])["error"]
+    assert gw.llen() == 0
+    assert gw.stop() == 0
+
+
+def test_sigterm_delivers_answers_still_owed(tmp_path, redis_server):
+    """SIGTERM while a pipelining client has not read its answers yet: every delivery in
+    the queue was answered 200 to the client before the connection closed."""
+    gw = Gw(tmp_path, redis_server, gateway={"workers": "1"}).start()
+    n = 4000
+    bodies = [event_body() for _ in range(n)]
+    payload = b"".join(signed_post(b) for b in bodies)
+    s = socket.create_connection(("127.0.0.1", gw.port))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # answers back up in the server
+    s.settimeout(10)
+    sent = 0
+    try:
+        while sent < len(payload):
+            sent += s.send(payload[sent:sent + 65536])
+            if gw.llen() > n // 4:
+                break
+    except (BlockingIOError, socket.timeout):
+        pass
+    gw.daemon.signal(signal.SIGTERM)
+    data = recv_until_closed(s, timeout=15)
+    s.close()
+    assert gw.daemon.wait(15) == 0
+    answered = data.count(b'"status":"queued"')
+    queued = gw.llen()
+    assert queued > 0
+    assert answered == queued, (answered, queued)
