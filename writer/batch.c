@@ -260,8 +260,10 @@ static void batch_finish_stop(struct batch *b)
         return;
     }
     /* a non-empty list (e.g. claimed while Redis answered late) stays findable for recovery */
-    redisAsyncCommand(ac, batch_bye_cb, b, "EVAL %s 3 %s %s %s %s", queue_script_bye,
-                      b->keys.processing, b->keys.heartbeat, b->keys.writers, b->name);
+    if (redisAsyncCommand(ac, batch_bye_cb, b, "EVAL %s 3 %s %s %s %s", queue_script_bye,
+                          b->keys.processing, b->keys.heartbeat, b->keys.writers,
+                          b->name) != REDIS_OK)
+        event_base_loopexit(b->base, NULL); /* the heartbeat expires by itself */
 }
 
 /* ---- Redis: claim, resync, release ---- */
@@ -623,11 +625,16 @@ static void batch_dead_done(struct pgconn *c, const struct pgconn_result *res, v
     writer_stats.pg_errors++;
     if (res->conn_lost)
         return;
-    if (batch_row_error(res->sqlstate)) {
-        /* cannot happen with bytea + sanitized text; never block the queue on it */
-        log_msg(LOG_ERROR, "dead letter rejected, dropped", "batch=%llu sqlstate=%s error=\"%s\"",
-                (unsigned long long)b->id, res->sqlstate, res->message);
-        b->dead_next++;
+    if (batch_row_error(res->sqlstate) && !r->dead_minimal) {
+        /*
+         * Only the envelope's fields can be at fault (the body is bytea): store the dead
+         * letter again with just reason, raw item and key. Nothing is ever dropped; if
+         * even that fails, it is retried like any other error.
+         */
+        log_msg(LOG_ERROR, "dead letter rejected, storing it without envelope fields",
+                "batch=%llu sqlstate=%s error=\"%s\"", (unsigned long long)b->id, res->sqlstate,
+                res->message);
+        r->dead_minimal = true;
         batch_step(b);
         return;
     }
@@ -637,19 +644,18 @@ static void batch_dead_done(struct pgconn *c, const struct pgconn_result *res, v
 static void batch_send_dead(struct batch *b, struct row *r)
 {
     char received[32];
-    char reqbuf[1];
     const char *values[6];
     int lengths[6] = {0, 0, 0, 0, 0, EVENT_KEY_LEN};
     int formats[6] = {0, 0, 0, 1, 0, 1};
+    bool env = r->has_envelope && !r->dead_minimal;
 
-    (void)reqbuf;
     snprintf(received, sizeof(received), "%lld", (long long)r->env.received_us);
-    values[0] = r->has_envelope ? r->env.source : NULL;
-    values[1] = r->has_envelope ? received : NULL;
+    values[0] = env ? r->env.source : NULL;
+    values[1] = env && r->env.received_us <= ROW_RECEIVED_US_MAX ? received : NULL; /* now() */
     values[2] = r->reason;
-    values[3] = r->has_envelope ? r->env.body : r->item;
-    lengths[3] = (int)(r->has_envelope ? r->env.body_len : r->item_len);
-    values[4] = r->has_envelope ? r->env.delivery_id : NULL;
+    values[3] = env ? r->env.body : r->item;
+    lengths[3] = (int)(env ? r->env.body_len : r->item_len);
+    values[4] = env ? r->env.delivery_id : NULL;
     values[5] = (const char *)r->item_key;
     b->pg_inflight = true;
     if (pgconn_exec(b->pg, BATCH_DEAD_SQL, NULL, 0, 6, values, lengths, formats, batch_dead_done,

@@ -156,6 +156,10 @@ int row_classify(struct row *r, const char *item, size_t item_len)
         goto done;
     }
     r->has_envelope = true;
+    if (r->env.received_us > ROW_RECEIVED_US_MAX) {
+        rc = row_mark_dead(r, "receive time in envelope out of range");
+        goto done;
+    }
     switch (event_key_scan(r->env.source, r->env.body, r->env.body_len, &scan, r->key, &why)) {
     case 0:
         break;
@@ -282,7 +286,7 @@ static void row_line(struct copybuf *buf, const struct row *r, bool staging, lon
     copybuf_append(buf, "\t", 1);
     if (r->env.request_id_len > 0) {
         row_request_id_text(&r->env, reqid);
-        copybuf_append(buf, reqid, strlen(reqid));
+        copybuf_escaped(buf, reqid, strlen(reqid)); /* a '\\' in it is COPY's escape */
     } else {
         copybuf_append(buf, "\\N", 2);
     }

@@ -14,19 +14,23 @@
 #include "event_key.h"
 
 struct row {
-    const char *item;                      /* the raw queue item (not owned) */
-    size_t item_len;                       /* its length */
-    bool has_envelope;                     /* env is valid */
-    struct envelope env;                   /* decoded envelope; env.body points into item */
-    bool dead;                             /* goes to hookpipe.dead_letters */
-    char *reason;                          /* why it is dead (owned), NULL for a good row */
-    char *event;                           /* body "event" (owned) */
-    char *account_id;                      /* body payload.account_id (owned), NULL when absent */
-    bool has_event_ts;                     /* body "event_ts" was an integer in range */
-    int64_t event_ts_ms;                   /* its value in ms */
+    const char *item;    /* the raw queue item (not owned) */
+    size_t item_len;     /* its length */
+    bool has_envelope;   /* env is valid */
+    struct envelope env; /* decoded envelope; env.body points into item */
+    bool dead;           /* goes to hookpipe.dead_letters */
+    bool dead_minimal;   /* its dead letter is stored without envelope fields (they failed) */
+    char *reason;        /* why it is dead (owned), NULL for a good row */
+    char *event;         /* body "event" (owned) */
+    char *account_id;    /* body payload.account_id (owned), NULL when absent */
+    bool has_event_ts;   /* body "event_ts" was an integer in range */
+    int64_t event_ts_ms; /* its value in ms */
     unsigned char key[EVENT_KEY_LEN];      /* event_key */
     unsigned char item_key[EVENT_KEY_LEN]; /* SHA-256 of the whole item (dead letters) */
 };
+
+/* Latest receive time a row may carry: 9999-12-31, PostgreSQL's timestamptz range. */
+#define ROW_RECEIVED_US_MAX 253402300799999999LL
 
 /* A growable byte buffer for COPY data. */
 struct copybuf {
