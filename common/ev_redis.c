@@ -193,11 +193,6 @@ redisAsyncContext *redis_link_ctx(struct redis_link *link)
     return link->up ? link->ac : NULL;
 }
 
-bool redis_link_up(const struct redis_link *link)
-{
-    return link->up;
-}
-
 void redis_link_reset(struct redis_link *link, const char *why)
 {
     redisAsyncContext *ac = link->ac;

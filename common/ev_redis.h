@@ -25,8 +25,6 @@ struct redis_link *redis_link_new(struct event_base *base, const struct redis_ur
 /* The live context when up, else NULL. Commands sent on it get a NULL reply if it drops. */
 redisAsyncContext *redis_link_ctx(struct redis_link *link);
 
-bool redis_link_up(const struct redis_link *link);
-
 /* Drops the connection now (pending callbacks get NULL replies) and reconnects later. */
 void redis_link_reset(struct redis_link *link, const char *why);
 

@@ -588,7 +588,7 @@ static void conn_on_request(struct conn *c)
         conn_url_validation(c, key, body, c->body_len);
         goto drain;
     }
-    if (!w->redis_up || redis_link_ctx(w->redis) == NULL) {
+    if (redis_link_ctx(w->redis) == NULL) { /* NULL unless the link is up */
         conn_error(c, 503, "Retry-After: 1\r\n", "queue unavailable");
         goto drain;
     }
