@@ -5,6 +5,8 @@
  */
 #include "config.h"
 #include "log.h"
+#include "name.h"
+#include "redis_url.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -30,48 +32,56 @@ struct config_key {
     size_t offset;
     const char *def;
     long min, max; /* bounds for CONFIG_LONG */
+    bool reload;   /* a gateway SIGHUP applies a change (else: restart; the writer never reloads) */
 };
 
-#define CK_STR(sec, field, key, def)                                                               \
+/* rl: RELOAD when a gateway SIGHUP applies a change, RESTART otherwise */
+#define RELOAD true
+#define RESTART false
+#define CK_STR(sec, field, key, def, rl)                                                           \
     {                                                                                              \
-        sec, key, CONFIG_STRING, offsetof(struct config, field), def, 0, 0                         \
+        sec, key, CONFIG_STRING, offsetof(struct config, field), def, 0, 0, rl                     \
     }
-#define CK_LONG(sec, field, key, def, lo, hi)                                                      \
+#define CK_LONG(sec, field, key, def, lo, hi, rl)                                                  \
     {                                                                                              \
-        sec, key, CONFIG_LONG, offsetof(struct config, field), def, lo, hi                         \
+        sec, key, CONFIG_LONG, offsetof(struct config, field), def, lo, hi, rl                     \
     }
-#define CK_TYPED(sec, field, key, type, def)                                                       \
+#define CK_TYPED(sec, field, key, type, def, rl)                                                   \
     {                                                                                              \
-        sec, key, type, offsetof(struct config, field), def, 0, 0                                  \
+        sec, key, type, offsetof(struct config, field), def, 0, 0, rl                              \
     }
 
 static const struct config_key config_keys[] = {
-    CK_STR("log", log_level, "level", "info"),
-    CK_TYPED("gateway", gateway.listen, "listen", CONFIG_HOSTPORT, "0.0.0.0:8080"),
-    CK_TYPED("gateway", gateway.admin_listen, "admin_listen", CONFIG_HOSTPORT_OPT,
-             "127.0.0.1:9101"),
-    CK_LONG("gateway", gateway.max_body_bytes, "max_body_bytes", "1048576", 64, 1L << 30),
-    CK_LONG("gateway", gateway.timestamp_tolerance_s, "timestamp_tolerance_s", "300", 1, 86400),
-    CK_LONG("gateway", gateway.max_queue_length, "max_queue_length", "1000000", 1, LONG_MAX),
-    CK_LONG("gateway", gateway.workers, "workers", "0", 0, 256),
-    CK_LONG("gateway", gateway.max_connections, "max_connections", "10000", 1, 1000000),
-    CK_LONG("gateway", gateway.read_timeout_s, "read_timeout_s", "10", 1, 3600),
-    CK_LONG("gateway", gateway.idle_timeout_s, "idle_timeout_s", "60", 1, 3600),
-    CK_LONG("gateway", gateway.push_timeout_ms, "push_timeout_ms", "1000", 10, 60000),
-    CK_LONG("gateway", gateway.max_pushes_in_flight, "max_pushes_in_flight", "10000", 1, 10000000),
-    CK_STR("gateway", gateway.tls_cert, "tls_cert", ""),
-    CK_STR("gateway", gateway.tls_key, "tls_key", ""),
-    CK_STR("redis", redis.url, "url", "redis://127.0.0.1:6379/0"),
-    CK_STR("redis", redis.queue, "queue", "hookpipe:events"),
+    CK_STR("log", log_level, "level", "info", RELOAD),
+    CK_TYPED("gateway", gateway.listen, "listen", CONFIG_HOSTPORT, "0.0.0.0:8080", RESTART),
+    CK_TYPED("gateway", gateway.admin_listen, "admin_listen", CONFIG_HOSTPORT_OPT, "127.0.0.1:9101",
+             RESTART),
+    CK_LONG("gateway", gateway.max_body_bytes, "max_body_bytes", "1048576", 64, 1L << 30, RELOAD),
+    CK_LONG("gateway", gateway.timestamp_tolerance_s, "timestamp_tolerance_s", "300", 1, 86400,
+            RELOAD),
+    CK_LONG("gateway", gateway.max_queue_length, "max_queue_length", "1000000", 1, LONG_MAX,
+            RELOAD),
+    CK_LONG("gateway", gateway.workers, "workers", "0", 0, 256, RESTART),
+    CK_LONG("gateway", gateway.max_connections, "max_connections", "10000", 1, 1000000, RESTART),
+    CK_LONG("gateway", gateway.read_timeout_s, "read_timeout_s", "10", 1, 3600, RELOAD),
+    CK_LONG("gateway", gateway.idle_timeout_s, "idle_timeout_s", "60", 1, 3600, RELOAD),
+    CK_LONG("gateway", gateway.push_timeout_ms, "push_timeout_ms", "1000", 10, 60000, RELOAD),
+    CK_LONG("gateway", gateway.max_pushes_in_flight, "max_pushes_in_flight", "10000", 1, 10000000,
+            RELOAD),
+    CK_STR("gateway", gateway.tls_cert, "tls_cert", "", RESTART),
+    CK_STR("gateway", gateway.tls_key, "tls_key", "", RESTART),
+    CK_STR("redis", redis.url, "url", "redis://127.0.0.1:6379/0", RESTART),
+    CK_STR("redis", redis.queue, "queue", "hookpipe:events", RESTART),
     CK_STR("postgres", postgres.conninfo, "conninfo",
-           "postgresql://hookpipe@127.0.0.1:5432/hookpipe"),
-    CK_LONG("writer", writer.batch_size, "batch_size", "1000", 1, 100000),
-    CK_LONG("writer", writer.flush_interval_ms, "flush_interval_ms", "100", 1, 60000),
-    CK_TYPED("writer", writer.admin_listen, "admin_listen", CONFIG_HOSTPORT_OPT, "127.0.0.1:9102"),
-    CK_STR("writer", writer.name, "name", ""),
-    CK_LONG("writer", writer.heartbeat_ttl_s, "heartbeat_ttl_s", "10", 2, 3600),
-    CK_LONG("writer", writer.recover_interval_s, "recover_interval_s", "5", 1, 3600),
-    CK_TYPED("writer", writer.synchronous_commit, "synchronous_commit", CONFIG_BOOL, "on"),
+           "postgresql://hookpipe@127.0.0.1:5432/hookpipe", RESTART),
+    CK_LONG("writer", writer.batch_size, "batch_size", "1000", 1, 100000, RESTART),
+    CK_LONG("writer", writer.flush_interval_ms, "flush_interval_ms", "100", 1, 60000, RESTART),
+    CK_TYPED("writer", writer.admin_listen, "admin_listen", CONFIG_HOSTPORT_OPT, "127.0.0.1:9102",
+             RESTART),
+    CK_STR("writer", writer.name, "name", "", RESTART),
+    CK_LONG("writer", writer.heartbeat_ttl_s, "heartbeat_ttl_s", "10", 2, 3600, RESTART),
+    CK_LONG("writer", writer.recover_interval_s, "recover_interval_s", "5", 1, 3600, RESTART),
+    CK_TYPED("writer", writer.synchronous_commit, "synchronous_commit", CONFIG_BOOL, "on", RESTART),
 };
 
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -150,8 +160,8 @@ static char *config_reader(char *str, int num, void *stream)
                     config_error(p, NULL, "unknown section [%s]", name);
                 else if (strncmp(name, "source.", 7) == 0 && !config_source_name_ok(name + 7))
                     config_error(p, NULL,
-                                 "bad source name \"%s\" (letters, digits, _ and -, at most 64)",
-                                 name + 7);
+                                 "bad source name \"%s\" (letters, digits, _ and -, at most %d)",
+                                 name + 7, NAME_MAX_LEN);
             }
         }
     }
@@ -256,15 +266,7 @@ static int config_set_value(struct config_parse *p, const struct config_key *k, 
 
 static bool config_source_name_ok(const char *name)
 {
-    size_t n = strlen(name);
-
-    if (n == 0 || n > CONFIG_SOURCE_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (!isalnum((unsigned char)name[i]) && name[i] != '_' && name[i] != '-')
-            return false;
-    }
-    return true;
+    return name_valid(name, strlen(name));
 }
 
 static struct config_source *config_source_get(struct config_parse *p, const char *name)
@@ -334,8 +336,8 @@ static int config_source_key(struct config_parse *p, const char *section, const 
     char *secret = NULL;
 
     if (!config_source_name_ok(sname)) {
-        config_error(p, NULL, "bad source name \"%s\" (letters, digits, _ and -, at most 64)",
-                     sname);
+        config_error(p, NULL, "bad source name \"%s\" (letters, digits, _ and -, at most %d)",
+                     sname, NAME_MAX_LEN);
         return 0;
     }
     src = config_source_get(p, sname);
@@ -458,6 +460,17 @@ static int config_validate(struct config_parse *p)
                      "tls_cert and tls_key must be set together");
         return -1;
     }
+    {
+        struct redis_url url;
+        const char *why;
+        /* the reason is static text: the URL itself may carry a password */
+        if (redis_url_parse(cfg->redis.url, &url, &why) < 0) {
+            config_error(p, config_at_key(p, "redis", "url"), "bad Redis URL: %s", why);
+            explicit_bzero(url.password, sizeof(url.password));
+            return -1;
+        }
+        explicit_bzero(url.password, sizeof(url.password));
+    }
     if (cfg->redis.queue[0] == '\0') {
         config_error(p, config_at_key(p, "redis", "queue"), "must not be empty");
         return -1;
@@ -571,6 +584,54 @@ void config_free(struct config *cfg)
     free(cfg->sources);
     free(cfg->path);
     free(cfg);
+}
+
+size_t config_key_count(void)
+{
+    return NKEYS;
+}
+
+void config_key_describe(size_t i, struct config_key_info *info)
+{
+    const struct config_key *k = &config_keys[i < NKEYS ? i : 0];
+
+    info->section = k->section;
+    info->key = k->key;
+    info->def = k->def;
+    info->reload = k->reload;
+}
+
+static bool config_key_equal(const struct config_key *k, const struct config *a,
+                             const struct config *b)
+{
+    const char *fa = (const char *)a + k->offset;
+    const char *fb = (const char *)b + k->offset;
+
+    switch (k->type) {
+    case CONFIG_LONG:
+        return *(const long *)(const void *)fa == *(const long *)(const void *)fb;
+    case CONFIG_BOOL:
+        return *(const bool *)(const void *)fa == *(const bool *)(const void *)fb;
+    default:
+        return strcmp(*(char *const *)(const void *)fa, *(char *const *)(const void *)fb) == 0;
+    }
+}
+
+size_t config_restart_changes(const struct config *a, const struct config *b,
+                              void (*fn)(const char *section, const char *key, void *arg),
+                              void *arg)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct config_key *k = &config_keys[i];
+        if (k->reload || config_key_equal(k, a, b))
+            continue;
+        n++;
+        if (fn != NULL)
+            fn(k->section, k->key, arg);
+    }
+    return n;
 }
 
 const struct config_source *config_find_source(const struct config *cfg, const char *name)

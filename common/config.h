@@ -1,5 +1,5 @@
 /*
- * The INI configuration shared by both daemons (DESIGN.md "Configuration").
+ * The INI configuration shared by both daemons (docs/design.md "Configuration").
  * config_load() parses into a fresh struct, validates all of it, and either returns
  * it whole or fails with one line naming file, line and key; callers swap it in.
  */
@@ -9,8 +9,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "name.h"
+
 #define CONFIG_ERR_LEN 512
-#define CONFIG_SOURCE_NAME_MAX 64
+#define CONFIG_SOURCE_NAME_MAX NAME_MAX_LEN
 
 struct config_source {
     char *name;            /* [source.NAME]: [A-Za-z0-9_-]{1,64}, its URL is /hooks/NAME */
@@ -78,6 +80,26 @@ void config_free(struct config *cfg);
 
 /* The source called name, or NULL. */
 const struct config_source *config_find_source(const struct config *cfg, const char *name);
+
+/* What the key table says of one [section] key (for documentation checks and reloads). */
+struct config_key_info {
+    const char *section;
+    const char *key;
+    const char *def; /* default, as written in a file ("" = empty) */
+    bool reload;     /* a gateway SIGHUP applies a change; otherwise it needs a restart */
+};
+
+/* Number of [section] keys; config_key_describe(i) for i below it fills info. */
+size_t config_key_count(void);
+void config_key_describe(size_t i, struct config_key_info *info);
+
+/*
+ * Calls fn(section, key, arg) for each key that a reload cannot change and whose value
+ * differs between a and b (sources are always reloadable). Returns how many differ.
+ */
+size_t config_restart_changes(const struct config *a, const struct config *b,
+                              void (*fn)(const char *section, const char *key, void *arg),
+                              void *arg);
 
 /*
  * Splits "host:port", "[v6addr]:port" or ":port" (any address) into host and port.

@@ -4,39 +4,22 @@
  */
 #include "envelope.h"
 
-#include "hex.h"
+#include "name.h"
+#include "text.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
-static int envelope_name_char(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
-}
-
-static int envelope_name_ok(const char *s, size_t len)
-{
-    if (len == 0 || len > 64)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        if (!envelope_name_char((unsigned char)s[i]))
-            return 0;
-    }
-    return 1;
-}
-
 int envelope_encode_header(char *out, const char *source, int64_t received_us,
                            const char *delivery_id, const char *request_id, size_t request_id_len,
                            size_t body_len)
 {
-    static const char hex[] = "0123456789ABCDEF";
     size_t slen = strlen(source);
     size_t dlen = strlen(delivery_id);
     char *p = out;
 
-    if (!envelope_name_ok(source, slen) || !envelope_name_ok(delivery_id, dlen) || received_us < 0)
+    if (!name_valid(source, slen) || !name_valid(delivery_id, dlen) || received_us < 0)
         return -1;
     memcpy(p, "HP1 ", 4);
     p += 4;
@@ -48,19 +31,13 @@ int envelope_encode_header(char *out, const char *source, int64_t received_us,
     *p++ = ' ';
     if (request_id == NULL || request_id_len == 0) {
         *p++ = '-';
+    } else if (request_id_len == 1 && request_id[0] == '-') {
+        memcpy(p, "%2D", 3); /* a lone '-' would read as "no request id" */
+        p += 3;
     } else {
         if (request_id_len > ENVELOPE_REQUEST_ID_MAX)
             request_id_len = ENVELOPE_REQUEST_ID_MAX;
-        for (size_t i = 0; i < request_id_len; i++) {
-            unsigned char c = (unsigned char)request_id[i];
-            if (c > ' ' && c < 0x7f && c != '%' && !(i == 0 && c == '-' && request_id_len == 1)) {
-                *p++ = (char)c;
-            } else {
-                *p++ = '%';
-                *p++ = hex[c >> 4];
-                *p++ = hex[c & 0xf];
-            }
-        }
+        p += percent_encode(request_id, request_id_len, p);
     }
     p += sprintf(p, " %zu\n", body_len);
     return (int)(p - out);
@@ -99,9 +76,8 @@ int envelope_decode(const char *buf, size_t len, struct envelope *env, const cha
     }
     p += 4;
     tok = p;
-    while (p < end && envelope_name_char((unsigned char)*p))
-        p++;
-    if (p == tok || p - tok > 64 || p >= end || *p != ' ') {
+    p += name_span(p, (size_t)(end - p));
+    if (p == tok || p - tok > NAME_MAX_LEN || p >= end || *p != ' ') {
         *why = "bad source in envelope";
         return -1;
     }
@@ -114,8 +90,7 @@ int envelope_decode(const char *buf, size_t len, struct envelope *env, const cha
     }
     env->received_us = (int64_t)v;
     tok = p;
-    while (p < end && envelope_name_char((unsigned char)*p))
-        p++;
+    p += name_span(p, (size_t)(end - p));
     if (p == tok || p - tok > ENVELOPE_ID_MAX || p >= end || *p != ' ') {
         *why = "bad delivery id in envelope";
         return -1;
@@ -133,13 +108,12 @@ int envelope_decode(const char *buf, size_t len, struct envelope *env, const cha
                 return -1;
             }
             if (c == '%') {
-                int hi = p + 2 < end ? hex_value(p[1]) : -1;
-                int lo = p + 2 < end ? hex_value(p[2]) : -1;
-                if (hi < 0 || lo < 0) {
+                int b = percent_decode_one(p, (size_t)(end - p));
+                if (b < 0) {
                     *why = "bad request id in envelope";
                     return -1;
                 }
-                c = (unsigned char)(hi << 4 | lo);
+                c = (unsigned char)b;
                 p += 2;
             }
             env->request_id[n++] = (char)c;

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backoff.h"
 #include "log.h"
+#include "timeutil.h"
 
 #define REDIS_BACKOFF_MIN_MS 50
 #define REDIS_BACKOFF_MAX_MS 1000
@@ -22,7 +24,7 @@ struct redis_link {
     redisAsyncContext *ac;  /* current context, NULL while waiting to reconnect */
     bool up;                /* handshake done */
     bool freeing;           /* redis_link_free in progress: no reconnect, no callbacks */
-    int backoff_ms;         /* next reconnect delay */
+    struct backoff backoff; /* reconnect delays */
     struct event *retry;    /* reconnect timer */
     struct event *deadline; /* connect + handshake timeout */
     redis_link_state_fn fn;
@@ -42,14 +44,11 @@ static void redis_link_set_up(struct redis_link *link, bool up)
 
 static void redis_link_schedule(struct redis_link *link)
 {
-    struct timeval tv = {link->backoff_ms / 1000, (link->backoff_ms % 1000) * 1000};
+    struct timeval tv = timeval_ms(backoff_next(&link->backoff));
 
     if (link->freeing)
         return;
     evtimer_add(link->retry, &tv);
-    link->backoff_ms *= 2;
-    if (link->backoff_ms > REDIS_BACKOFF_MAX_MS)
-        link->backoff_ms = REDIS_BACKOFF_MAX_MS;
 }
 
 static void redis_link_retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -76,14 +75,14 @@ static void redis_link_handshake_cb(redisAsyncContext *ac, void *r, void *privda
     if (reply == NULL)
         return; /* disconnecting; the disconnect callback handles it */
     if (reply->type == REDIS_REPLY_ERROR) {
-        log_msg(LOG_ERROR, "redis handshake failed", "link=%s step=%s error=\"%.200s\"", link->name,
-                step, reply->str);
+        log_msg(LOG_ERROR, "redis handshake failed", "link=%s step=%s error=%s", link->name, step,
+                log_value(reply->str));
         redis_link_reset(link, "handshake failed");
         return;
     }
     if (strcmp(step, "ping") == 0) {
         evtimer_del(link->deadline);
-        link->backoff_ms = REDIS_BACKOFF_MIN_MS;
+        backoff_reset(&link->backoff);
         log_msg(LOG_INFO, "redis connected", "link=%s", link->name);
         redis_link_set_up(link, true);
     }
@@ -98,8 +97,8 @@ static void redis_link_connect_cb(const redisAsyncContext *cac, int status)
         return;
     if (status != REDIS_OK) {
         /* hiredis frees ac after this callback */
-        log_msg(LOG_WARN, "redis connect failed", "link=%s error=\"%s\"", link->name,
-                ac->errstr[0] ? ac->errstr : "unknown");
+        log_msg(LOG_WARN, "redis connect failed", "link=%s error=%s", link->name,
+                log_value(ac->errstr[0] ? ac->errstr : "unknown"));
         link->ac = NULL;
         evtimer_del(link->deadline);
         redis_link_schedule(link);
@@ -130,15 +129,15 @@ static void redis_link_disconnect_cb(const redisAsyncContext *cac, int status)
     link->ac = NULL;
     evtimer_del(link->deadline);
     if (!link->freeing)
-        log_msg(LOG_WARN, "redis disconnected", "link=%s error=\"%s\"", link->name,
-                status == REDIS_OK ? "closed" : ac->errstr);
+        log_msg(LOG_WARN, "redis disconnected", "link=%s error=%s", link->name,
+                log_value(status == REDIS_OK ? "closed" : ac->errstr));
     redis_link_set_up(link, false);
     redis_link_schedule(link);
 }
 
 static void redis_link_connect(struct redis_link *link)
 {
-    struct timeval tv = {REDIS_CONNECT_TIMEOUT_MS / 1000, (REDIS_CONNECT_TIMEOUT_MS % 1000) * 1000};
+    struct timeval tv = timeval_ms(REDIS_CONNECT_TIMEOUT_MS);
     redisAsyncContext *ac;
 
     if (link->url.is_unix)
@@ -146,8 +145,8 @@ static void redis_link_connect(struct redis_link *link)
     else
         ac = redisAsyncConnect(link->url.host, link->url.port);
     if (ac == NULL || ac->err) {
-        log_msg(LOG_WARN, "redis connect failed", "link=%s error=\"%s\"", link->name,
-                ac ? ac->errstr : "out of memory");
+        log_msg(LOG_WARN, "redis connect failed", "link=%s error=%s", link->name,
+                log_value(ac ? ac->errstr : "out of memory"));
         if (ac != NULL)
             redisAsyncFree(ac);
         redis_link_schedule(link);
@@ -177,7 +176,7 @@ struct redis_link *redis_link_new(struct event_base *base, const struct redis_ur
     snprintf(link->name, sizeof(link->name), "%s", name);
     link->fn = fn;
     link->arg = arg;
-    link->backoff_ms = REDIS_BACKOFF_MIN_MS;
+    backoff_init(&link->backoff, REDIS_BACKOFF_MIN_MS, REDIS_BACKOFF_MAX_MS);
     link->retry = evtimer_new(base, redis_link_retry_cb, link);
     link->deadline = evtimer_new(base, redis_link_deadline_cb, link);
     if (link->retry == NULL || link->deadline == NULL) {
@@ -199,7 +198,7 @@ void redis_link_reset(struct redis_link *link, const char *why)
 
     if (ac == NULL)
         return;
-    log_msg(LOG_WARN, "redis link reset", "link=%s why=\"%s\"", link->name, why);
+    log_msg(LOG_WARN, "redis link reset", "link=%s why=%s", link->name, log_value(why));
     link->ac = NULL;
     ac->data = NULL;
     evtimer_del(link->deadline);

@@ -6,7 +6,7 @@
  */
 #include "json_scan.h"
 
-#include "hex.h"
+#include "text.h"
 
 #include <stdint.h>
 #include <string.h>

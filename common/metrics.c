@@ -9,45 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (sb->failed)
-        return;
-    for (;;) {
-        size_t room = sb->cap - sb->len;
-        va_start(ap, fmt);
-        n = vsnprintf(sb->data ? sb->data + sb->len : NULL, sb->data ? room : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            sb->failed = 1;
-            return;
-        }
-        if (sb->data != NULL && (size_t)n < room) {
-            sb->len += (size_t)n;
-            return;
-        }
-        size_t ncap = sb->cap ? sb->cap * 2 : 4096;
-        while (ncap < sb->len + (size_t)n + 1)
-            ncap *= 2;
-        char *d = realloc(sb->data, ncap);
-        if (d == NULL) {
-            sb->failed = 1;
-            return;
-        }
-        sb->data = d;
-        sb->cap = ncap;
-    }
-}
-
-void strbuf_free(struct strbuf *sb)
-{
-    free(sb->data);
-    memset(sb, 0, sizeof(*sb));
-}
-
 void histogram_init(struct histogram *h, const double *bounds, size_t nbounds)
 {
     memset(h, 0, sizeof(*h));

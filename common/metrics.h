@@ -1,5 +1,5 @@
 /*
- * Prometheus text exposition helpers: a growable text buffer, counters/gauges
+ * Prometheus text exposition helpers (into a strbuf): counters/gauges
  * rendered from atomics, and fixed-bucket histograms safe to observe from any thread.
  * Each daemon declares its own counters (an X-macro in its stats.h) and renders them
  * with these helpers.
@@ -11,15 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct strbuf {
-    char *data; /* NUL-terminated text, NULL until the first append */
-    size_t len; /* bytes used, excluding the NUL */
-    size_t cap; /* bytes allocated */
-    int failed; /* an allocation failed; the text is incomplete */
-};
-
-void strbuf_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void strbuf_free(struct strbuf *sb);
+#include "strbuf.h"
 
 #define HISTOGRAM_MAX_BUCKETS 24
 

@@ -4,32 +4,16 @@
  */
 #include "redis_url.h"
 
-#include "hex.h"
+#include "text.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Percent-decodes a user or password; %00 is refused (it would cut the C string). */
 static int redis_url_unescape(const char *s, size_t n, char *out, size_t outlen)
 {
-    size_t j = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '%') {
-            int hi = i + 2 < n ? hex_value(s[i + 1]) : -1;
-            int lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return -1;
-            c = (char)(hi << 4 | lo);
-            i += 2;
-        }
-        if (j + 1 >= outlen)
-            return -1;
-        out[j++] = c;
-    }
-    out[j] = '\0';
-    return 0;
+    return percent_decode(s, n, out, outlen, 0) < 0 ? -1 : 0;
 }
 
 static int redis_url_int(const char *s, size_t n, int lo, int hi, int *out)

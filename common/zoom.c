@@ -5,6 +5,8 @@
  */
 #include "zoom.h"
 
+#include "text.h"
+
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -57,17 +59,6 @@ void zoom_key_free(struct zoom_key *key)
     free(key);
 }
 
-static void zoom_to_hex(const unsigned char *mac, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = digits[mac[i] >> 4];
-        out[2 * i + 1] = digits[mac[i] & 0xf];
-    }
-    out[ZOOM_HEX_LEN] = '\0';
-}
-
 struct iovec_part {
     const void *p;
     size_t len;
@@ -102,7 +93,7 @@ int zoom_sign(struct zoom_key *key, const char *ts, size_t tslen, const char *bo
 
     if (zoom_mac_parts(key, parts, 4, mac) < 0)
         return -1;
-    zoom_to_hex(mac, out);
+    hex_encode(mac, 32, out);
     return 0;
 }
 
@@ -126,6 +117,6 @@ int zoom_hmac_hex(struct zoom_key *key, const char *data, size_t len, char out[Z
 
     if (zoom_mac_parts(key, parts, 1, mac) < 0)
         return -1;
-    zoom_to_hex(mac, out);
+    hex_encode(mac, 32, out);
     return 0;
 }

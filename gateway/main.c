@@ -35,30 +35,19 @@ static void gateway_render(struct strbuf *sb, void *arg)
     stats_render(sb);
 }
 
-/* Settings a reload cannot change; a changed one is logged and kept as it was. */
+static void gateway_note_fixed_key(const char *section, const char *key, void *arg)
+{
+    /* the writer's sections mean nothing to the gateway */
+    if (strcmp(section, "writer") == 0 || strcmp(section, "postgres") == 0)
+        return;
+    log_msg(LOG_WARN, "setting needs a restart to change, keeping the old value", "key=%s.%s",
+            section, key);
+}
+
+/* Settings a reload cannot change (the config table's restart keys): logged, kept as they were. */
 static void gateway_note_fixed(const struct config *old, const struct config *cfg)
 {
-    const struct {
-        const char *key;
-        const char *a, *b;
-    } fixed[] = {
-        {"listen", old->gateway.listen, cfg->gateway.listen},
-        {"admin_listen", old->gateway.admin_listen, cfg->gateway.admin_listen},
-        {"tls_cert", old->gateway.tls_cert, cfg->gateway.tls_cert},
-        {"tls_key", old->gateway.tls_key, cfg->gateway.tls_key},
-        {"url", old->redis.url, cfg->redis.url},
-        {"queue", old->redis.queue, cfg->redis.queue},
-    };
-
-    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-        if (strcmp(fixed[i].a, fixed[i].b) != 0)
-            log_msg(LOG_WARN, "setting needs a restart to change, keeping the old value", "key=%s",
-                    fixed[i].key);
-    }
-    if (old->gateway.workers != cfg->gateway.workers ||
-        old->gateway.max_connections != cfg->gateway.max_connections)
-        log_msg(LOG_WARN, "setting needs a restart to change, keeping the old value",
-                "key=workers/max_connections");
+    config_restart_changes(old, cfg, gateway_note_fixed_key, NULL);
 }
 
 static void gateway_sighup_cb(evutil_socket_t sig, short what, void *arg)
@@ -70,7 +59,8 @@ static void gateway_sighup_cb(evutil_socket_t sig, short what, void *arg)
     cfg = config_load(gateway.cfg->path, err, sizeof(err));
     if (cfg == NULL) {
         STAT_ADD(config_reload_failures_total, 1);
-        log_msg(LOG_ERROR, "reload failed, keeping the old configuration", "error=\"%s\"", err);
+        log_msg(LOG_ERROR, "reload failed, keeping the old configuration", "error=%s",
+                log_value(err));
         return;
     }
     gateway_note_fixed(gateway.cfg, cfg);
@@ -133,7 +123,7 @@ int main(int argc, char **argv)
         ssl_ctx = tls_server_ctx(gateway.cfg->gateway.tls_cert, gateway.cfg->gateway.tls_key, err,
                                  sizeof(err));
         if (ssl_ctx == NULL) {
-            log_msg(LOG_ERROR, "cannot start TLS", "error=\"%s\"", err);
+            log_msg(LOG_ERROR, "cannot start TLS", "error=%s", log_value(err));
             goto done;
         }
     }
@@ -149,7 +139,7 @@ int main(int argc, char **argv)
         int fd =
             admin_listen_socket(gateway.cfg->gateway.listen, GATEWAY_BACKLOG, 1, err, sizeof(err));
         if (fd < 0) {
-            log_msg(LOG_ERROR, "cannot listen", "error=\"%s\"", err);
+            log_msg(LOG_ERROR, "cannot listen", "error=%s", log_value(err));
             goto done;
         }
         started = i + 1;
@@ -162,7 +152,7 @@ int main(int argc, char **argv)
         gm.admin = admin_server_start(gm.base, gateway.cfg->gateway.admin_listen, gateway_render,
                                       &gm, err, sizeof(err));
         if (gm.admin == NULL) {
-            log_msg(LOG_ERROR, "cannot start admin listener", "error=\"%s\"", err);
+            log_msg(LOG_ERROR, "cannot start admin listener", "error=%s", log_value(err));
             goto done;
         }
     }

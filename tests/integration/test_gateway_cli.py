@@ -60,6 +60,20 @@ def test_check_config_bad_key_exit_2_with_file_line_key(tmp_path, key, line_text
     assert len(out.strip().splitlines()) == 1, out
 
 
+@pytest.mark.parametrize("daemon", ["gateway", "writer"])
+def test_check_config_bad_redis_url_exit_2(tmp_path, daemon):
+    """A URL the daemons cannot use fails the config pass (it used to pass, then exit 1 at
+    start without file:line:key), and the message never echoes the password."""
+    url = "redis://u:hunter2@h:1/0x"
+    path = write(tmp_path, redis={"url": url, "queue": "q"})
+    n = line_of(path, "url = " + url)
+    r = harness.run_daemon(daemon, ["--check-config", "-c", path])
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "%s:%d: url: bad Redis URL" % (path, n) in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "hunter2" not in r.stdout + r.stderr
+
+
 def test_check_config_unknown_section_exit_2(tmp_path):
     path = write(tmp_path, extra="[gatewya]\nlisten = 127.0.0.1:1")
     n = line_of(path, "[gatewya]")

@@ -263,6 +263,20 @@ static void test_errors(void)
     CHECK_ERROR("[redis]\nurl = redis://h\nqueue_name = x\n", 3, "queue_name",
                 "unknown key in [redis]");
     CHECK_ERROR("workers = 1\n[gateway]\n", 1, "workers", "key outside any section");
+    /* a Redis URL the daemons could not use is a config error, not a start-up failure */
+    CHECK_ERROR("[redis]\nqueue = q\nurl = redis://h:1/0x\n", 3, "url", "bad Redis URL");
+    CHECK_ERROR("[redis]\nurl = http://h:1/0\n", 2, "url", "redis:// or unix://");
+    CHECK_ERROR("[redis]\nurl = redis://h:99999/0\n", 2, "url", "bad port");
+    {
+        /* the reason never echoes the URL, which may hold a password */
+        char err[CONFIG_ERR_LEN];
+        struct config *cfg =
+            load_text("[redis]\nurl = redis://u:hunter2@h:1/0x\n", err, sizeof(err));
+        CHECK(cfg == NULL);
+        CHECK(strstr(err, "hunter2") == NULL);
+        CHECK_CONTAINS(err, ": url: bad Redis URL");
+        config_free(cfg);
+    }
     CHECK_ERROR("[gateway]\n\nworkers = two\n", 3, "workers", "not a whole number");
     CHECK_ERROR("[gateway]\nworkers = 10x\n", 2, "workers", "not a whole number");
     CHECK_ERROR("[gateway]\nworkers =\n", 2, "workers", "not a whole number");

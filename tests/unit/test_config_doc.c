@@ -1,0 +1,144 @@
+/*
+ * The README's configuration tables against the config key table: every key is
+ * documented under its section with its real default, nothing documented is unknown,
+ * and the "reload" column says exactly what a gateway SIGHUP applies.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "config.h"
+
+#define MAX_ROWS 256
+
+struct doc_row {
+    char section[32];
+    char key[64];
+    char def[256];
+    int reload; /* 1 yes, 0 restart, -1 no reload column */
+    bool matched;
+};
+
+static struct doc_row rows[MAX_ROWS];
+static size_t nrows;
+
+/* Copies the text between the first pair of backticks of cell into out ("" if none). */
+static void doc_backticked(const char *cell, char *out, size_t cap)
+{
+    const char *a = strchr(cell, '`');
+    const char *b = a != NULL ? strchr(a + 1, '`') : NULL;
+    size_t n;
+
+    out[0] = '\0';
+    if (a == NULL || b == NULL)
+        return;
+    n = (size_t)(b - a - 1) < cap - 1 ? (size_t)(b - a - 1) : cap - 1;
+    memcpy(out, a + 1, n);
+    out[n] = '\0';
+}
+
+/* Splits a markdown table row into cells (on '|' not preceded by '\'). */
+static size_t doc_cells(char *line, char **cells, size_t max)
+{
+    size_t n = 0;
+    char *p = line;
+
+    if (*p == '|')
+        p++;
+    while (*p != '\0' && n < max) {
+        char *start = p;
+        while (*p != '\0' && !(*p == '|' && (p == line || p[-1] != '\\')))
+            p++;
+        if (*p == '\0')
+            break; /* text after the last '|' is not a cell */
+        *p++ = '\0';
+        while (*start == ' ')
+            start++;
+        cells[n++] = start;
+    }
+    return n;
+}
+
+static void doc_read(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096], section[32] = "";
+    bool has_reload = false;
+
+    CHECKF(f != NULL, "cannot open %s", path);
+    if (f == NULL)
+        return;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *cells[8];
+        size_t n;
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, "**`[", 4) == 0) {
+            const char *end = strchr(line + 4, ']');
+            size_t len = end ? (size_t)(end - line - 4) : 0;
+            section[0] = '\0';
+            if (len > 0 && len < sizeof(section) && strncmp(line + 4, "source.", 7) != 0) {
+                memcpy(section, line + 4, len);
+                section[len] = '\0';
+            }
+            continue;
+        }
+        if (section[0] == '\0' || line[0] != '|')
+            continue;
+        n = doc_cells(line, cells, 8);
+        if (n >= 3 && strcmp(cells[0], "key ") == 0) {
+            has_reload = n >= 4 && strncmp(cells[3], "reload", 6) == 0;
+            continue;
+        }
+        if (n < 3 || cells[0][0] != '`' || nrows >= MAX_ROWS)
+            continue;
+        struct doc_row *r = &rows[nrows++];
+        snprintf(r->section, sizeof(r->section), "%s", section);
+        doc_backticked(cells[0], r->key, sizeof(r->key));
+        if (strncmp(cells[1], "empty", 5) == 0)
+            r->def[0] = '\0';
+        else
+            doc_backticked(cells[1], r->def, sizeof(r->def));
+        r->reload = !has_reload ? -1 : strncmp(cells[3], "yes", 3) == 0 ? 1 : 0;
+        CHECKF(
+            !has_reload || strncmp(cells[3], "yes", 3) == 0 || strncmp(cells[3], "restart", 7) == 0,
+            "[%s] %s: reload column says \"%s\" (want yes or restart)", section, r->key, cells[3]);
+    }
+    fclose(f);
+}
+
+int main(void)
+{
+    size_t nkeys = config_key_count();
+
+    doc_read(SOURCE_DIR "/README.md");
+    CHECK(nrows > 10);
+    for (size_t i = 0; i < nkeys; i++) {
+        struct config_key_info k;
+        struct doc_row *found = NULL;
+        config_key_describe(i, &k);
+        for (size_t j = 0; j < nrows; j++) {
+            if (strcmp(rows[j].section, k.section) == 0 && strcmp(rows[j].key, k.key) == 0)
+                found = &rows[j];
+        }
+        CHECKF(found != NULL, "[%s] %s is not in README's key tables", k.section, k.key);
+        if (found == NULL)
+            continue;
+        found->matched = true;
+        CHECKF(strcmp(found->def, k.def) == 0, "[%s] %s: README default \"%s\", code \"%s\"",
+               k.section, k.key, found->def, k.def);
+        if (strcmp(k.section, "writer") == 0 || strcmp(k.section, "postgres") == 0)
+            CHECKF(found->reload == -1 && !k.reload,
+                   "[%s] %s: the writer never reloads; its table has no reload column", k.section,
+                   k.key);
+        else
+            CHECKF(found->reload == (k.reload ? 1 : 0), "[%s] %s: README says reload %s, code %s",
+                   k.section, k.key, found->reload == 1 ? "yes" : "restart",
+                   k.reload ? "yes" : "restart");
+    }
+    for (size_t j = 0; j < nrows; j++)
+        CHECKF(rows[j].matched, "README documents [%s] %s, which the config does not know",
+               rows[j].section, rows[j].key);
+    return check_summary("test_config_doc");
+}

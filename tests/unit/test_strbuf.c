@@ -1,0 +1,35 @@
+/*
+ * Unit tests for common/strbuf.c: appends, printf growth past the first block, reset.
+ */
+#include "check.h"
+#include "strbuf.h"
+
+#include <string.h>
+
+int main(void)
+{
+    struct strbuf sb = {0};
+    char big[10000];
+
+    strbuf_append(&sb, "ab", 2);
+    strbuf_printf(&sb, "-%d-", 42);
+    CHECK(sb.len == 6);
+    CHECK_STR_EQ(sb.data, "ab-42-");
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    strbuf_printf(&sb, "%s", big); /* grows past the 4 KiB first block in one call */
+    CHECK(sb.len == 6 + sizeof(big) - 1);
+    CHECK(sb.data[sb.len] == '\0' && sb.data[sb.len - 1] == 'x');
+    CHECK(!sb.failed);
+    strbuf_append(&sb, "\0z", 2); /* binary data is kept as is */
+    CHECK(sb.len == 6 + sizeof(big) + 1 && sb.data[sb.len - 1] == 'z');
+    strbuf_reset(&sb);
+    CHECK(sb.len == 0 && sb.data != NULL && sb.data[0] == '\0');
+    CHECK(strbuf_reserve(&sb, 100) == 0 && sb.cap >= 101);
+    CHECK(strbuf_reserve(&sb, (size_t)-1) == -1 && sb.failed); /* impossible size */
+    strbuf_append(&sb, "q", 1);                                /* ignored once failed */
+    CHECK(sb.len == 0);
+    strbuf_free(&sb);
+    CHECK(sb.data == NULL && sb.len == 0 && !sb.failed);
+    return check_summary("test_strbuf");
+}
