@@ -29,10 +29,9 @@
 #include "worker.h"
 #include "zoom.h"
 
-#define CONN_MAX_HEAD 16384         /* larger heads: 431 */
-#define CONN_MAX_OUTPUT 65536       /* stop reading requests while this much is unsent */
+#define CONN_MAX_HEAD 16384         /* larger heads: 431; input cap outside a body */
+#define CONN_MAX_OUTPUT 65536       /* stop reading while this much is unsent */
 #define CONN_READ_CHUNK 16384       /* bytes asked of one recv(2) */
-#define CONN_MAX_INPUT (4 << 20)    /* input buffered beyond this: stop reading for now */
 #define CONN_LINGER_MS 2000         /* after a final answer, input is drained this long */
 #define CONN_MAX_REQUESTS_PER_CB 32 /* pipelined requests handled per callback */
 #define CONN_CLOSE_TIMEOUT_S 5      /* time to flush a final answer */
@@ -55,11 +54,12 @@ struct conn {
     struct bufferevent *bev;   /* TLS only: an OpenSSL bufferevent */
     struct event *rev, *wev;   /* plain only: readable / writable events on fd */
     struct evbuffer *in, *out; /* input and unsent output (the bufferevent's for TLS) */
-    bool read_paused;          /* plain: reading stopped (input over its cap, or closing) */
+    bool read_paused;          /* reading stopped (a cap reached, closing, or EOF) */
+    bool budget_paused;        /* reading stopped by the buffer budget: the tick resumes it */
     bool peer_closed;          /* the client shut down its sending side (EOF) */
     bool head_only;            /* this request was HEAD: answer without the body */
     bool linger_wanted;        /* answered without reading the request: drain before close */
-    bool lingering;            /* plain: our side shut down, discarding input until EOF */
+    bool lingering;            /* our side shut down, discarding input until EOF */
     struct event *timer;
     enum conn_state state;
     uint64_t id;                             /* for log lines */
@@ -70,6 +70,7 @@ struct conn {
     size_t scanned;                          /* head bytes already searched for CRLFCRLF */
     size_t head_len;                         /* READ_BODY: bytes of the head in input */
     size_t body_len;                         /* READ_BODY: content length */
+    size_t charged;                          /* bytes counted in stats buffered_bytes */
     struct stats_source *stats;              /* counters of the addressed source, or NULL */
     struct push *push;                       /* PUSHING: the pending push */
     char source[CONFIG_SOURCE_NAME_MAX + 1]; /* addressed source */
@@ -140,47 +141,103 @@ static void conn_want_write(struct conn *c)
         event_add(c->wev, NULL);
 }
 
-static void conn_stop_reading(struct conn *c)
+/*
+ * How much input may wait in the buffer: a request whose body is being read fits
+ * whole (up to max_body_bytes); otherwise no more than a head's worth, so a client
+ * that pipelines requests without reading the answers cannot make us buffer more.
+ */
+static size_t conn_input_cap(const struct conn *c)
 {
+    size_t want = c->head_len + c->body_len;
+
+    return c->state == CONN_READ_BODY && want > CONN_MAX_HEAD ? want : CONN_MAX_HEAD;
+}
+
+static bool conn_over_budget(void)
+{
+    return STAT_GET(buffered_bytes) > CONN_BUFFER_BUDGET;
+}
+
+/*
+ * Whether to read more now. Not while the input or the unsent output is over its cap
+ * (conn_process resumes), nor, outside a body, while the connections of the process
+ * together hold more than CONN_BUFFER_BUDGET (the worker's tick resumes): a body being
+ * read had its bytes admitted against the budget when its head came, so it goes on.
+ */
+static bool conn_want_input(struct conn *c)
+{
+    if (c->peer_closed || c->state == CONN_CLOSING)
+        return false;
+    if (evbuffer_get_length(c->in) > conn_input_cap(c) ||
+        evbuffer_get_length(c->out) > CONN_MAX_OUTPUT)
+        return false;
+    if (c->state != CONN_READ_BODY && conn_over_budget()) {
+        c->budget_paused = true;
+        c->w->budget_waiters = true;
+        return false;
+    }
+    return true;
+}
+
+/* Starts or stops reading according to conn_want_input (TLS: also the read watermark). */
+static void conn_update_reading(struct conn *c)
+{
+    bool want;
+
+    if (c->lingering)
+        return;
+    want = conn_want_input(c);
+    if (c->tls)
+        bufferevent_setwatermark(c->bev, EV_READ, 0, conn_input_cap(c));
+    if (want == !c->read_paused)
+        return;
+    c->read_paused = !want;
     if (c->tls) {
-        bufferevent_disable(c->bev, EV_READ);
-    } else if (!c->read_paused) {
+        if (want)
+            bufferevent_enable(c->bev, EV_READ);
+        else
+            bufferevent_disable(c->bev, EV_READ);
+    } else if (want) {
+        event_add(c->rev, NULL);
+    } else {
         event_del(c->rev);
-        c->read_paused = true;
     }
 }
 
 /*
- * How much input may wait in the buffer: a whole request being read (up to
- * max_body_bytes) always fits; beyond that, reading pauses until requests are consumed.
+ * Updates this connection's share of stats buffered_bytes: its input (or, while a body
+ * is read, the whole request it admitted) and its unsent output. Called at the end of
+ * a callback, so a request read, answered and sent in one pass costs no atomic add.
  */
-static size_t conn_input_cap(const struct conn *c)
+static void conn_account(struct conn *c)
 {
-    size_t want = c->head_len + c->body_len + CONN_READ_CHUNK;
+    size_t in = evbuffer_get_length(c->in);
+    size_t request = c->state == CONN_READ_BODY ? c->head_len + c->body_len : 0;
+    size_t held = evbuffer_get_length(c->out) + (request > in ? request : in);
 
-    return c->state == CONN_READ_BODY && want > CONN_MAX_INPUT ? want : CONN_MAX_INPUT;
+    if (held != c->charged) {
+        STAT_ADD(buffered_bytes, (int64_t)held - (int64_t)c->charged);
+        c->charged = held;
+    }
 }
 
-/* Pauses or resumes reading according to conn_input_cap (TLS: the read watermark). */
-static void conn_check_input(struct conn *c)
+/*
+ * Admits a request whose body is still to come against the buffer budget: charges its
+ * full size now, or returns false when that does not fit what the other connections
+ * hold (a lone request is always admitted, so max_body_bytes may exceed the budget).
+ */
+static bool conn_admit_body(struct conn *c, size_t request)
 {
-    size_t cap = conn_input_cap(c);
-    bool over;
+    int64_t held = (int64_t)(evbuffer_get_length(c->out) + request);
+    int64_t delta = held - (int64_t)c->charged;
+    int64_t before = STAT_ADD(buffered_bytes, delta);
 
-    if (c->tls) {
-        bufferevent_setwatermark(c->bev, EV_READ, 0, cap);
-        return;
+    if (before + delta > CONN_BUFFER_BUDGET && before - (int64_t)c->charged > 0) {
+        STAT_ADD(buffered_bytes, -delta);
+        return false;
     }
-    if (c->peer_closed || c->state == CONN_CLOSING)
-        return;
-    over = evbuffer_get_length(c->in) > cap;
-    if (over && !c->read_paused) {
-        event_del(c->rev);
-        c->read_paused = true;
-    } else if (!over && c->read_paused) {
-        event_add(c->rev, NULL);
-        c->read_paused = false;
-    }
+    c->charged = (size_t)held;
+    return true;
 }
 
 /* The single place a connection changes state; it also arms the state's timer. */
@@ -193,17 +250,17 @@ static void conn_set_state(struct conn *c, enum conn_state state)
         c->scanned = 0;
         c->stats = NULL;
         c->head_len = c->body_len = 0;
-        conn_check_input(c);
+        conn_update_reading(c);
         conn_arm_timer(c, c->w->settings.idle_timeout_s * 1000);
         break;
     case CONN_READ_BODY:
-        conn_check_input(c); /* keeps the read deadline armed when the request started */
+        conn_update_reading(c); /* keeps the read deadline armed when the request started */
         break;
     case CONN_PUSHING:
         conn_arm_timer(c, c->w->settings.push_timeout_ms);
         break;
     case CONN_CLOSING:
-        conn_stop_reading(c);
+        conn_update_reading(c);
         conn_arm_timer(c, CONN_CLOSE_TIMEOUT_S * 1000);
         break;
     }
@@ -367,6 +424,12 @@ static bool conn_on_head(struct conn *c, const char *buf, size_t len)
     }
     if (h.content_length > w->settings.max_body_bytes) {
         conn_reject(c, 413, NULL, "body too large");
+        return false;
+    }
+    if (h.content_length > 0 && evbuffer_get_length(c->in) < len + (size_t)h.content_length &&
+        !conn_admit_body(c, len + (size_t)h.content_length)) {
+        STAT_ADD(buffer_full_rejections_total, 1);
+        conn_reject(c, 503, "Retry-After: 1\r\n", "overloaded");
         return false;
     }
     conn_copy_header(&h.signature, c->signature, sizeof(c->signature), &c->signature_len);
@@ -611,44 +674,50 @@ drain:
 }
 
 /*
- * The client sent its last byte: close once what is owed to it is written. Only
- * called as a caller's last act, since it may free the connection.
+ * The client sent its last byte: close once what is owed to it is written. Returns
+ * false when it freed the connection.
  */
-static void conn_finish(struct conn *c)
+static bool conn_finish(struct conn *c)
 {
     if (evbuffer_get_length(c->out) == 0) {
         conn_free(c);
-        return;
+        return false;
     }
     conn_set_state(c, CONN_CLOSING);
     conn_want_write(c);
+    return true;
+}
+
+/* The first byte of a new request arrived: its read deadline starts, nothing is kept. */
+static void conn_begin_request(struct conn *c)
+{
+    c->reading_request = true;
+    c->head_only = false;
+    c->linger_wanted = false;
+    conn_arm_timer(c, c->w->settings.read_timeout_s * 1000);
 }
 
 /*
  * Advances the state machine over whatever input is buffered. Bounded per call so a
- * client pipelining many requests cannot starve the others on this loop.
+ * client pipelining many requests cannot starve the others on this loop. Returns
+ * false when it freed the connection.
  */
-static void conn_process(struct conn *c)
+static bool conn_advance(struct conn *c)
 {
     struct evbuffer *in = c->in;
 
     for (int n = 0; n < CONN_MAX_REQUESTS_PER_CB; n++) {
         size_t avail = evbuffer_get_length(in);
         if (evbuffer_get_length(c->out) > CONN_MAX_OUTPUT)
-            return; /* resumed by the write callback */
+            return true; /* resumed by the write callback */
         switch (c->state) {
         case CONN_READ_HEAD: {
             struct evbuffer_ptr start, found;
             size_t from = c->scanned > 3 ? c->scanned - 3 : 0;
-            if (avail == 0) {
-                if (c->peer_closed)
-                    conn_finish(c);
-                return;
-            }
-            if (!c->reading_request) {
-                c->reading_request = true;
-                conn_arm_timer(c, c->w->settings.read_timeout_s * 1000);
-            }
+            if (avail == 0)
+                return c->peer_closed ? conn_finish(c) : true;
+            if (!c->reading_request)
+                conn_begin_request(c);
             evbuffer_ptr_set(in, &start, from, EVBUFFER_PTR_SET);
             found = evbuffer_search(in, "\r\n\r\n", 4, &start);
             if (found.pos < 0) {
@@ -656,38 +725,35 @@ static void conn_process(struct conn *c)
                 if (avail > CONN_MAX_HEAD)
                     conn_reject(c, 431, NULL, "request head too large");
                 else if (c->peer_closed)
-                    conn_finish(c); /* a head that can no longer complete */
-                return;
+                    return conn_finish(c); /* a head that can no longer complete */
+                return true;
             }
             size_t hlen = (size_t)found.pos + 4;
             if (hlen > CONN_MAX_HEAD) {
                 conn_reject(c, 431, NULL, "request head too large");
-                return;
+                return true;
             }
             const char *head = (const char *)evbuffer_pullup(in, (ev_ssize_t)hlen);
             if (head == NULL) {
                 STAT_ADD(out_of_memory_total, 1);
                 conn_reject(c, 503, "Retry-After: 1\r\n", "out of memory");
-                return;
+                return true;
             }
             if (!conn_on_head(c, head, hlen)) {
                 if (c->state == CONN_CLOSING)
-                    return;
+                    return true;
                 evbuffer_drain(in, hlen);
             }
             break;
         }
         case CONN_READ_BODY:
-            if (avail < c->head_len + c->body_len) {
-                if (c->peer_closed)
-                    conn_finish(c); /* a body that can no longer complete */
-                return;
-            }
+            if (avail < c->head_len + c->body_len)
+                return c->peer_closed ? conn_finish(c) : true; /* finish: it cannot complete */
             conn_on_request(c);
             break;
         case CONN_PUSHING:
         case CONN_CLOSING:
-            return;
+            return true;
         }
     }
     /* more may be buffered: continue on a later loop pass */
@@ -695,12 +761,49 @@ static void conn_process(struct conn *c)
         bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
     else
         event_active(c->rev, EV_READ, 0);
+    return true;
+}
+
+/* Runs the state machine, then settles the connection's reading and its accounting. */
+static void conn_process(struct conn *c)
+{
+    if (!conn_advance(c))
+        return;
+    conn_account(c);
+    conn_update_reading(c);
+}
+
+/*
+ * TLS counterpart of the plain listener's lingering close: the answer is out, so send
+ * close_notify and shut our side, then discard what the client still sends until it
+ * closes or CONN_LINGER_MS pass. Freeing now, with its input unread, would make the
+ * kernel reset the connection and the client could lose the answer.
+ */
+static void conn_tls_linger(struct conn *c)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+
+    if (ssl != NULL)
+        (void)SSL_shutdown(ssl); /* 0: the client's close_notify has not come (yet) */
+    shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    c->lingering = true;
+    evbuffer_drain(c->in, evbuffer_get_length(c->in));
+    bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_READ_CHUNK);
+    bufferevent_enable(c->bev, EV_READ);
+    c->read_paused = false;
+    conn_arm_timer(c, CONN_LINGER_MS);
 }
 
 /* TLS connections: the OpenSSL bufferevent reads, writes and reports. */
 static void conn_tls_read_cb(struct bufferevent *bev, void *arg)
 {
-    conn_process(arg);
+    struct conn *c = arg;
+
+    if (c->lingering) {
+        evbuffer_drain(c->in, evbuffer_get_length(c->in));
+        return;
+    }
+    conn_process(c);
 }
 
 static void conn_tls_write_cb(struct bufferevent *bev, void *arg)
@@ -708,6 +811,13 @@ static void conn_tls_write_cb(struct bufferevent *bev, void *arg)
     struct conn *c = arg;
 
     if (c->state == CONN_CLOSING) {
+        if (c->lingering)
+            return;
+        if ((c->linger_wanted || evbuffer_get_length(c->in) > 0) && !c->peer_closed) {
+            conn_account(c);
+            conn_tls_linger(c);
+            return;
+        }
         conn_free(c);
         return;
     }
@@ -727,8 +837,7 @@ static void conn_tls_event_cb(struct bufferevent *bev, short what, void *arg)
     } else if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && c->state != CONN_CLOSING) {
         /* a clean close_notify: still answer what was sent */
         c->peer_closed = true;
-        bufferevent_disable(bev, EV_READ);
-        conn_process(c);
+        conn_process(c); /* stops reading */
         return;
     }
     conn_free(c);
@@ -752,6 +861,10 @@ static void conn_plain_read_cb(evutil_socket_t fd, short what, void *arg)
             conn_free(c); /* the client has read our answer and closed */
         return;
     }
+    if (!conn_want_input(c)) { /* a cap was reached since reading was last allowed */
+        conn_process(c);
+        return;
+    }
     if (evbuffer_reserve_space(c->in, CONN_READ_CHUNK, &v, 1) < 1) {
         STAT_ADD(out_of_memory_total, 1);
         conn_free(c);
@@ -762,18 +875,12 @@ static void conn_plain_read_cb(evutil_socket_t fd, short what, void *arg)
         conn_free(c); /* reset: nobody is left to answer */
         return;
     }
-    if (n == 0) {
-        /* a half-close: what was sent is still answered, then the connection ends */
-        c->peer_closed = true;
-        conn_stop_reading(c);
-        conn_process(c);
-        return;
-    }
+    if (n == 0)
+        c->peer_closed = true; /* a half-close: what was sent is still answered, then the end */
     if (n > 0) {
         v.iov_len = (size_t)n;
         evbuffer_commit_space(c->in, &v, 1);
     }
-    conn_check_input(c);
     conn_process(c);
 }
 
@@ -786,6 +893,7 @@ static void conn_plain_write_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (evbuffer_get_length(c->out) > 0) {
+        conn_account(c);
         event_add(c->wev, NULL);
         return;
     }
@@ -799,6 +907,8 @@ static void conn_plain_write_cb(evutil_socket_t fd, short what, void *arg)
              */
             shutdown(fd, SHUT_WR);
             c->lingering = true;
+            evbuffer_drain(c->in, evbuffer_get_length(c->in));
+            conn_account(c);
             event_add(c->rev, NULL);
             c->read_paused = false;
             conn_arm_timer(c, CONN_LINGER_MS);
@@ -873,7 +983,7 @@ void conn_accept(struct worker *w, evutil_socket_t fd)
         c->fd = -1; /* owned by the bufferevent */
         bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
         bufferevent_setcb(c->bev, conn_tls_read_cb, conn_tls_write_cb, conn_tls_event_cb, c);
-        bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_MAX_INPUT);
+        bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_MAX_HEAD);
         bufferevent_enable(c->bev, EV_READ | EV_WRITE);
         c->in = bufferevent_get_input(c->bev);
         c->out = bufferevent_get_output(c->bev);
@@ -941,6 +1051,8 @@ static void conn_free(struct conn *c)
     TAILQ_REMOVE(&w->conns, c, link);
     w->nconns--;
     STAT_ADD(connections, -1);
+    if (c->charged > 0)
+        STAT_ADD(buffered_bytes, -(int64_t)c->charged);
     event_free(c->timer);
     conn_release_io(c);
     free(c);
@@ -962,6 +1074,22 @@ void conn_close_idle(struct worker *w)
             conn_want_write(c);
         } else {
             conn_free(c);
+        }
+    }
+}
+
+void conn_resume_reading(struct worker *w)
+{
+    struct conn *c;
+
+    if (!w->budget_waiters || conn_over_budget())
+        return;
+    w->budget_waiters = false;
+    TAILQ_FOREACH(c, &w->conns, link)
+    {
+        if (c->budget_paused) {
+            c->budget_paused = false;
+            conn_update_reading(c); /* may pause it again, and set budget_waiters */
         }
     }
 }

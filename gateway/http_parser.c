@@ -132,10 +132,12 @@ static int http_parse_header(const char *p, const char *eol, struct http_head *h
         break;
     case 10:
         if (http_name_is(p, nlen, "connection")) {
-            if (http_list_has(v, val.len, "close"))
+            if (http_list_has(v, val.len, "close")) {
+                head->connection_close = true; /* final, whatever a later header says */
                 head->keep_alive = false;
-            else if (http_list_has(v, val.len, "keep-alive"))
+            } else if (!head->connection_close && http_list_has(v, val.len, "keep-alive")) {
                 head->keep_alive = true;
+            }
         }
         break;
     case 14:

@@ -27,6 +27,7 @@ struct http_head {
     struct http_str path;        /* request target without the query string */
     int minor_version;           /* HTTP/1.<minor> */
     bool keep_alive;             /* connection persists after this request */
+    bool connection_close;       /* a Connection header listed close */
     bool expect_continue;        /* Expect: 100-continue */
     bool chunked;                /* a Transfer-Encoding header was present */
     int64_t content_length;      /* -1 when absent */

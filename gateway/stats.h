@@ -28,6 +28,11 @@
     X(queue_full_rejections_total, counter,                                                        \
       "Requests answered 503 because the queue was at max_queue_length.")                          \
     X(out_of_memory_total, counter, "Requests answered 503 for lack of memory.")                   \
+    X(buffered_bytes, gauge,                                                                       \
+      "Bytes held for client connections: input, unsent answers, declared bodies being read.")     \
+    X(buffer_budget_bytes, gauge, "Cap on buffered_bytes across all connections of the process.")  \
+    X(buffer_full_rejections_total, counter,                                                       \
+      "Requests answered 503 because their body did not fit the buffer budget.")                   \
     X(tls_handshake_failures_total, counter, "TLS connections that failed.")                       \
     X(config_reloads_total, counter, "Successful SIGHUP reloads.")                                 \
     X(config_reload_failures_total, counter, "SIGHUP reloads rejected (old config kept).")

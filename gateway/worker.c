@@ -172,6 +172,7 @@ static void worker_tick_cb(evutil_socket_t fd, short what, void *arg)
         redisAsyncCommand(ac, worker_llen_cb, w, "LLEN %s", w->queue) == REDIS_OK)
         w->llen_inflight = true;
     worker_resume_listener(w);
+    conn_resume_reading(w);
 }
 
 static void worker_reload_cb(evutil_socket_t fd, short what, void *arg)
@@ -277,6 +278,7 @@ int worker_init(struct worker *w, int id, int listen_fd, SSL_CTX *ssl_ctx)
     if (w->redis == NULL)
         return -1;
     STAT_ADD(redis_links, 1);
+    STAT_SET(buffer_budget_bytes, CONN_BUFFER_BUDGET);
     return 0;
 }
 

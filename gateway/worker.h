@@ -55,6 +55,7 @@ struct worker {
     uint64_t next_conn_id;  /* for log lines */
     struct conn_list conns; /* open connections */
     long nconns;
+    bool budget_waiters;       /* some connections wait for the buffer budget (conn.c) */
     bool stopping;             /* SIGTERM: finish in-flight pushes, then exit */
     struct event *reload_ev;   /* activated by the main thread after SIGHUP */
     struct event *stop_ev;     /* activated by the main thread on SIGTERM/SIGINT */

@@ -131,6 +131,30 @@ static void test_too_many_headers(void)
     CHECK_LONG_EQ(http_parse_head(buf, n, &h), 400);
 }
 
+/* Once a Connection header lists close, no later header makes the connection persist. */
+static void test_connection_close_is_final(void)
+{
+    struct http_head h;
+
+    CHECK_LONG_EQ(parse("GET / HTTP/1.1\r\nConnection: close\r\n"
+                        "Connection: keep-alive\r\n\r\n",
+                        &h),
+                  0);
+    CHECK(!h.keep_alive);
+    CHECK_LONG_EQ(parse("GET / HTTP/1.0\r\nConnection: close\r\n"
+                        "Connection: keep-alive\r\n\r\n",
+                        &h),
+                  0);
+    CHECK(!h.keep_alive);
+    CHECK_LONG_EQ(parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n"
+                        "Connection: close\r\n\r\n",
+                        &h),
+                  0);
+    CHECK(!h.keep_alive);
+    CHECK_LONG_EQ(parse("GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n", &h), 0);
+    CHECK(!h.keep_alive);
+}
+
 int main(void)
 {
     test_zoom_post();
@@ -138,5 +162,6 @@ int main(void)
     test_body_headers();
     test_malformed();
     test_too_many_headers();
+    test_connection_close_is_final();
     return check_summary("test_http_parser");
 }
