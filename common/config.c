@@ -82,6 +82,8 @@ static const struct config_key config_keys[] = {
     CK_LONG("writer", writer.heartbeat_ttl_s, "heartbeat_ttl_s", "10", 2, 3600, RESTART),
     CK_LONG("writer", writer.recover_interval_s, "recover_interval_s", "5", 1, 3600, RESTART),
     CK_TYPED("writer", writer.synchronous_commit, "synchronous_commit", CONFIG_BOOL, "on", RESTART),
+    CK_LONG("writer", writer.shutdown_timeout_s, "shutdown_timeout_s", "30", 0, 3600, RESTART),
+    CK_LONG("writer", writer.migrate_wait_s, "migrate_wait_s", "60", 0, 3600, RESTART),
 };
 
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))

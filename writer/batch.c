@@ -119,6 +119,7 @@ struct batch {
     struct event *retry_timer;   /* next PostgreSQL attempt */
     struct event *hb_timer;      /* heartbeat + gauges */
     struct event *recover_timer; /* look for expired writers */
+    struct event *stop_timer;    /* shutdown_timeout_s after batch_stop */
 };
 
 static void batch_claim(struct batch *b);
@@ -771,6 +772,15 @@ static void batch_gauges_cb(redisAsyncContext *ac, void *r, void *privdata)
     writer_stats.nprocessing = n;
 }
 
+static void batch_heartbeat_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct batch *b = privdata;
+    redisReply *reply = r;
+
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+        log_msg(LOG_WARN, "heartbeat failed", "writer=%s error=\"%.200s\"", b->name, reply->str);
+}
+
 static void batch_heartbeat(struct batch *b)
 {
     redisAsyncContext *ac = redis_link_ctx(b->redis);
@@ -779,9 +789,10 @@ static void batch_heartbeat(struct batch *b)
     if (ac == NULL || b->state == BATCH_STOPPED)
         return;
     snprintf(prefix, sizeof(prefix), "%s:processing:", b->keys.queue);
-    redisAsyncCommand(ac, NULL, NULL, "SET %s %s EX %ld", b->keys.heartbeat, b->name,
-                      b->cfg->writer.heartbeat_ttl_s);
-    redisAsyncCommand(ac, NULL, NULL, "SADD %s %s", b->keys.writers, b->name);
+    /* a claim of 0 items is the heartbeat alone */
+    redisAsyncCommand(ac, batch_heartbeat_cb, b, "EVAL %s 4 %s %s %s %s 0 %s %ld",
+                      queue_script_claim, b->keys.queue, b->keys.processing, b->keys.heartbeat,
+                      b->keys.writers, b->name, b->cfg->writer.heartbeat_ttl_s);
     redisAsyncCommand(ac, batch_gauges_cb, b, "EVAL %s 2 %s %s %s", queue_script_gauges,
                       b->keys.queue, b->keys.writers, prefix);
 }
@@ -870,6 +881,23 @@ static void batch_redis_state(struct redis_link *link, bool up, void *arg)
 
 /* ---- lifecycle ---- */
 
+/*
+ * A graceful stop waits for PostgreSQL (and Redis) to take the batch in flight, but not
+ * for ever: past shutdown_timeout_s the writer exits, and what it holds stays in its
+ * processing list, recovered at its next start or by another writer once the heartbeat
+ * expires. Nothing is lost; re-processing is deduplicated by event_key.
+ */
+static void batch_stop_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct batch *b = arg;
+
+    log_msg(LOG_WARN, "shutdown timeout, leaving the processing list for recovery",
+            "writer=%s state=%s items=%zu timeout_s=%ld", b->name, batch_state_name(b->state),
+            b->state == BATCH_STOPPED ? (size_t)0 : b->nitems + b->nnext,
+            b->cfg->writer.shutdown_timeout_s);
+    event_base_loopexit(b->base, NULL);
+}
+
 struct batch *batch_start(struct event_base *base, const struct config *cfg, const char *name,
                           char *err, size_t errlen)
 {
@@ -897,8 +925,9 @@ struct batch *batch_start(struct event_base *base, const struct config *cfg, con
     b->retry_timer = evtimer_new(base, batch_retry_timer_cb, b);
     b->hb_timer = event_new(base, -1, EV_PERSIST, batch_hb_timer_cb, b);
     b->recover_timer = event_new(base, -1, EV_PERSIST, batch_recover_timer_cb, b);
+    b->stop_timer = evtimer_new(base, batch_stop_timer_cb, b);
     if (b->fill_timer == NULL || b->retry_timer == NULL || b->hb_timer == NULL ||
-        b->recover_timer == NULL) {
+        b->recover_timer == NULL || b->stop_timer == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -933,6 +962,7 @@ void batch_stop(struct batch *b)
     b->stopping = true;
     log_msg(LOG_INFO, "stopping after the batch in flight", "writer=%s state=%s items=%zu", b->name,
             batch_state_name(b->state), b->nitems);
+    batch_timer(b->stop_timer, b->cfg->writer.shutdown_timeout_s * 1000);
     if (b->state == BATCH_FILLING && !b->redis_inflight) {
         evtimer_del(b->fill_timer);
         batch_after_fill(b, 0);
@@ -956,6 +986,8 @@ void batch_free(struct batch *b)
         event_free(b->hb_timer);
     if (b->recover_timer)
         event_free(b->recover_timer);
+    if (b->stop_timer)
+        event_free(b->stop_timer);
     batch_clear_rows(b);
     batch_clear_items(b);
     free(b->items);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "batch.h"
@@ -50,23 +51,41 @@ static int main_name_ok(const char *s)
     return 1;
 }
 
-/* Applies migrations, retrying while PostgreSQL is unreachable (start-up only). */
-static int main_migrate(const struct config *cfg, bool once)
+/*
+ * Applies migrations, retrying while PostgreSQL is unreachable: for ever in the daemon
+ * (wait_s < 0; a signal ends it), for at most wait_s seconds with --migrate, so a
+ * one-shot migration started next to a PostgreSQL still booting succeeds once it is up.
+ */
+static int main_migrate(const struct config *cfg, long wait_s)
 {
     char err[512];
     int delay_ms = 200;
+    struct timespec start, now;
 
+    clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
         bool retryable = false;
         int n = migrate_apply(cfg->postgres.conninfo, &retryable, err, sizeof(err));
+        long left_ms;
         if (n >= 0) {
             log_msg(LOG_INFO, "schema up to date", "applied=%d", n);
             return 0;
         }
-        if (!retryable || once) {
+        if (!retryable) {
             log_msg(LOG_ERROR, "migration failed", "error=\"%s\"", err);
             return -1;
         }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        left_ms = wait_s * 1000 -
+                  ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+        if (wait_s >= 0 && left_ms <= 0) {
+            log_msg(LOG_ERROR, "migration failed",
+                    "error=\"postgres unreachable, gave up after %ld s (migrate_wait_s): %s\"",
+                    wait_s, err);
+            return -1;
+        }
+        if (wait_s >= 0 && delay_ms > left_ms)
+            delay_ms = (int)left_ms;
         log_msg(LOG_WARN, "postgres unavailable for migrations, retrying",
                 "error=\"%s\" retry_ms=%d", err, delay_ms);
         usleep((useconds_t)delay_ms * 1000);
@@ -156,13 +175,13 @@ int main(int argc, char **argv)
         goto done;
     }
     if (migrate_only) {
-        rc = main_migrate(cfg, true) == 0 ? 0 : 1;
+        rc = main_migrate(cfg, cfg->writer.migrate_wait_s) == 0 ? 0 : 1;
         goto done;
     }
     rc = 1;
     signal(SIGTERM, main_early_signal);
     signal(SIGINT, main_early_signal);
-    if (main_migrate(cfg, false) != 0) {
+    if (main_migrate(cfg, -1) != 0) {
         rc = main_stop_requested ? 0 : 1;
         goto done;
     }

@@ -1,7 +1,9 @@
 /*
  * The writer's side of the queue contract (DESIGN.md "Queue contract"): key names and
  * the Lua scripts that claim, recover and measure atomically inside Redis. Pure data,
- * no I/O.
+ * no I/O. Every script works on a Redis full to maxmemory under noeviction: the claim
+ * and the recovery start with a write that is no deny-oom command (see queue.c), and
+ * release, bye and gauges use none.
  *
  * Keys, for queue Q and writer name N:
  *   Q                   the queue; the gateway LPUSHes, writers take from the right
@@ -28,8 +30,10 @@ void queue_keys_init(struct queue_keys *keys, const char *queue, const char *nam
 
 /*
  * KEYS: Q, Q:processing:N, Q:writer:N, Q:writers; ARGV: count, N, ttl.
- * Refreshes N's heartbeat, then moves up to count items from the right end of Q to the
- * right end of the processing list (oldest first) and returns them in that order.
+ * Moves up to count items from the right end of Q to the right end of the processing
+ * list (oldest first) and returns them in that order; refreshes N's heartbeat and
+ * registration. A count of 0 is the heartbeat alone. Works with Redis at maxmemory
+ * (noeviction), so a full queue can drain.
  */
 extern const char queue_script_claim[];
 
@@ -37,7 +41,7 @@ extern const char queue_script_claim[];
  * KEYS: Q:writer:M, Q:processing:M, Q, Q:writers; ARGV: M.
  * If M's heartbeat has expired, moves M's processing list back to the RIGHT end of Q
  * so its oldest item is taken first again, forgets M and returns the count; returns -1
- * when M is alive.
+ * when M is alive. Works with Redis at maxmemory (noeviction).
  */
 extern const char queue_script_recover[];
 

@@ -262,7 +262,8 @@ def test_concurrent_writers_apply_migrations_once(stack):
 def test_migrate_unreachable_postgres_fails(tmp_path, shared_redis):
     port = harness.free_port()
     cfg = harness.write_config(tmp_path / "w.ini", redis={"url": shared_redis.url},
-                               postgres={"conninfo": f"postgresql://x@127.0.0.1:{port}/x"})
+                               postgres={"conninfo": f"postgresql://x@127.0.0.1:{port}/x"},
+                               writer={"migrate_wait_s": 0})  # no retry: fail at once
     r = harness.run_daemon("writer", ["-c", cfg, "--migrate"])
     assert r.returncode == 1
     assert "migration failed" in r.stderr
