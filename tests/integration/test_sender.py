@@ -11,6 +11,7 @@ import http.server
 import json
 import os
 import random
+import re
 import shutil
 import socket
 import ssl
@@ -288,32 +289,65 @@ def _redis_cli(port, *args):
                           timeout=10, check=True).stdout.strip()
 
 
-@pytest.fixture
-def gateway(tmp_path):
-    if not os.access(GATEWAY, os.X_OK):
-        pytest.skip("%s not built yet: the real-gateway part needs it" % GATEWAY)
-    redis_port, port, admin_port = _free_ports(3)
-    redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
-                              "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    gw = None
-    try:
-        _wait_port(redis_port, redis)
-        config = tmp_path / "hookpipe.ini"
+class _Gateway:
+    """A real gateway on a fixed port (so it can be restarted on it) with a private Redis."""
+
+    def __init__(self, tmp_path):
+        self.tmp_path = tmp_path
+        self.redis_port, self.port, self.admin_port = _free_ports(3)
+        self.url = "http://127.0.0.1:%d/hooks/example" % self.port
+        self.redis = None
+        self.proc = None
+        self.starts = 0
+
+    def start_redis(self):
+        self.redis = subprocess.Popen(
+            ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.tmp_path)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_port(self.redis_port, self.redis)
+
+    def start(self):
+        config = self.tmp_path / "hookpipe.ini"
         config.write_text(
             "[gateway]\nlisten = 127.0.0.1:%d\nadmin_listen = 127.0.0.1:%d\nworkers = 1\n"
             "[redis]\nurl = redis://127.0.0.1:%d/0\nqueue = test:events\n"
             "[source.example]\nprovider = zoom\nsecret_env = HP_SENDER_TEST_SECRET\n"
-            % (port, admin_port, redis_port))
+            % (self.port, self.admin_port, self.redis_port))
         env = dict(os.environ, HP_SENDER_TEST_SECRET=SECRET)
-        log = open(tmp_path / "gateway.log", "wb")
-        gw = subprocess.Popen([GATEWAY, "-c", str(config)], stdout=log, stderr=log, env=env)
-        _wait_port(port, gw)
-        yield {"url": "http://127.0.0.1:%d/hooks/example" % port, "redis_port": redis_port}
+        self.starts += 1
+        with open(self.tmp_path / ("gateway-%d.log" % self.starts), "wb") as log:
+            self.proc = subprocess.Popen([GATEWAY, "-c", str(config)], stdout=log, stderr=log,
+                                         env=env)
+        _wait_port(self.port, self.proc)
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def close(self):
+        if self.proc is not None:
+            _stop(self.proc)
+        if self.redis is not None:
+            _stop(self.redis)
+
+
+@pytest.fixture
+def gateway_proc(tmp_path):
+    if not os.access(GATEWAY, os.X_OK):
+        pytest.skip("%s not built yet: the real-gateway part needs it" % GATEWAY)
+    gw = _Gateway(tmp_path)
+    try:
+        gw.start_redis()
+        gw.start()
+        yield gw
     finally:
-        if gw is not None:
-            _stop(gw)
-        _stop(redis)
+        gw.close()
+
+
+@pytest.fixture
+def gateway(gateway_proc):
+    yield {"url": gateway_proc.url, "redis_port": gateway_proc.redis_port}
 
 
 def _wait_llen(redis_port, want, deadline_s=10):
@@ -353,6 +387,67 @@ def test_real_gateway_url_validation(gateway):
     r = send("--secret", "not-the-secret", "--validate", gateway["url"])
     assert r.returncode == 1
     assert int(_redis_cli(gateway["redis_port"], "LLEN", "test:events")) == 0
+
+
+RESTART_COUNT = 3000
+RESTART_INTERVAL_S = 0.002
+
+
+@pytest.mark.timeout(180)
+def test_count_run_survives_a_gateway_restart(gateway_proc):
+    """Issue 8 item 9: after one connection error every later request failed with
+    "Request-sent". Across a kill + restart of the gateway on the same port, only the
+    requests sent during the outage may fail; every one after it gets its 200."""
+    fixture = os.path.join(FIXTURES, "meeting.started.json")
+    sender = subprocess.Popen(
+        [SENDER, "--secret", SECRET, "--count", str(RESTART_COUNT), "--unique", "--quiet",
+         "--interval", str(RESTART_INTERVAL_S), gateway_proc.url, fixture],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # Some requests land before the outage...
+        assert _wait_llen_at_least(gateway_proc.redis_port, 100, deadline_s=60) >= 100
+        gateway_proc.kill()
+        llen_at_kill = int(_redis_cli(gateway_proc.redis_port, "LLEN", "test:events"))
+        assert llen_at_kill < RESTART_COUNT - 500, "the run ended before the outage"
+        time.sleep(1.0)  # the outage: the port refuses connections meanwhile
+        gateway_proc.start()
+        out, err = sender.communicate(timeout=150)
+    finally:
+        if sender.poll() is None:
+            sender.kill()
+            sender.wait(timeout=10)
+    out, err = out.decode(), err.decode()
+    failed = [int(m) for m in re.findall(r"^request (\d+) failed: ", err, re.M)]
+    assert failed, "no request failed: the outage was not seen\n" + err
+    stuck = [line for line in err.splitlines() if "Request-sent" in line]
+    assert stuck == [], "%d requests failed on a broken connection, from %s" % (
+        len(stuck), stuck[0])
+    # The failures are one contiguous run (the outage), well before the end of the run...
+    assert failed == list(range(failed[0], failed[-1] + 1)), failed
+    after = RESTART_COUNT - failed[-1]
+    assert after >= 500, "only %d requests after the outage" % after
+    # ...and the summary counts every other request as a 200.
+    m = re.search(r"^sent %d in .*; (.*)$" % RESTART_COUNT, out, re.M)
+    assert m, out
+    counts = dict(part.split(": ") for part in m.group(1).split(", "))
+    assert int(counts.get("200", 0)) == RESTART_COUNT - len(failed), counts
+    assert int(counts.get("error", 0)) == len(failed), counts
+    assert sender.returncode == 1  # not every request succeeded
+    # Every 200 is in Redis (plus at most the one request in flight at the kill).
+    ok = RESTART_COUNT - len(failed)
+    llen = _wait_llen_at_least(gateway_proc.redis_port, ok, deadline_s=10)
+    assert ok <= llen <= ok + 1, (ok, llen)
+
+
+def _wait_llen_at_least(redis_port, want, deadline_s):
+    end = time.monotonic() + deadline_s
+    n = 0
+    while time.monotonic() < end:
+        n = int(_redis_cli(redis_port, "LLEN", "test:events"))
+        if n >= want:
+            break
+        time.sleep(0.02)
+    return n
 
 
 if __name__ == "__main__":
