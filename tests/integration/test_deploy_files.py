@@ -190,6 +190,34 @@ def test_readme_warns_about_the_nofile_hard_limit():
         "README does not say nofile must not exceed the host's hard limit (rootless engines)"
 
 
+def _zoom_contract_errors(text):
+    """What a text says against Zoom's retry contract: a delivery is done only on a 200 or
+    204 within 3 s; anything else (4xx included) is retried three times, then dropped."""
+    wrong = [r"never 4xx", r"retries 5xx", r"(does not|doesn't|never) retr\w* (a |an )?`?4\d\d",
+             r"4xx[^.|]*(not|never) retried"]
+    return [m.group(0) for w in wrong for m in re.finditer(w, text, re.I)]
+
+
+def test_readme_states_zoom_retry_contract():
+    with open(os.path.join(SOURCE_DIR, "README.md")) as f:
+        readme = f.read()
+    assert _zoom_contract_errors(readme) == []
+    m = re.search(r"\*\*What Zoom does with the answer\.\*\*(.*?)\n\n", readme, re.S)
+    assert m, "README lacks the paragraph on what Zoom does with the answer"
+    para = " ".join(m.group(1).split())
+    for fact in ("`200` or `204` within 3 seconds", "`401`", "three times", "5 minutes",
+                 "20 minutes", "60 minutes", "drops the event",
+                 "https://developers.zoom.us/blog/webhook-delays"):
+        assert fact in para, fact
+    # The same wrong rule anywhere else in the project's own prose and code.
+    for pattern in ("docs/*.md", "deploy/*", "deploy/*/*", "tools/*", "gateway/*.[ch]",
+                    "common/*.[ch]", "writer/*.[ch]", "docker-compose.yml"):
+        for path in glob.glob(os.path.join(SOURCE_DIR, pattern)):
+            if os.path.isfile(path):
+                with open(path, errors="replace") as f:
+                    assert _zoom_contract_errors(f.read()) == [], path
+
+
 def test_dockerfile_is_multistage_nonroot_with_healthchecks():
     with open(os.path.join(DEPLOY, "Dockerfile")) as f:
         text = f.read()

@@ -68,6 +68,8 @@ class StandIn(http.server.BaseHTTPRequestHandler):
         sig = self.headers.get("x-zm-signature", "")
         ok = hmac.compare_digest(sig, expected_signature(srv.secret, ts, body))
         srv.received.append({"headers": dict(self.headers), "body": body, "sig_ok": ok})
+        if srv.delay:
+            time.sleep(srv.delay)
         status, answer = 200, {"status": "queued"}
         if not ok:
             status, answer = 401, {"error": "bad signature"}
@@ -81,7 +83,7 @@ class StandIn(http.server.BaseHTTPRequestHandler):
                 answer = {"plainToken": plain,
                           "encryptedToken": hmac.new(key.encode(), plain.encode(),
                                                      hashlib.sha256).hexdigest()}
-        data = json.dumps(answer).encode()
+        data = json.dumps(answer).encode() if status != 204 else b""
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -95,7 +97,7 @@ class StandIn(http.server.BaseHTTPRequestHandler):
 def stand_in():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StandIn)
     srv.secret, srv.received, srv.force_status, srv.wrong_token = SECRET, [], None, False
-    srv.tls = False
+    srv.tls, srv.delay = False, 0
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     srv.url = "http://127.0.0.1:%d/hooks/example" % srv.server_address[1]
@@ -154,6 +156,30 @@ def test_5xx_exits_1_and_shows_retry_after(stand_in):
     r = send("--secret", SECRET, stand_in.url, "-", stdin=VECTOR_BODY)
     assert r.returncode == 1
     assert b"HTTP 503" in r.stdout and b"Retry-After: 1" in r.stdout
+
+
+@pytest.mark.parametrize("status,rc", [(200, 0), (204, 0), (201, 1), (202, 1)])
+def test_only_200_and_204_count_as_delivered(stand_in, status, rc):
+    # Zoom's rule: anything but 200 or 204 is a failed delivery, even another 2xx.
+    stand_in.force_status = None if status == 200 else status
+    r = send("--secret", SECRET, "--count", "2", stand_in.url, "-", stdin=VECTOR_BODY)
+    assert r.returncode == rc, r.stdout + r.stderr
+    assert b"sent 2" in r.stdout and (b"%d: 2" % status) in r.stdout
+    if rc:
+        assert b"HTTP %d" % status in r.stdout
+
+
+@pytest.mark.timeout(60)
+def test_answer_later_than_3s_is_a_failure(stand_in):
+    # Zoom also counts a 200 that takes longer than 3 s as failed (and retries it).
+    stand_in.delay = 3.3
+    r = send("--secret", SECRET, stand_in.url, "-", stdin=VECTOR_BODY)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert b"HTTP 200" in r.stdout
+    assert b"later than 3 s" in r.stderr
+    stand_in.delay = 0
+    r = send("--secret", SECRET, stand_in.url, "-", stdin=VECTOR_BODY)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_missing_secret_is_usage_error(stand_in):
@@ -220,6 +246,7 @@ def test_https_cacert_and_insecure(stand_in, tmp_path):
     ctx.load_cert_chain(cert, key)
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StandIn)
     srv.secret, srv.received, srv.force_status, srv.wrong_token = SECRET, [], None, False
+    srv.delay = 0
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
