@@ -183,11 +183,22 @@ def test_readme_warns_about_the_nofile_hard_limit():
     with open(os.path.join(SOURCE_DIR, "README.md")) as f:
         readme = f.read()
     nofile = _compose_file()["services"]["gateway"]["ulimits"]["nofile"]
-    assert nofile["soft"] <= nofile["hard"]
+    assert nofile["soft"] == nofile["hard"] == "${HOOKPIPE_NOFILE:-65536}", nofile
     m = re.search(r"<!-- section:production -->(.*)<!-- /section:production -->", readme, re.S)
     assert m
-    assert re.search(r"`nofile`[^.]*hard limit[^.]*rootless", m.group(1), re.S), \
+    assert re.search(r"`nofile`[^.]*hard limit[^.]*rootless[^.]*`HOOKPIPE_NOFILE`", m.group(1),
+                     re.S), \
         "README does not say nofile must not exceed the host's hard limit (rootless engines)"
+
+
+def test_compose_nofile_follows_the_env_file(tmp_path):
+    env_file = tmp_path / "env"
+    env_file.write_text("HOOKPIPE_SECRET_EXAMPLE=s\nHOOKPIPE_PG_PASSWORD=p\nHOOKPIPE_NOFILE=4096\n")
+    r = _compose("--env-file", str(env_file), "config", env=_env())
+    assert r.returncode == 0, r.stderr
+    yaml = pytest.importorskip("yaml")
+    nofile = yaml.safe_load(r.stdout)["services"]["gateway"]["ulimits"]["nofile"]
+    assert nofile == {"soft": 4096, "hard": 4096}
 
 
 def _zoom_contract_errors(text):
