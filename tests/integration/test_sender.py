@@ -452,6 +452,7 @@ def test_count_run_survives_a_gateway_restart(gateway_proc):
     # The failures are one contiguous run (the outage), well before the end of the run...
     assert failed == list(range(failed[0], failed[-1] + 1)), failed
     after = RESTART_COUNT - failed[-1]
+    print("requests %d..%d failed during the outage, %d after it" % (failed[0], failed[-1], after))
     assert after >= 500, "only %d requests after the outage" % after
     # ...and the summary counts every other request as a 200.
     m = re.search(r"^sent %d in .*; (.*)$" % RESTART_COUNT, out, re.M)
