@@ -1,9 +1,10 @@
-"""The shipped deployment files are valid: docker-compose.yml (docker-compose config; no
-engine runs here), every deploy/*.ini accepted by both daemons' --check-config, the systemd
+"""The shipped deployment files are valid: docker-compose.yml (as parsed by python3-yaml, and
+by docker-compose config when installed; no engine runs here), .env.example, every deploy INI accepted by both daemons' --check-config, the systemd
 units (systemd-analyze verify), the Dockerfile's shape, the container health check script,
 and that the example config and the README reference name every key of common/config.c.
 """
 
+import configparser
 import glob
 import http.server
 import os
@@ -23,7 +24,8 @@ BUILD_DIR = os.environ.get("HOOKPIPE_BUILD_DIR", os.path.join(SOURCE_DIR, "build
 DEPLOY = os.path.join(SOURCE_DIR, "deploy")
 COMPOSE = os.path.join(SOURCE_DIR, "docker-compose.yml")
 COMPOSE_ENV = {"HOOKPIPE_SECRET_EXAMPLE": "test-secret", "HOOKPIPE_PG_PASSWORD": "test-password"}
-INI_FILES = sorted(glob.glob(os.path.join(DEPLOY, "*.ini")))
+INI_FILES = sorted(glob.glob(os.path.join(DEPLOY, "*.ini")) +
+                   glob.glob(os.path.join(DEPLOY, "compose", "*.ini")))
 
 
 def _env(**extra):
@@ -68,13 +70,163 @@ def test_compose_services_scale_and_persist():
     assert "--appendonly yes" in redis_cmd and "--appendfsync everysec" in redis_cmd
     assert {"pg-data", "redis-data"} <= set(doc["volumes"])
     for name in ("gateway", "writer", "migrate"):
-        mounts = services[name]["volumes"]
-        assert any(m.endswith("/etc/hookpipe/hookpipe.ini:ro") and "hookpipe.compose.ini" in m
-                   for m in mounts), mounts
+        mounts = [_bind_mount(m) for m in services[name]["volumes"]]
+        assert (os.path.join(SOURCE_DIR, "deploy", "compose"), "/etc/hookpipe", True) in mounts, \
+            mounts
         assert services[name]["environment"]["HOOKPIPE_SECRET_EXAMPLE"] == "test-secret"
     assert services["gateway"]["build"]["target"] == "gateway"
     assert services["writer"]["build"]["target"] == "writer"
     assert "PGPASSWORD" not in services["gateway"]["environment"]
+
+
+def _bind_mount(m):
+    """(host path made absolute, container path, read-only) of a short- or long-form volume."""
+    if isinstance(m, dict):
+        source, target, ro = m.get("source", ""), m["target"], bool(m.get("read_only"))
+    else:
+        parts = m.split(":")
+        source, target = parts[0], parts[1]
+        ro = len(parts) > 2 and "ro" in parts[2].split(",")
+    if source.startswith("."):
+        source = os.path.normpath(os.path.join(SOURCE_DIR, source))
+    return source, target, ro
+
+
+def _compose_file():
+    """docker-compose.yml as written (python3-yaml; merge keys resolved)."""
+    yaml = pytest.importorskip("yaml")
+    with open(COMPOSE) as f:
+        return yaml.safe_load(f)
+
+
+def _container_config(service):
+    """The host path of the INI file the service's -c names, through its bind mounts."""
+    cmd = service["command"]
+    container_path = cmd[cmd.index("-c") + 1]
+    assert service["environment"]["HOOKPIPE_CONFIG"] == container_path
+    for source, target, _ in (_bind_mount(m) for m in service["volumes"]):
+        if container_path.startswith(target.rstrip("/") + "/"):
+            return os.path.join(source, container_path[len(target.rstrip("/")) + 1:])
+    raise AssertionError("%s is in no mounted directory" % container_path)
+
+
+def test_compose_postgres_healthcheck_goes_over_tcp():
+    # Over the Unix socket pg_isready already passes while the image's temporary init
+    # server runs (it listens on no TCP port), and migrate then fails its first connection.
+    test = _compose_file()["services"]["postgres"]["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "pg_isready"], test
+    assert "-h" in test and test[test.index("-h") + 1] == "127.0.0.1", test
+
+
+def test_compose_migrate_waits_for_postgres_and_has_no_healthcheck():
+    services = _compose_file()["services"]
+    migrate = services["migrate"]
+    # The writer image's HEALTHCHECK would mark the one-shot container unhealthy.
+    assert migrate["healthcheck"] == {"disable": True}
+    for name in ("gateway", "writer"):
+        assert "disable" not in services[name].get("healthcheck", {}), name
+    assert "--migrate" in migrate["command"]
+    assert migrate["restart"] == "no"
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    # --migrate retries connection errors for migrate_wait_s (the compose INI sets it).
+    ini = configparser.ConfigParser(inline_comment_prefixes=(";",))
+    assert ini.read(_container_config(migrate))
+    assert int(ini["writer"]["migrate_wait_s"]) >= 30
+
+
+def test_compose_mounts_a_config_directory_read_only():
+    # A single-file bind mount pins the file's inode: an editor that writes a new file and
+    # renames it over the old one leaves the container reading the old content on SIGHUP.
+    services = _compose_file()["services"]
+    for name in ("gateway", "writer", "migrate"):
+        svc = services[name]
+        mounts = [_bind_mount(m) for m in svc["volumes"]]
+        for source, target, ro in mounts:
+            assert os.path.isdir(source), "%s: %s is not a directory" % (name, source)
+            assert ro, "%s: %s is not read-only" % (name, target)
+        assert os.path.isfile(_container_config(svc)), name
+
+
+def test_env_example_lists_every_compose_variable():
+    with open(COMPOSE) as f:
+        wanted = set(re.findall(r"\$\{(\w+)", f.read()))
+    assert {"HOOKPIPE_SECRET_EXAMPLE", "HOOKPIPE_PG_PASSWORD"} <= wanted
+    with open(os.path.join(SOURCE_DIR, ".env.example")) as f:
+        listed = set(re.findall(r"^(\w+)=", f.read(), re.M))
+    assert wanted <= listed, "not in .env.example: %s" % sorted(wanted - listed)
+    # The filled-in copy holds secrets: never committed, never in a build context.
+    for name in (".gitignore", ".dockerignore"):
+        with open(os.path.join(SOURCE_DIR, name)) as f:
+            assert re.search(r"^/?\.env$", f.read(), re.M), name
+    with open(os.path.join(SOURCE_DIR, "README.md")) as f:
+        assert "cp .env.example .env" in f.read()
+
+
+def test_compose_reads_the_env_file(tmp_path):
+    # Filled in, .env.example is all compose needs; as shipped (empty) it is refused.
+    with open(os.path.join(SOURCE_DIR, ".env.example")) as f:
+        example = f.read()
+    filled = re.sub(r"^(HOOKPIPE_SECRET_EXAMPLE|HOOKPIPE_PG_PASSWORD)=$", r"\1=from-env-file",
+                    example, flags=re.M)
+    assert filled != example
+    (tmp_path / "filled.env").write_text(filled)
+    (tmp_path / "as-shipped.env").write_text(example)
+    r = _compose("--env-file", str(tmp_path / "filled.env"), "config", env=_env())
+    assert r.returncode == 0, r.stderr
+    assert "from-env-file" in r.stdout
+    r = _compose("--env-file", str(tmp_path / "as-shipped.env"), "config", "-q", env=_env())
+    assert r.returncode != 0
+    assert "HOOKPIPE_SECRET_EXAMPLE" in r.stderr or "HOOKPIPE_PG_PASSWORD" in r.stderr
+
+
+def test_readme_warns_about_the_nofile_hard_limit():
+    with open(os.path.join(SOURCE_DIR, "README.md")) as f:
+        readme = f.read()
+    nofile = _compose_file()["services"]["gateway"]["ulimits"]["nofile"]
+    assert nofile["soft"] == nofile["hard"] == "${HOOKPIPE_NOFILE:-65536}", nofile
+    m = re.search(r"<!-- section:production -->(.*)<!-- /section:production -->", readme, re.S)
+    assert m
+    assert re.search(r"`nofile`[^.]*hard limit[^.]*rootless[^.]*`HOOKPIPE_NOFILE`", m.group(1),
+                     re.S), \
+        "README does not say nofile must not exceed the host's hard limit (rootless engines)"
+
+
+def test_compose_nofile_follows_the_env_file(tmp_path):
+    env_file = tmp_path / "env"
+    env_file.write_text("HOOKPIPE_SECRET_EXAMPLE=s\nHOOKPIPE_PG_PASSWORD=p\nHOOKPIPE_NOFILE=4096\n")
+    r = _compose("--env-file", str(env_file), "config", env=_env())
+    assert r.returncode == 0, r.stderr
+    yaml = pytest.importorskip("yaml")
+    nofile = yaml.safe_load(r.stdout)["services"]["gateway"]["ulimits"]["nofile"]
+    assert nofile == {"soft": 4096, "hard": 4096}
+
+
+def _zoom_contract_errors(text):
+    """What a text says against Zoom's retry contract: a delivery is done only on a 200 or
+    204 within 3 s; anything else (4xx included) is retried three times, then dropped."""
+    wrong = [r"never 4xx", r"retries 5xx", r"(does not|doesn't|never) retr\w* (a |an )?`?4\d\d",
+             r"4xx[^.|]*(not|never) retried"]
+    return [m.group(0) for w in wrong for m in re.finditer(w, text, re.I)]
+
+
+def test_readme_states_zoom_retry_contract():
+    with open(os.path.join(SOURCE_DIR, "README.md")) as f:
+        readme = f.read()
+    assert _zoom_contract_errors(readme) == []
+    m = re.search(r"\*\*What Zoom does with the answer\.\*\*(.*?)\n\n", readme, re.S)
+    assert m, "README lacks the paragraph on what Zoom does with the answer"
+    para = " ".join(m.group(1).split())
+    for fact in ("`200` or `204` within 3 seconds", "`401`", "three times", "5 minutes",
+                 "20 minutes", "60 minutes", "drops the event",
+                 "https://developers.zoom.us/blog/webhook-delays"):
+        assert fact in para, fact
+    # The same wrong rule anywhere else in the project's own prose and code.
+    for pattern in ("docs/*.md", "deploy/*", "deploy/*/*", "tools/*", "gateway/*.[ch]",
+                    "common/*.[ch]", "writer/*.[ch]", "docker-compose.yml"):
+        for path in glob.glob(os.path.join(SOURCE_DIR, pattern)):
+            if os.path.isfile(path):
+                with open(path, errors="replace") as f:
+                    assert _zoom_contract_errors(f.read()) == [], path
 
 
 def test_dockerfile_is_multistage_nonroot_with_healthchecks():
@@ -92,7 +244,7 @@ def test_dockerfile_is_multistage_nonroot_with_healthchecks():
     assert ".run" in ignored and "build" in ignored
 
 
-@pytest.mark.parametrize("ini", INI_FILES, ids=[os.path.basename(p) for p in INI_FILES])
+@pytest.mark.parametrize("ini", INI_FILES, ids=[os.path.relpath(p, DEPLOY) for p in INI_FILES])
 @pytest.mark.parametrize("daemon", ["hookpipe-gateway", "hookpipe-writer"])
 def test_shipped_ini_passes_check_config(ini, daemon):
     binary = os.path.join(BUILD_DIR, daemon)

@@ -11,6 +11,7 @@ import http.server
 import json
 import os
 import random
+import re
 import shutil
 import socket
 import ssl
@@ -67,6 +68,8 @@ class StandIn(http.server.BaseHTTPRequestHandler):
         sig = self.headers.get("x-zm-signature", "")
         ok = hmac.compare_digest(sig, expected_signature(srv.secret, ts, body))
         srv.received.append({"headers": dict(self.headers), "body": body, "sig_ok": ok})
+        if srv.delay:
+            time.sleep(srv.delay)
         status, answer = 200, {"status": "queued"}
         if not ok:
             status, answer = 401, {"error": "bad signature"}
@@ -80,7 +83,7 @@ class StandIn(http.server.BaseHTTPRequestHandler):
                 answer = {"plainToken": plain,
                           "encryptedToken": hmac.new(key.encode(), plain.encode(),
                                                      hashlib.sha256).hexdigest()}
-        data = json.dumps(answer).encode()
+        data = json.dumps(answer).encode() if status != 204 else b""
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -94,7 +97,7 @@ class StandIn(http.server.BaseHTTPRequestHandler):
 def stand_in():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StandIn)
     srv.secret, srv.received, srv.force_status, srv.wrong_token = SECRET, [], None, False
-    srv.tls = False
+    srv.tls, srv.delay = False, 0
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     srv.url = "http://127.0.0.1:%d/hooks/example" % srv.server_address[1]
@@ -153,6 +156,30 @@ def test_5xx_exits_1_and_shows_retry_after(stand_in):
     r = send("--secret", SECRET, stand_in.url, "-", stdin=VECTOR_BODY)
     assert r.returncode == 1
     assert b"HTTP 503" in r.stdout and b"Retry-After: 1" in r.stdout
+
+
+@pytest.mark.parametrize("status,rc", [(200, 0), (204, 0), (201, 1), (202, 1)])
+def test_only_200_and_204_count_as_delivered(stand_in, status, rc):
+    # Zoom's rule: anything but 200 or 204 is a failed delivery, even another 2xx.
+    stand_in.force_status = None if status == 200 else status
+    r = send("--secret", SECRET, "--count", "2", stand_in.url, "-", stdin=VECTOR_BODY)
+    assert r.returncode == rc, r.stdout + r.stderr
+    assert b"sent 2" in r.stdout and (b"%d: 2" % status) in r.stdout
+    if rc:
+        assert b"HTTP %d" % status in r.stdout
+
+
+@pytest.mark.timeout(60)
+def test_answer_later_than_3s_is_a_failure(stand_in):
+    # Zoom also counts a 200 that takes longer than 3 s as failed (and retries it).
+    stand_in.delay = 3.3
+    r = send("--secret", SECRET, stand_in.url, "-", stdin=VECTOR_BODY)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert b"HTTP 200" in r.stdout
+    assert b"later than 3 s" in r.stderr
+    stand_in.delay = 0
+    r = send("--secret", SECRET, stand_in.url, "-", stdin=VECTOR_BODY)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_missing_secret_is_usage_error(stand_in):
@@ -219,6 +246,7 @@ def test_https_cacert_and_insecure(stand_in, tmp_path):
     ctx.load_cert_chain(cert, key)
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StandIn)
     srv.secret, srv.received, srv.force_status, srv.wrong_token = SECRET, [], None, False
+    srv.delay = 0
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
@@ -288,32 +316,65 @@ def _redis_cli(port, *args):
                           timeout=10, check=True).stdout.strip()
 
 
-@pytest.fixture
-def gateway(tmp_path):
-    if not os.access(GATEWAY, os.X_OK):
-        pytest.skip("%s not built yet: the real-gateway part needs it" % GATEWAY)
-    redis_port, port, admin_port = _free_ports(3)
-    redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
-                              "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    gw = None
-    try:
-        _wait_port(redis_port, redis)
-        config = tmp_path / "hookpipe.ini"
+class _Gateway:
+    """A real gateway on a fixed port (so it can be restarted on it) with a private Redis."""
+
+    def __init__(self, tmp_path):
+        self.tmp_path = tmp_path
+        self.redis_port, self.port, self.admin_port = _free_ports(3)
+        self.url = "http://127.0.0.1:%d/hooks/example" % self.port
+        self.redis = None
+        self.proc = None
+        self.starts = 0
+
+    def start_redis(self):
+        self.redis = subprocess.Popen(
+            ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.tmp_path)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_port(self.redis_port, self.redis)
+
+    def start(self):
+        config = self.tmp_path / "hookpipe.ini"
         config.write_text(
             "[gateway]\nlisten = 127.0.0.1:%d\nadmin_listen = 127.0.0.1:%d\nworkers = 1\n"
             "[redis]\nurl = redis://127.0.0.1:%d/0\nqueue = test:events\n"
             "[source.example]\nprovider = zoom\nsecret_env = HP_SENDER_TEST_SECRET\n"
-            % (port, admin_port, redis_port))
+            % (self.port, self.admin_port, self.redis_port))
         env = dict(os.environ, HP_SENDER_TEST_SECRET=SECRET)
-        log = open(tmp_path / "gateway.log", "wb")
-        gw = subprocess.Popen([GATEWAY, "-c", str(config)], stdout=log, stderr=log, env=env)
-        _wait_port(port, gw)
-        yield {"url": "http://127.0.0.1:%d/hooks/example" % port, "redis_port": redis_port}
+        self.starts += 1
+        with open(self.tmp_path / ("gateway-%d.log" % self.starts), "wb") as log:
+            self.proc = subprocess.Popen([GATEWAY, "-c", str(config)], stdout=log, stderr=log,
+                                         env=env)
+        _wait_port(self.port, self.proc)
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def close(self):
+        if self.proc is not None:
+            _stop(self.proc)
+        if self.redis is not None:
+            _stop(self.redis)
+
+
+@pytest.fixture
+def gateway_proc(tmp_path):
+    if not os.access(GATEWAY, os.X_OK):
+        pytest.skip("%s not built yet: the real-gateway part needs it" % GATEWAY)
+    gw = _Gateway(tmp_path)
+    try:
+        gw.start_redis()
+        gw.start()
+        yield gw
     finally:
-        if gw is not None:
-            _stop(gw)
-        _stop(redis)
+        gw.close()
+
+
+@pytest.fixture
+def gateway(gateway_proc):
+    yield {"url": gateway_proc.url, "redis_port": gateway_proc.redis_port}
 
 
 def _wait_llen(redis_port, want, deadline_s=10):
@@ -353,6 +414,73 @@ def test_real_gateway_url_validation(gateway):
     r = send("--secret", "not-the-secret", "--validate", gateway["url"])
     assert r.returncode == 1
     assert int(_redis_cli(gateway["redis_port"], "LLEN", "test:events")) == 0
+
+
+RESTART_COUNT = 3000
+RESTART_INTERVAL_S = 0.002
+
+
+@pytest.mark.timeout(180)
+def test_count_run_survives_a_gateway_restart(gateway_proc):
+    """Issue 8 item 9: after one connection error every later request failed with
+    "Request-sent". Across a kill + restart of the gateway on the same port, only the
+    requests sent during the outage may fail; every one after it gets its 200."""
+    fixture = os.path.join(FIXTURES, "meeting.started.json")
+    sender = subprocess.Popen(
+        [SENDER, "--secret", SECRET, "--count", str(RESTART_COUNT), "--unique", "--quiet",
+         "--interval", str(RESTART_INTERVAL_S), gateway_proc.url, fixture],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # Some requests land before the outage...
+        assert _wait_llen_at_least(gateway_proc.redis_port, 100, deadline_s=60) >= 100
+        gateway_proc.kill()
+        llen_at_kill = int(_redis_cli(gateway_proc.redis_port, "LLEN", "test:events"))
+        assert llen_at_kill < RESTART_COUNT - 500, "the run ended before the outage"
+        time.sleep(1.0)  # the outage: the port refuses connections meanwhile
+        gateway_proc.start()
+        out, err = sender.communicate(timeout=150)
+    finally:
+        if sender.poll() is None:
+            sender.kill()
+            sender.wait(timeout=10)
+    out, err = out.decode(), err.decode()
+    errors = [int(m) for m in re.findall(r"^request (\d+) failed: ", err, re.M)]
+    stuck = [line for line in err.splitlines() if "Request-sent" in line]
+    assert stuck == [], "%d requests failed on a broken connection, from %s" % (
+        len(stuck), stuck[0])
+    # Answers other than 200: only 503s, while the restarted gateway's Redis link comes up.
+    answers = {int(n): int(st) for n, st in re.findall(r"^request (\d+): HTTP (\d+) ", out, re.M)}
+    assert set(answers.values()) <= {503}, answers
+    failed = sorted(errors + list(answers))
+    assert errors, "no request failed: the outage was not seen\n" + err
+    # The failures are one contiguous run (the outage), well before the end of the run...
+    assert failed == list(range(failed[0], failed[-1] + 1)), failed
+    after = RESTART_COUNT - failed[-1]
+    print("requests %d..%d failed during the outage (%d refused, %d answered 503), %d after it"
+          % (failed[0], failed[-1], len(errors), len(answers), after))
+    assert after >= 500, "only %d requests after the outage" % after
+    # ...and the summary counts every other request as a 200.
+    m = re.search(r"^sent %d in .*; (.*)$" % RESTART_COUNT, out, re.M)
+    assert m, out
+    counts = dict(part.split(": ") for part in m.group(1).split(", "))
+    assert int(counts.get("200", 0)) == RESTART_COUNT - len(failed), counts
+    assert int(counts.get("error", 0)) == len(errors), counts
+    assert sender.returncode == 1  # not every request succeeded
+    # Every 200 is in Redis (plus at most the one request in flight at the kill).
+    ok = RESTART_COUNT - len(failed)
+    llen = _wait_llen_at_least(gateway_proc.redis_port, ok, deadline_s=10)
+    assert ok <= llen <= ok + 1, (ok, llen)
+
+
+def _wait_llen_at_least(redis_port, want, deadline_s):
+    end = time.monotonic() + deadline_s
+    n = 0
+    while time.monotonic() < end:
+        n = int(_redis_cli(redis_port, "LLEN", "test:events"))
+        if n >= want:
+            break
+        time.sleep(0.02)
+    return n
 
 
 if __name__ == "__main__":
