@@ -524,8 +524,8 @@ static void conn_push_cb(redisAsyncContext *ac, void *r, void *privdata)
         } else {
             STAT_ADD(push_errors_total, 1);
             if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
-                log_msg(LOG_WARN, "push failed", "worker=%d conn=%" PRIu64 " error=\"%.200s\"",
-                        w->id, c->id, reply->str);
+                log_msg(LOG_WARN, "push failed", "worker=%d conn=%" PRIu64 " error=%s", w->id,
+                        c->id, log_value(reply->str));
             conn_error(c, 503, "Retry-After: 1\r\n", "queue unavailable");
         }
         conn_process(c);

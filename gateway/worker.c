@@ -90,7 +90,7 @@ static void worker_accept_error_cb(struct evconnlistener *l, void *arg)
     int err = EVUTIL_SOCKET_ERROR();
 
     /* EMFILE and friends: back off until a connection closes or the next tick */
-    log_msg(LOG_WARN, "accept failed", "worker=%d error=\"%s\"", w->id, strerror(err));
+    log_msg(LOG_WARN, "accept failed", "worker=%d error=%s", w->id, log_value(strerror(err)));
     evconnlistener_disable(l);
     w->listener_paused = true;
 }
@@ -255,7 +255,7 @@ int worker_init(struct worker *w, int id, int listen_fd, SSL_CTX *ssl_ctx)
     worker_copy_settings(w, gateway.cfg);
     if (redis_url_parse(gateway.cfg->redis.url, &url, &why) < 0) {
         pthread_mutex_unlock(&gateway.cfg_lock);
-        log_msg(LOG_ERROR, "bad redis url", "error=\"%s\"", why);
+        log_msg(LOG_ERROR, "bad redis url", "error=%s", log_value(why));
         return -1;
     }
     pthread_mutex_unlock(&gateway.cfg_lock);
