@@ -138,15 +138,15 @@ static void plain_free(struct transport *t)
     free(p);
 }
 
-static const struct transport_ops transport_plain_ops = {
-    .fill = plain_fill,
-    .discard = plain_discard,
-    .send = plain_send,
-    .set_reading = plain_set_reading,
-    .again = plain_again,
-    .shutdown_write = plain_shutdown_write,
-    .free = plain_free,
-};
+/* An ops table from the functions named prefix_fill, prefix_discard, ... */
+#define TRANSPORT_OPS(prefix)                                                                      \
+    {                                                                                              \
+        .fill = prefix##_fill, .discard = prefix##_discard, .send = prefix##_send,                 \
+        .set_reading = prefix##_set_reading, .again = prefix##_again,                              \
+        .shutdown_write = prefix##_shutdown_write, .free = prefix##_free,                          \
+    }
+
+static const struct transport_ops transport_plain_ops = TRANSPORT_OPS(plain);
 
 static struct transport *transport_plain_new(struct event_base *base, evutil_socket_t fd)
 {
@@ -264,15 +264,7 @@ static void tls_free(struct transport *t)
     free(s);
 }
 
-static const struct transport_ops transport_tls_ops = {
-    .fill = tls_fill,
-    .discard = tls_discard,
-    .send = tls_send,
-    .set_reading = tls_set_reading,
-    .again = tls_again,
-    .shutdown_write = tls_shutdown_write,
-    .free = tls_free,
-};
+static const struct transport_ops transport_tls_ops = TRANSPORT_OPS(tls);
 
 static struct transport *transport_tls_new(struct event_base *base, evutil_socket_t fd,
                                            SSL_CTX *ssl_ctx)
