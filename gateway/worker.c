@@ -294,7 +294,7 @@ int worker_init(struct worker *w, int id, int listen_fd, SSL_CTX *ssl_ctx)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    struct timeval tick = {0, WORKER_TICK_MS * 1000};
+    struct timeval tick = timeval_ms(WORKER_TICK_MS);
 
     evtimer_add(w->tick_ev, &tick);
     event_base_dispatch(w->base);
