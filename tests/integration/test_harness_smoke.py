@@ -231,7 +231,7 @@ def test_processes_die_with_the_test_process(tmp_path):
         p = harness.PostgresServer().start()
         print(r.pid, p.pid, r.dir, p.dir, flush=True)
         time.sleep(120)
-        """ % os.path.dirname(os.path.abspath(harness.__file__)))
+        """ % os.path.dirname(os.path.dirname(os.path.abspath(harness.__file__))))
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
     try:
         line = proc.stdout.readline().split()

@@ -1,6 +1,6 @@
 """Helpers shared by the writer integration tests (tests/integration/test_writer*.py).
 
-Builds on harness.py: encode() writes queue envelopes v1 (common/envelope.h) independently
+Builds on the harness package: encode() writes queue envelopes v1 (common/envelope.h) independently
 of the C code, Stack owns one Redis queue name, one database and the writer configs, and
 knows how to push items, start writers and read back hookpipe.events / dead_letters.
 """
