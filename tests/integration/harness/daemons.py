@@ -22,6 +22,14 @@ LISTENING = re.compile(r'^ts=\S+ level=info comp=\w+ msg="listening" what=(\w+) 
 _daemons = []  # every Daemon ever created in this process, for the per-test check
 
 
+def _connect_addr(addr):
+    """(host, port) to connect to for a reported "host:port" / "[v6]:port" listener."""
+    host, port = addr.rsplit(":", 1)
+    host = host.strip("[]")
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return host, int(port)
+
+
 class _Exited(Exception):
     """The daemon exited while we waited for it (not worth polling on)."""
 
@@ -123,15 +131,15 @@ class Daemon:
                                          stderr=subprocess.STDOUT, env=self.env,
                                          preexec_fn=_die_with_parent)
         self.returncode = None
-        ports = [wait_port] if wait_port is not None else []
-        ports += [self.listen_port(what, timeout) for what in wait_listen]
-        for port in ports:
-            def ready(port=port):
+        addrs = [("127.0.0.1", wait_port)] if wait_port is not None else []
+        addrs += [_connect_addr(self.listen_addr(what, timeout)) for what in wait_listen]
+        for host, port in addrs:
+            def ready(host=host, port=port):
                 if self.proc.poll() is not None:
                     raise AssertionError(
                         f"hookpipe-{self.kind} exited with {self.proc.returncode} before "
                         f"port {port} opened; log:\n{self.log()[-4000:]}")
-                return port_open(port)
+                return port_open(port, host)
 
             wait_for(ready, timeout=timeout, what=f"hookpipe-{self.kind} to listen on {port}")
         return self
