@@ -105,13 +105,14 @@ class Gw:
     def __init__(self, tmp_path, redis, gateway=None, sources=None, name="gw"):
         self.tmp = tmp_path
         self.redis = redis
-        self.port = harness.free_port()
-        self.admin_port = harness.free_port()
+        # Port 0: the gateway binds free ports and reports them; start() reads them.
+        self.port = None
+        self.admin_port = None
         self.queue = "hp:test:%s:%s" % (name, uuid.uuid4().hex[:8])
         self.config_path = os.path.join(str(tmp_path), "%s.ini" % name)
         self.gateway_opts = {
-            "listen": "127.0.0.1:%d" % self.port,
-            "admin_listen": "127.0.0.1:%d" % self.admin_port,
+            "listen": "127.0.0.1:0",
+            "admin_listen": "127.0.0.1:0",
             "workers": "2",
         }
         self.gateway_opts.update(gateway or {})
@@ -129,9 +130,13 @@ class Gw:
                              sources=self.sources, extra=raw_append)
 
     def start(self, ready=True):
-        """Starts the daemon; with ready, waits until /readyz says Redis is connected."""
+        """Starts the daemon and reads the ports it bound (a restart may get new ones); with
+        ready, waits until /readyz says Redis is connected."""
         self.daemon = harness.Daemon("gateway", self.config_path)
-        self.daemon.start(wait_port=self.port)
+        admin = self.gateway_opts.get("admin_listen") not in (None, "")
+        self.daemon.start(wait_listen=("http", "admin") if admin else ("http",))
+        self.port = self.daemon.listen_port("http")
+        self.admin_port = self.daemon.listen_port("admin") if admin else None
         if ready:
             wait_ready(self, 200, timeout=10)
             # /readyz answers for the worker that took the connection: wait for all links
