@@ -324,8 +324,9 @@ static void batch_claim_cb(redisAsyncContext *ac, void *r, void *privdata)
         return;
     }
     if (reply->type != REDIS_REPLY_ARRAY || batch_take_items(b, reply) != 0) {
-        log_msg(LOG_ERROR, "claim failed", "writer=%s error=\"%.200s\"", b->name,
-                reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply or no memory");
+        log_msg(LOG_ERROR, "claim failed", "writer=%s error=%s", b->name,
+                log_value(reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                           : "unexpected reply or no memory"));
         batch_set_state(b, BATCH_RESYNC);
         batch_timer(b->fill_timer, BATCH_REDIS_RETRY_MS);
         return;
@@ -483,9 +484,9 @@ static void batch_prefetch_cb(redisAsyncContext *ac, void *r, void *privdata)
         batch_append_items(&b->next, &b->nnext, &b->capnext, reply) != 0) {
         /* it may have claimed items that are not in memory: re-read the list later */
         if (reply != NULL)
-            log_msg(LOG_ERROR, "prefetch claim failed", "writer=%s error=\"%.200s\"", b->name,
-                    reply->type == REDIS_REPLY_ERROR ? reply->str
-                                                     : "unexpected reply or no memory");
+            log_msg(LOG_ERROR, "prefetch claim failed", "writer=%s error=%s", b->name,
+                    log_value(reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                               : "unexpected reply or no memory"));
         b->resync_after_release = true;
         batch_drop_next(b);
         return;
@@ -549,8 +550,8 @@ static void batch_retry_later(struct batch *b, const struct pgconn_result *res)
 {
     log_msg(LOG_WARN, "postgres statement failed, will retry",
             "batch=%llu sqlstate=%s "
-            "error=\"%s\" retry_ms=%d",
-            (unsigned long long)b->id, res->sqlstate, res->message, b->retry_ms);
+            "error=%s retry_ms=%d",
+            (unsigned long long)b->id, res->sqlstate, log_value(res->message), b->retry_ms);
     batch_timer(b->retry_timer, b->retry_ms);
     b->retry_ms = b->retry_ms * 2 > BATCH_RETRY_MAX_MS ? BATCH_RETRY_MAX_MS : b->retry_ms * 2;
 }
@@ -616,8 +617,9 @@ static void batch_dead_done(struct pgconn *c, const struct pgconn_result *res, v
     b->pg_inflight = false;
     if (res->ok) {
         writer_stats.dead_letters += (uint64_t)res->tuples;
-        log_msg(LOG_WARN, "dead letter stored", "batch=%llu delivery=%s reason=\"%.200s\"",
-                (unsigned long long)b->id, r->has_envelope ? r->env.delivery_id : "-", r->reason);
+        log_msg(LOG_WARN, "dead letter stored", "batch=%llu delivery=%s reason=%s",
+                (unsigned long long)b->id, r->has_envelope ? r->env.delivery_id : "-",
+                log_value(r->reason));
         b->dead_next++;
         b->retry_ms = BATCH_RETRY_MIN_MS;
         batch_step(b);
@@ -633,8 +635,8 @@ static void batch_dead_done(struct pgconn *c, const struct pgconn_result *res, v
          * even that fails, it is retried like any other error.
          */
         log_msg(LOG_ERROR, "dead letter rejected, storing it without envelope fields",
-                "batch=%llu sqlstate=%s error=\"%s\"", (unsigned long long)b->id, res->sqlstate,
-                res->message);
+                "batch=%llu sqlstate=%s error=%s", (unsigned long long)b->id, res->sqlstate,
+                log_value(res->message));
         r->dead_minimal = true;
         batch_step(b);
         return;
@@ -778,7 +780,7 @@ static void batch_heartbeat_cb(redisAsyncContext *ac, void *r, void *privdata)
     redisReply *reply = r;
 
     if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
-        log_msg(LOG_WARN, "heartbeat failed", "writer=%s error=\"%.200s\"", b->name, reply->str);
+        log_msg(LOG_WARN, "heartbeat failed", "writer=%s error=%s", b->name, log_value(reply->str));
 }
 
 static void batch_heartbeat(struct batch *b)

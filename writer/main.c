@@ -72,22 +72,23 @@ static int main_migrate(const struct config *cfg, long wait_s)
             return 0;
         }
         if (!retryable) {
-            log_msg(LOG_ERROR, "migration failed", "error=\"%s\"", err);
+            log_msg(LOG_ERROR, "migration failed", "error=%s", log_value(err));
             return -1;
         }
         clock_gettime(CLOCK_MONOTONIC, &now);
         left_ms = wait_s * 1000 -
                   ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
         if (wait_s >= 0 && left_ms <= 0) {
-            log_msg(LOG_ERROR, "migration failed",
-                    "error=\"postgres unreachable, gave up after %ld s (migrate_wait_s): %s\"",
-                    wait_s, err);
+            char why[CONFIG_ERR_LEN + 96];
+            snprintf(why, sizeof(why),
+                     "postgres unreachable, gave up after %ld s (migrate_wait_s): %s", wait_s, err);
+            log_msg(LOG_ERROR, "migration failed", "error=%s", log_value(why));
             return -1;
         }
         if (wait_s >= 0 && delay_ms > left_ms)
             delay_ms = (int)left_ms;
-        log_msg(LOG_WARN, "postgres unavailable for migrations, retrying",
-                "error=\"%s\" retry_ms=%d", err, delay_ms);
+        log_msg(LOG_WARN, "postgres unavailable for migrations, retrying", "error=%s retry_ms=%d",
+                log_value(err), delay_ms);
         usleep((useconds_t)delay_ms * 1000);
         if (main_stop_requested) {
             log_msg(LOG_INFO, "stopped before start-up finished", NULL);
@@ -193,15 +194,15 @@ int main(int argc, char **argv)
     }
     b = batch_start(base, cfg, name, err, sizeof(err));
     if (b == NULL) {
-        log_msg(LOG_ERROR, "writer start failed", "error=\"%s\"", err);
+        log_msg(LOG_ERROR, "writer start failed", "error=%s", log_value(err));
         goto done;
     }
     if (cfg->writer.admin_listen[0] != '\0') {
         admin = admin_server_start(base, cfg->writer.admin_listen, writer_stats_render, NULL, err,
                                    sizeof(err));
         if (admin == NULL) {
-            log_msg(LOG_ERROR, "admin listener failed", "addr=%s error=\"%s\"",
-                    cfg->writer.admin_listen, err);
+            log_msg(LOG_ERROR, "admin listener failed", "addr=%s error=%s",
+                    cfg->writer.admin_listen, log_value(err));
             goto done;
         }
     }

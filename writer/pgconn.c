@@ -98,8 +98,8 @@ static void pgconn_fail(struct pgconn *c, const char *why)
 
     snprintf(msg, sizeof(msg), "%s", why);
     msg[strcspn(msg, "\n")] = '\0';
-    log_msg(LOG_WARN, "postgres connection failed", "state=%s error=\"%s\" retry_ms=%d",
-            pgconn_state_name(was), msg, c->backoff_ms);
+    log_msg(LOG_WARN, "postgres connection failed", "state=%s error=%s retry_ms=%d",
+            pgconn_state_name(was), log_value(msg), c->backoff_ms);
     event_del(c->io);
     if (c->pg != NULL) {
         PQfinish(c->pg);
