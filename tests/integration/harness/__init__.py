@@ -11,15 +11,15 @@ one Zoom signer, and small HTTP/metrics helpers.
 Every name tests use is re-exported here: `import harness; harness.X`.
 """
 
-from .processes import (BUILD_DIR, IS_ROOT, SANITIZED, SOURCE_DIR, _children_of,
-                        _die_with_parent, _kill_pid, _pg_user_kwargs, _pid_alive,
+from .processes import (BUILD_DIR, IS_ROOT, SANITIZED, SOURCE_DIR, _children_of, _cleanups,
+                        _die_with_parent, _kill_pid, _pg_user_kwargs, _pid_alive, _ports_given,
                         _register_cleanup, _unregister_cleanup, build_option, cleanup_all,
                         free_port, port_open, unique_name, wait_for)
 from .servers import (BIND_ATTEMPTS, PG_BIN, REDIS_SERVER, PostgresServer, RedisServer,
                       SharedPostgres, SharedRedis, _PostgresClient, shared_postgres,
                       shared_redis)
-from .daemons import (LISTENING, SANITIZER_MARKERS, Daemon, check_sanitizer_log, daemon_count,
-                      daemon_path, daemons_since, run_daemon, write_config)
+from .daemons import (LISTENING, SANITIZER_MARKERS, Daemon, _daemons, check_sanitizer_log,
+                      daemon_count, daemon_path, daemons_since, run_daemon, write_config)
 from .zoom import (FIXTURES, fixture_body, fixture_json, fixture_path, zoom_headers,
                    zoom_request_headers, zoom_signature, zoom_token)
-from .http import (http_request, metric, metrics, post_hook, raw_request, tls_cert)
+from .http import http_request, metric, metrics, post_hook, raw_request, tls_cert
