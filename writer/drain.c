@@ -452,7 +452,7 @@ struct drain *drain_new(struct event_base *base, const struct config *cfg, struc
     d->stopped_arg = arg;
     d->state = DRAIN_RESYNC;
     d->timer = evtimer_new(base, drain_timer_cb, d);
-    d->store = store_new(base, cfg, drain_stored_cb, d);
+    d->store = store_new(base, cfg, qc->name, drain_stored_cb, d);
     if (d->timer == NULL || d->store == NULL) {
         drain_free(d);
         return NULL;

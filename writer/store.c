@@ -59,6 +59,7 @@ struct store_range {
 };
 
 struct store {
+    char name[128]; /* the writer's, for log lines */
     struct pgconn *pg;
     store_done_fn done;
     void *done_arg;
@@ -260,10 +261,12 @@ static void store_retry_cb(evutil_socket_t fd, short what, void *arg)
 
 static void store_pg_state(struct pgconn *c, bool up, void *arg)
 {
+    struct store *s = arg;
+
     if (up) {
         writer_stats.pg_reconnects++;
-        log_msg(LOG_INFO, "postgres connected", "%s", "");
-        store_step(arg);
+        log_msg(LOG_INFO, "postgres connected", "writer=%s", s->name);
+        store_step(s);
     }
 }
 
@@ -289,13 +292,14 @@ int store_batch(struct store *s, struct row *rows, size_t n, uint64_t id)
     return 0;
 }
 
-struct store *store_new(struct event_base *base, const struct config *cfg, store_done_fn done,
-                        void *arg)
+struct store *store_new(struct event_base *base, const struct config *cfg, const char *name,
+                        store_done_fn done, void *arg)
 {
     struct store *s = calloc(1, sizeof(*s));
 
     if (s == NULL)
         return NULL;
+    snprintf(s->name, sizeof(s->name), "%s", name);
     s->done = done;
     s->done_arg = arg;
     backoff_init(&s->retry, STORE_RETRY_MIN_MS, STORE_RETRY_MAX_MS);

@@ -21,11 +21,11 @@ struct store;
 typedef void (*store_done_fn)(void *arg);
 
 /*
- * Connects to cfg's PostgreSQL (cfg must outlive the store); done is called once per
- * store_batch. Returns NULL on allocation failure.
+ * Connects to cfg's PostgreSQL (cfg must outlive the store) for writer name (for log
+ * lines); done is called once per store_batch. Returns NULL on allocation failure.
  */
-struct store *store_new(struct event_base *base, const struct config *cfg, store_done_fn done,
-                        void *arg) __attribute__((warn_unused_result));
+struct store *store_new(struct event_base *base, const struct config *cfg, const char *name,
+                        store_done_fn done, void *arg) __attribute__((warn_unused_result));
 
 /*
  * Starts storing rows[0..n) (n > 0, classified; borrowed until done runs, and rows that

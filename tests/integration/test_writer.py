@@ -338,6 +338,22 @@ def test_env_overrides_writer_name_and_admin_listen(stack):
     assert "HOOKPIPE_WRITER_ADMIN_LISTEN" in r.stderr
 
 
+def test_writer_name_follows_the_name_rule(stack):
+    """Writer names end up in Redis keys and metric labels: 1-64 of A-Z a-z 0-9 _ -
+    (common/name.h), from the INI or HOOKPIPE_WRITER_NAME; anything else exits 2."""
+    for bad in ("has.dot", "x" * 65, "sp ace", "quo\"te"):
+        r = harness.run_daemon("writer", ["-c", stack.config(bad)], timeout=20)
+        assert r.returncode == 2, (bad, r.stderr)
+        assert "writer name" in r.stderr and "1-64" in r.stderr
+    env = dict(os.environ, HOOKPIPE_WRITER_NAME="from.env")
+    r = harness.run_daemon("writer", ["-c", stack.config("ok")], env=env, timeout=20)
+    assert r.returncode == 2 and "writer name" in r.stderr
+    w = stack.writer("x" * 64)
+    stack.push([encode(body())])
+    stack.wait_rows(1)
+    assert w.stop() == 0
+
+
 def test_request_id_with_copy_escape_bytes_is_stored_exactly(stack):
     """The request id is not covered by Zoom's signature and may hold a backslash, COPY's
     own escape character: it must be stored as sent."""
