@@ -205,8 +205,11 @@ static void store_send_copy(struct store *s)
         return;
     }
     s->attempt_start = monotonic_s();
-    s->inflight = pgconn_exec(s->pg, direct ? STORE_DIRECT_SQL : STORE_STAGED_SQL, s->copy.data,
-                              s->copy.len, 0, NULL, NULL, NULL, store_copy_done, s) == 0;
+    /* set first: PostgreSQL may answer, and copy_done run, before pgconn_exec returns */
+    s->inflight = true;
+    if (pgconn_exec(s->pg, direct ? STORE_DIRECT_SQL : STORE_STAGED_SQL, s->copy.data, s->copy.len,
+                    0, NULL, NULL, NULL, store_copy_done, s) != 0)
+        s->inflight = false;
 }
 
 static void store_send_dead(struct store *s, struct row *r)
@@ -225,8 +228,10 @@ static void store_send_dead(struct store *s, struct row *r)
     lengths[3] = (int)(env ? r->env.body_len : r->item_len);
     values[4] = env ? r->env.delivery_id : NULL;
     values[5] = (const char *)r->item_key;
-    s->inflight = pgconn_exec(s->pg, STORE_DEAD_SQL, NULL, 0, 6, values, lengths, formats,
-                              store_dead_done, s) == 0;
+    s->inflight = true; /* as in store_send_copy */
+    if (pgconn_exec(s->pg, STORE_DEAD_SQL, NULL, 0, 6, values, lengths, formats, store_dead_done,
+                    s) != 0)
+        s->inflight = false;
 }
 
 /* Sends the batch's next statement, or reports it stored when none is left. */

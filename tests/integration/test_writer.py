@@ -33,6 +33,16 @@ def test_claim_copy_insert_release(stack):
     assert w.stop() == 0
 
 
+def test_many_one_item_batches_drain(stack):
+    """With one item per batch PostgreSQL often answers a COPY before the call that sent it
+    returns; the writer must go on regardless (it once stalled there)."""
+    stack.push([encode(body(obj={"id": f"one{i}"}), delivery_id=f"one{i}") for i in range(300)])
+    w = stack.writer(batch_size=1)
+    stack.wait_rows(300, timeout=60)
+    stack.wait_drained()
+    assert w.stop() == 0
+
+
 def test_zoom_retry_gives_one_row(stack):
     b = body(event="meeting.started", event_ts=1700000000001)
     # a retry: same body bytes, new delivery (new timestamp/signature at the gateway)
