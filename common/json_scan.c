@@ -449,6 +449,11 @@ char *json_scan_str_decode(const struct json_scan_str *s)
 
     if (out == NULL)
         return NULL;
+    if (!s->escaped) {
+        memcpy(out, s->p, s->len);
+        out[s->len] = '\0';
+        return out;
+    }
     while (p < end) {
         unsigned cp, lo;
         if (*p != '\\') {
