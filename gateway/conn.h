@@ -1,32 +1,69 @@
 /*
- * One client connection of the gateway: an explicit state machine over a bufferevent
- * (plain or TLS) that reads a request head, then its body, verifies it, pushes it to
- * Redis and answers. Every state change goes through conn_set_state().
+ * One client connection of the gateway: an explicit HTTP/1.1 state machine over a
+ * transport (plain or TLS). It reads a request head, then its body, has it verified,
+ * pushes it and answers. Every state change goes through conn_set_state(). What it
+ * needs from its worker comes in a struct conn_env, so it knows no worker.
  */
 #ifndef HOOKPIPE_CONN_H
 #define HOOKPIPE_CONN_H
 
-#include <event2/util.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
 
-struct worker;
+struct keyring;
+struct pusher;
+
+/* The reloadable settings a connection applies (the worker copies them from the config). */
+struct conn_settings {
+    long max_body_bytes;
+    long timestamp_tolerance_s;
+    long max_queue_length;
+    long read_timeout_s;
+    long idle_timeout_s;
+    long push_timeout_ms;
+    long max_pushes_in_flight;
+};
+
+struct conn;
+TAILQ_HEAD(conn_list, conn);
+
+/* A worker's side of its connections: what they use, and what they report. */
+struct conn_env {
+    struct event_base *base;
+    SSL_CTX *ssl_ctx;              /* NULL for plain HTTP */
+    int worker_id;                 /* for log lines */
+    struct conn_settings settings; /* replaced on reload */
+    struct keyring *keyring;       /* replaced on reload */
+    struct pusher *pusher;         /* queues deliveries on the worker's Redis link */
+    bool stopping;                 /* answers end their connection (graceful stop) */
+    void (*closed)(void *arg);     /* a connection was freed: its slot is free */
+    void *arg;                     /* for closed */
+    /* kept by conn.c */
+    struct conn_list conns; /* open connections */
+    long nconns;
+    uint64_t next_id;    /* for log lines */
+    bool budget_waiters; /* connections wait for the buffer budget (conn_resume_reading) */
+};
+
+/* Sets up env's connection list; the caller fills in the rest. */
+void conn_env_init(struct conn_env *env);
 
 /*
- * Cap on the bytes all connections of the process hold (input, unsent answers and the
- * declared size of bodies being read; stats buffered_bytes). Over it, connections
- * outside a body stop reading, and a body that does not fit is answered 503.
+ * Takes ownership of fd (an accepted socket) and starts serving it. -1 when out of
+ * memory (fd closed, closed() not called: the caller still holds the slot).
  */
-#define CONN_BUFFER_BUDGET ((int64_t)256 << 20)
+int conn_accept(struct conn_env *env, evutil_socket_t fd) __attribute__((warn_unused_result));
 
-/* Takes ownership of fd (an accepted socket) and starts serving it on w's loop. */
-void conn_accept(struct worker *w, evutil_socket_t fd);
-
-/* Shutdown: closes connections with no push in flight; the others close after answering. */
-void conn_close_idle(struct worker *w);
+/* Graceful stop: closes connections with no answer pending; the others close after it. */
+void conn_close_idle(struct conn_env *env);
 
 /* The worker's tick: resumes reading on connections the buffer budget paused. */
-void conn_resume_reading(struct worker *w);
+void conn_resume_reading(struct conn_env *env);
 
 /* Frees every connection left (end of the worker's loop). */
-void conn_free_all(struct worker *w);
+void conn_free_all(struct conn_env *env);
 
 #endif

@@ -45,12 +45,13 @@ struct keyring *keyring_new(const struct config *cfg)
         size_t slot;
         kr->nentries++;
         e->name = strdup(src->name);
-        e->current = zoom_key_new(src->secret, strlen(src->secret));
+        e->keys.current = zoom_key_new(src->secret, strlen(src->secret));
         if (src->secret_previous != NULL)
-            e->previous = zoom_key_new(src->secret_previous, strlen(src->secret_previous));
+            e->keys.previous = zoom_key_new(src->secret_previous, strlen(src->secret_previous));
+        e->checks = verify_checks(src->provider);
         e->stats = stats_source(src->name);
-        if (e->name == NULL || e->current == NULL ||
-            (src->secret_previous != NULL && e->previous == NULL))
+        if (e->name == NULL || e->keys.current == NULL ||
+            (src->secret_previous != NULL && e->keys.previous == NULL) || e->checks == NULL)
             goto fail;
         slot = keyring_hash(e->name, strlen(e->name)) & (kr->nslots - 1);
         while (kr->slots[slot] != NULL)
@@ -69,8 +70,8 @@ void keyring_free(struct keyring *kr)
         return;
     for (size_t i = 0; i < kr->nentries; i++) {
         free(kr->entries[i].name);
-        zoom_key_free(kr->entries[i].current);
-        zoom_key_free(kr->entries[i].previous);
+        zoom_key_free(kr->entries[i].keys.current);
+        zoom_key_free(kr->entries[i].keys.previous);
     }
     free(kr->entries);
     free(kr->slots);

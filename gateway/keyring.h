@@ -10,13 +10,13 @@
 
 #include "config.h"
 #include "stats.h"
-#include "zoom.h"
+#include "verify.h"
 
 struct keyring_entry {
-    char *name;                 /* source name (owned) */
-    struct zoom_key *current;   /* keyed with secret */
-    struct zoom_key *previous;  /* keyed with secret_previous, or NULL */
-    struct stats_source *stats; /* this source's counters */
+    char *name;                               /* source name (owned) */
+    struct verify_keys keys;                  /* keyed with secret and secret_previous (or NULL) */
+    const struct verify_check *const *checks; /* how its requests are verified, in order */
+    struct stats_source *stats;               /* this source's counters */
 };
 
 struct keyring;

@@ -11,10 +11,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "conn.h"
+#include "budget.h"
 #include "log.h"
 #include "redis_url.h"
 #include "stats.h"
+#include "timeutil.h"
 
 #define WORKER_TICK_MS 250
 #define WORKER_STOP_GRACE_MS 2000 /* beyond push_timeout_ms */
@@ -23,16 +24,18 @@ struct gateway gateway = {.cfg_lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void worker_copy_settings(struct worker *w, const struct config *cfg)
 {
-    w->settings.max_body_bytes = cfg->gateway.max_body_bytes;
-    w->settings.timestamp_tolerance_s = cfg->gateway.timestamp_tolerance_s;
-    w->settings.max_queue_length = cfg->gateway.max_queue_length;
-    w->settings.read_timeout_s = cfg->gateway.read_timeout_s;
-    w->settings.idle_timeout_s = cfg->gateway.idle_timeout_s;
-    w->settings.push_timeout_ms = cfg->gateway.push_timeout_ms;
-    w->settings.max_pushes_in_flight = cfg->gateway.max_pushes_in_flight;
+    struct conn_settings *s = &w->env.settings;
+
+    s->max_body_bytes = cfg->gateway.max_body_bytes;
+    s->timestamp_tolerance_s = cfg->gateway.timestamp_tolerance_s;
+    s->max_queue_length = cfg->gateway.max_queue_length;
+    s->read_timeout_s = cfg->gateway.read_timeout_s;
+    s->idle_timeout_s = cfg->gateway.idle_timeout_s;
+    s->push_timeout_ms = cfg->gateway.push_timeout_ms;
+    s->max_pushes_in_flight = cfg->gateway.max_pushes_in_flight;
 }
 
-/* Takes a connection slot; false when max_connections are open already. */
+/* Connection slots (max_connections, across workers) are taken and given back here only. */
 static bool worker_take_slot(void)
 {
     if (atomic_fetch_add(&gateway.nconns, 1) + 1 > gateway.max_connections) {
@@ -42,18 +45,42 @@ static bool worker_take_slot(void)
     return true;
 }
 
-static double worker_now(void)
+static void worker_give_slot(void)
 {
-    struct timespec ts;
+    atomic_fetch_sub(&gateway.nconns, 1);
+}
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+static void worker_resume_listener(struct worker *w);
+static void worker_maybe_exit(struct worker *w);
+static void worker_conn_closed(void *arg);
+
+/* Serves an accepted socket, holding a slot already; gives it back on failure. */
+static void worker_serve(struct worker *w, evutil_socket_t fd)
+{
+    if (conn_accept(&w->env, fd) < 0)
+        worker_conn_closed(w);
+}
+
+/* conn.c's closed callback: a connection was freed, so its slot is free. */
+static void worker_conn_closed(void *arg)
+{
+    struct worker *w = arg;
+
+    worker_give_slot();
+    worker_resume_listener(w);
+    worker_maybe_exit(w);
+}
+
+/* The pusher's idle callback: a push completed, which may end a graceful stop. */
+static void worker_push_done(void *arg)
+{
+    worker_maybe_exit(arg);
 }
 
 static void worker_pause_listener(struct worker *w)
 {
     if (!w->listener_paused && w->listener != NULL) {
-        double now = worker_now();
+        double now = monotonic_s();
         evconnlistener_disable(w->listener);
         w->listener_paused = true;
         if (now - w->cap_logged_at >= 10) { /* at the cap, pauses come and go quickly */
@@ -81,7 +108,7 @@ static void worker_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struc
     }
     if (atomic_load(&gateway.nconns) >= gateway.max_connections)
         worker_pause_listener(w);
-    conn_accept(w, fd);
+    worker_serve(w, fd);
 }
 
 static void worker_accept_error_cb(struct evconnlistener *l, void *arg)
@@ -97,14 +124,14 @@ static void worker_accept_error_cb(struct evconnlistener *l, void *arg)
 
 static void worker_resume_listener(struct worker *w)
 {
-    if (!w->listener_paused || w->stopping)
+    if (!w->listener_paused || w->env.stopping)
         return;
     if (w->parked_fd >= 0) {
         if (!worker_take_slot())
             return;
         evutil_socket_t fd = w->parked_fd;
         w->parked_fd = -1;
-        conn_accept(w, fd);
+        worker_serve(w, fd);
     }
     if (w->listener != NULL && atomic_load(&gateway.nconns) < gateway.max_connections) {
         w->listener_paused = false;
@@ -112,16 +139,10 @@ static void worker_resume_listener(struct worker *w)
     }
 }
 
-void worker_maybe_exit(struct worker *w)
+static void worker_maybe_exit(struct worker *w)
 {
-    if (w->stopping && w->nconns == 0 && w->pushes_in_flight == 0)
+    if (w->env.stopping && w->env.nconns == 0 && w->pusher.in_flight == 0)
         event_base_loopexit(w->base, NULL);
-}
-
-void worker_conn_closed(struct worker *w)
-{
-    worker_resume_listener(w);
-    worker_maybe_exit(w);
 }
 
 static void worker_redis_state(struct redis_link *link, bool up, void *arg)
@@ -129,7 +150,7 @@ static void worker_redis_state(struct redis_link *link, bool up, void *arg)
     struct worker *w = arg;
 
     w->redis_up = up;
-    w->last_reply = worker_now();
+    pusher_saw_reply(&w->pusher);
     w->llen_inflight = false;
     STAT_ADD(redis_links_up, up ? 1 : -1);
 }
@@ -141,26 +162,9 @@ static void worker_llen_cb(redisAsyncContext *ac, void *r, void *privdata)
 
     w->llen_inflight = false;
     if (reply != NULL)
-        w->last_reply = worker_now();
+        pusher_saw_reply(&w->pusher);
     if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
         STAT_SET(queue_length, reply->integer);
-}
-
-void worker_saw_reply(struct worker *w)
-{
-    w->last_reply = worker_now();
-}
-
-/*
- * A push went unanswered for push_timeout_ms. If nothing at all has come back from
- * Redis for that long, the connection is stalled (a paused server, a lost host with no
- * reset): drop it, which fails every pending push at once, and reconnect. Otherwise
- * pushes would pile up to max_pushes_in_flight and /readyz would keep saying ready.
- */
-void worker_push_timed_out(struct worker *w)
-{
-    if (w->redis_up && worker_now() - w->last_reply >= w->settings.push_timeout_ms / 1000.0)
-        redis_link_reset(w->redis, "no reply from redis within push_timeout_ms");
 }
 
 static void worker_tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -172,7 +176,7 @@ static void worker_tick_cb(evutil_socket_t fd, short what, void *arg)
         redisAsyncCommand(ac, worker_llen_cb, w, "LLEN %s", w->queue) == REDIS_OK)
         w->llen_inflight = true;
     worker_resume_listener(w);
-    conn_resume_reading(w);
+    conn_resume_reading(&w->env);
 }
 
 static void worker_reload_cb(evutil_socket_t fd, short what, void *arg)
@@ -190,8 +194,8 @@ static void worker_reload_cb(evutil_socket_t fd, short what, void *arg)
                 "worker=%d error=\"out of memory\"", w->id);
         return;
     }
-    keyring_free(w->keyring);
-    w->keyring = kr;
+    keyring_free(w->env.keyring);
+    w->env.keyring = kr;
 }
 
 static void worker_deadline_cb(evutil_socket_t fd, short what, void *arg)
@@ -199,19 +203,18 @@ static void worker_deadline_cb(evutil_socket_t fd, short what, void *arg)
     struct worker *w = arg;
 
     log_msg(LOG_WARN, "stop deadline reached, closing remaining connections",
-            "worker=%d connections=%ld pushes=%ld", w->id, w->nconns, w->pushes_in_flight);
+            "worker=%d connections=%ld pushes=%ld", w->id, w->env.nconns, w->pusher.in_flight);
     event_base_loopexit(w->base, NULL);
 }
 
 static void worker_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
-    long ms = w->settings.push_timeout_ms + WORKER_STOP_GRACE_MS;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    struct timeval tv = timeval_ms(w->env.settings.push_timeout_ms + WORKER_STOP_GRACE_MS);
 
-    if (w->stopping)
+    if (w->env.stopping)
         return;
-    w->stopping = true;
+    w->env.stopping = true;
     if (w->listener != NULL) {
         evconnlistener_free(w->listener); /* closes the socket: no new connections */
         w->listener = NULL;
@@ -221,7 +224,7 @@ static void worker_stop_cb(evutil_socket_t fd, short what, void *arg)
         w->parked_fd = -1;
     }
     evtimer_add(w->deadline_ev, &tv);
-    conn_close_idle(w);
+    conn_close_idle(&w->env);
     worker_maybe_exit(w);
 }
 
@@ -235,8 +238,12 @@ int worker_init(struct worker *w, int id, int listen_fd, SSL_CTX *ssl_ctx)
     w->id = id;
     w->listen_fd = listen_fd;
     w->parked_fd = -1;
-    w->ssl_ctx = ssl_ctx;
-    TAILQ_INIT(&w->conns);
+    conn_env_init(&w->env);
+    w->env.ssl_ctx = ssl_ctx;
+    w->env.worker_id = id;
+    w->env.pusher = &w->pusher;
+    w->env.closed = worker_conn_closed;
+    w->env.arg = w;
     /*
      * The changelist folds an event's add and delete within one loop pass into at most
      * one epoll_ctl: hiredis' adapter re-arms its write event on every command.
@@ -249,8 +256,9 @@ int worker_init(struct worker *w, int id, int listen_fd, SSL_CTX *ssl_ctx)
     event_config_free(ecfg);
     if (w->base == NULL)
         return -1;
+    w->env.base = w->base;
     pthread_mutex_lock(&gateway.cfg_lock);
-    w->keyring = keyring_new(gateway.cfg);
+    w->env.keyring = keyring_new(gateway.cfg);
     w->queue = strdup(gateway.cfg->redis.queue);
     worker_copy_settings(w, gateway.cfg);
     if (redis_url_parse(gateway.cfg->redis.url, &url, &why) < 0) {
@@ -259,7 +267,7 @@ int worker_init(struct worker *w, int id, int listen_fd, SSL_CTX *ssl_ctx)
         return -1;
     }
     pthread_mutex_unlock(&gateway.cfg_lock);
-    if (w->keyring == NULL || w->queue == NULL)
+    if (w->env.keyring == NULL || w->queue == NULL)
         return -1;
     w->reload_ev = event_new(w->base, -1, 0, worker_reload_cb, w);
     w->stop_ev = event_new(w->base, -1, 0, worker_stop_cb, w);
@@ -277,19 +285,20 @@ int worker_init(struct worker *w, int id, int listen_fd, SSL_CTX *ssl_ctx)
     w->redis = redis_link_new(w->base, &url, name, worker_redis_state, w);
     if (w->redis == NULL)
         return -1;
+    pusher_init(&w->pusher, w->redis, w->queue, id, gateway.id_prefix, worker_push_done, w);
     STAT_ADD(redis_links, 1);
-    STAT_SET(buffer_budget_bytes, CONN_BUFFER_BUDGET);
+    budget_init();
     return 0;
 }
 
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    struct timeval tick = {0, WORKER_TICK_MS * 1000};
+    struct timeval tick = timeval_ms(WORKER_TICK_MS);
 
     evtimer_add(w->tick_ev, &tick);
     event_base_dispatch(w->base);
-    conn_free_all(w);
+    conn_free_all(&w->env);
     return NULL;
 }
 
@@ -336,7 +345,7 @@ void worker_destroy(struct worker *w)
         event_free(w->tick_ev);
     if (w->deadline_ev != NULL)
         event_free(w->deadline_ev);
-    keyring_free(w->keyring);
+    keyring_free(w->env.keyring);
     free(w->queue);
     if (w->base != NULL)
         event_base_free(w->base);

@@ -16,22 +16,10 @@
 #include <sys/queue.h>
 
 #include "config.h"
+#include "conn.h"
 #include "ev_redis.h"
 #include "keyring.h"
-
-/* The reloadable settings a worker copies from the config. */
-struct worker_settings {
-    long max_body_bytes;
-    long timestamp_tolerance_s;
-    long max_queue_length;
-    long read_timeout_s;
-    long idle_timeout_s;
-    long push_timeout_ms;
-    long max_pushes_in_flight;
-};
-
-struct conn;
-TAILQ_HEAD(conn_list, conn);
+#include "push.h"
 
 struct worker {
     int id; /* 0..nworkers-1, part of delivery ids */
@@ -41,22 +29,13 @@ struct worker {
     struct evconnlistener *listener;
     bool listener_paused;      /* disabled at max_connections */
     evutil_socket_t parked_fd; /* accepted while every slot was taken; -1 = none */
-    SSL_CTX *ssl_ctx;          /* shared, read-only; NULL for plain HTTP */
     struct redis_link *redis;
-    bool redis_up;           /* as last reported by the link */
-    char *queue;             /* Redis list name (owned) */
-    struct keyring *keyring; /* sources as of the last (re)load */
-    struct worker_settings settings;
-    long pushes_in_flight;  /* LPUSHes sent, reply not yet seen */
-    double last_reply;      /* monotonic time Redis last answered anything */
-    bool llen_inflight;     /* the periodic LLEN awaits its reply */
-    double cap_logged_at;   /* last "max_connections reached" log line */
-    uint64_t seq;           /* delivery id counter */
-    uint64_t next_conn_id;  /* for log lines */
-    struct conn_list conns; /* open connections */
-    long nconns;
-    bool budget_waiters;       /* some connections wait for the buffer budget (conn.c) */
-    bool stopping;             /* SIGTERM: finish in-flight pushes, then exit */
+    bool redis_up;             /* as last reported by the link */
+    char *queue;               /* Redis list name (owned) */
+    struct pusher pusher;      /* deliveries pushed on redis */
+    struct conn_env env;       /* what its connections use: settings, keyring (owned), pusher */
+    bool llen_inflight;        /* the periodic LLEN awaits its reply */
+    double cap_logged_at;      /* last "max_connections reached" log line */
     struct event *reload_ev;   /* activated by the main thread after SIGHUP */
     struct event *stop_ev;     /* activated by the main thread on SIGTERM/SIGINT */
     struct event *tick_ev;     /* periodic LLEN and listener re-enable */
@@ -84,13 +63,5 @@ void worker_request_stop(struct worker *w);
 void worker_join(struct worker *w);
 /* Frees what worker_init made (after join, or after a failed init). */
 void worker_destroy(struct worker *w);
-
-/* Called by conn.c when a connection closes: re-enables a paused listener, ends shutdown. */
-void worker_conn_closed(struct worker *w);
-/* Called by conn.c when a push completes: may end shutdown. */
-void worker_maybe_exit(struct worker *w);
-/* Called by conn.c on any push reply, and when a push timed out (may reset the link). */
-void worker_saw_reply(struct worker *w);
-void worker_push_timed_out(struct worker *w);
 
 #endif

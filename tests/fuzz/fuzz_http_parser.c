@@ -1,9 +1,11 @@
 /*
  * libFuzzer target for the gateway's HTTP head parser (gateway/http_parser.h), which sees
- * raw network bytes. The input is cut after its first CRLF CRLF, as the gateway does before
- * calling http_parse_head(); every string the parser returns must lie inside the buffer.
+ * raw network bytes, and the routing of what it parses (gateway/route.h). The input is cut
+ * after its first CRLF CRLF, as the gateway does before calling http_parse_head(); every
+ * string the parser or the router returns must lie inside the buffer.
  */
 #include "http_parser.h"
+#include "route.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -53,6 +55,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (head.method != HTTP_METHOD_OTHER && head.method != HTTP_METHOD_GET &&
             head.method != HTTP_METHOD_HEAD && head.method != HTTP_METHOD_POST)
             __builtin_trap();
+        struct route r;
+        route_match(&head, &r);
+        if (r.target == ROUTE_HOOK) {
+            struct http_str src = {r.source, r.source_len};
+            fuzz_check_str(&src, buf, len);
+            if (r.source_len == 0 || r.source_len > 64 || memchr(r.source, '/', r.source_len))
+                __builtin_trap();
+        }
     } else if (rc != 400 && rc != 505) {
         __builtin_trap();
     }

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import time
 import uuid
 
@@ -230,6 +231,32 @@ def harness_metric_lookup(m, name, labels):
         return 0
     # a label-less sample may be rendered as name{} (histogram _sum/_count)
     return m.get(name, m.get(name + "{}", 0))
+
+
+# --- raw sockets ------------------------------------------------------------------------------
+def recv_until_closed(sock, timeout=5):
+    """Everything sock (plain or TLS) receives until the peer closes or timeout passes."""
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def send_oversized_post(sock, size):
+    """Sends a POST head declaring size body bytes, waits for the early answer to be on its
+    way, then the whole body (raises ECONNRESET/EPIPE if the gateway resets instead)."""
+    sock.sendall(b"POST /hooks/alpha HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size)
+    time.sleep(0.2)  # the 413 is on its way back
+    chunk = b"x" * 65536
+    for _ in range(size // len(chunk)):
+        sock.sendall(chunk)
 
 
 # --- raw-socket HTTP client for many concurrent keep-alive requests -------------------------

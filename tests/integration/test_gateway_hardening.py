@@ -12,7 +12,7 @@ import time
 import pytest
 
 import harness
-from gateway_helpers import SECRET_A, Gw, event_body, metric
+from gateway_helpers import SECRET_A, Gw, event_body, metric, recv_until_closed
 
 PIPELINED = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 1000
 FLOOD_CONNS = 100
@@ -25,20 +25,6 @@ def vm_rss_kb(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise AssertionError("no VmRSS for pid %d" % pid)
-
-
-def recv_until_closed(sock, timeout=5):
-    sock.settimeout(timeout)
-    data = b""
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except socket.timeout:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def split_responses(data):

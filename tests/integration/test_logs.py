@@ -78,6 +78,9 @@ def test_gateway_log_lines_parse(tmp_path, shared_redis):
         redis={"url": shared_redis.url, "queue": queue},
         sources={"acme": {"provider": "zoom", "secret": "s"}}, log={"level": "debug"})
     gw = harness.Daemon("gateway", cfg).start(wait_port=port)
+    # ready = its Redis link is up, so the 503 below is Redis refusing the push
+    harness.wait_for(lambda: harness.http_request(port, "GET", "/readyz")[0] == 200,
+                     what="gateway ready")
     st, _, _ = harness.post_hook(port, "acme", "s", json.dumps({"event": "x"}).encode())
     assert st == 503
     gw.stop()

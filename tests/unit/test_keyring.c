@@ -59,12 +59,12 @@ int main(void)
         CHECKF(e != NULL && strcmp(e->name, name) == 0, "%s not found", name);
         if (e == NULL)
             continue;
-        CHECKF(key_is(e->current, secret), "%s has the wrong key", name);
-        CHECK(!key_is(e->current, "old-secret"));
+        CHECKF(key_is(e->keys.current, secret), "%s has the wrong key", name);
+        CHECK(!key_is(e->keys.current, "old-secret"));
         if (i % 3 == 0)
-            CHECK(e->previous != NULL && key_is(e->previous, "old-secret"));
+            CHECK(e->keys.previous != NULL && key_is(e->keys.previous, "old-secret"));
         else
-            CHECK(e->previous == NULL);
+            CHECK(e->keys.previous == NULL);
         CHECK(e->stats != NULL && strcmp(e->stats->name, name) == 0);
     }
     /* prefixes, extensions and near misses are not found; lookups use the length given */

@@ -1,0 +1,35 @@
+/* The buffer budget (see budget.h), kept in the stats block's buffered_bytes gauge. */
+#include "budget.h"
+
+#include "stats.h"
+
+void budget_init(void)
+{
+    STAT_SET(buffer_budget_bytes, BUDGET_BYTES);
+}
+
+bool budget_exceeded(void)
+{
+    return STAT_GET(buffered_bytes) > BUDGET_BYTES;
+}
+
+void budget_charge(size_t *share, size_t held)
+{
+    if (held != *share) {
+        STAT_ADD(buffered_bytes, (int64_t)held - (int64_t)*share);
+        *share = held;
+    }
+}
+
+bool budget_admit(size_t *share, size_t held)
+{
+    int64_t delta = (int64_t)held - (int64_t)*share;
+    int64_t before = STAT_ADD(buffered_bytes, delta);
+
+    if (before + delta > BUDGET_BYTES && before - (int64_t)*share > 0) {
+        STAT_ADD(buffered_bytes, -delta);
+        return false;
+    }
+    *share = held;
+    return true;
+}

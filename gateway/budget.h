@@ -1,0 +1,32 @@
+/*
+ * The process-wide buffer budget: every byte held for a client connection (input,
+ * unsent answers, and the declared size of a body being read) is counted in stats
+ * buffered_bytes, and the total is capped, so max_connections clients cannot add up
+ * to more memory than this. Lock-free (one atomic add per change of a share).
+ */
+#ifndef HOOKPIPE_BUDGET_H
+#define HOOKPIPE_BUDGET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BUDGET_BYTES ((int64_t)256 << 20)
+
+/* Publishes the budget (stats buffer_budget_bytes). */
+void budget_init(void);
+
+/* True while the connections together hold more than BUDGET_BYTES. */
+bool budget_exceeded(void);
+
+/* Sets a holder's share to held bytes; *share is what it counted so far. */
+void budget_charge(size_t *share, size_t held);
+
+/*
+ * Like budget_charge, for bytes about to come: false (nothing changed) when held would
+ * take the total over BUDGET_BYTES while others hold anything (so a lone request is
+ * always admitted, however large).
+ */
+bool budget_admit(size_t *share, size_t held) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * What a verified webhook body gets: 400 when it is not one JSON object with a string
+ * "event"; for Zoom's endpoint.url_validation, the challenge answer signed with the key
+ * that verified the request; anything else is delivered (queued). Pure (jansson, no
+ * I/O); unit-tested in tests/unit/test_hook.c.
+ */
+#ifndef HOOKPIPE_HOOK_H
+#define HOOKPIPE_HOOK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "zoom.h"
+
+enum hook_action {
+    HOOK_DELIVER, /* queue the body */
+    HOOK_ANSWER,  /* answer status now (body or message), queue nothing */
+};
+
+struct hook_result {
+    enum hook_action action;
+    int status;          /* HOOK_ANSWER: 200 with body, 400, or 503 when out of memory */
+    const char *message; /* status != 200: why (static, or pointing into scanner text) */
+    char *body;          /* status 200: the url_validation answer (JSON; caller frees) */
+    bool out_of_memory;  /* the 503 was for lack of memory */
+};
+
+/* Inspects body[0..len), verified under key. Fills res. */
+void hook_inspect(const char *body, size_t len, struct zoom_key *key, struct hook_result *res);
+
+#endif

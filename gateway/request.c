@@ -1,0 +1,76 @@
+/* Per-request state of a connection (see request.h). */
+#include "request.h"
+
+#include <string.h>
+
+void request_reset(struct request *r)
+{
+    r->keep_alive = false;
+    r->head_only = false;
+    r->unread = false;
+    r->scanned = r->head_len = r->body_len = 0;
+    r->stats = NULL;
+}
+
+void request_begin(struct request *r, const struct http_head *h)
+{
+    r->keep_alive = h->keep_alive;
+    r->head_only = h->method == HTTP_METHOD_HEAD;
+}
+
+static void request_copy(const struct http_str *s, char *dst, size_t cap, size_t *len)
+{
+    if (s->p == NULL || s->len >= cap) {
+        dst[0] = '\0';
+        *len = 0;
+        return;
+    }
+    memcpy(dst, s->p, s->len);
+    dst[s->len] = '\0';
+    *len = s->len;
+}
+
+void request_keep(struct request *r, const struct http_head *h, const char *source,
+                  size_t source_len, size_t head_len, size_t body_len)
+{
+    const struct http_str *rid = h->request_id.p != NULL ? &h->request_id : &h->tracking_id;
+
+    if (source_len > NAME_MAX_LEN)
+        source_len = NAME_MAX_LEN; /* routing never passes more */
+    memcpy(r->source, source, source_len);
+    r->source[source_len] = '\0';
+    request_copy(&h->signature, r->signature, sizeof(r->signature), &r->signature_len);
+    request_copy(&h->timestamp, r->timestamp, sizeof(r->timestamp), &r->timestamp_len);
+    r->request_id_len = rid->len < ENVELOPE_REQUEST_ID_MAX ? rid->len : ENVELOPE_REQUEST_ID_MAX;
+    if (rid->p != NULL)
+        memcpy(r->request_id, rid->p, r->request_id_len);
+    r->head_len = head_len;
+    r->body_len = body_len;
+}
+
+void request_verify_input(const struct request *r, const char *body, time_t now, long tolerance_s,
+                          struct verify_request *out)
+{
+    *out = (struct verify_request){
+        .timestamp = r->timestamp,
+        .timestamp_len = r->timestamp_len,
+        .signature = r->signature,
+        .signature_len = r->signature_len,
+        .body = body,
+        .body_len = r->body_len,
+        .now = now,
+        .tolerance_s = tolerance_s,
+    };
+}
+
+void request_push_input(const struct request *r, const char *body, struct push_request *out)
+{
+    *out = (struct push_request){
+        .source = r->source,
+        .received_us = (int64_t)r->done.tv_sec * 1000000 + r->done.tv_usec,
+        .request_id = r->request_id,
+        .request_id_len = r->request_id_len,
+        .body = body,
+        .body_len = r->body_len,
+    };
+}

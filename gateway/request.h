@@ -1,0 +1,62 @@
+/*
+ * What a connection knows of the request it serves: how the connection goes on after
+ * it, where its head and body lie in the input, and the header values verification
+ * and the envelope need, copied out of the input buffer (which is drained before the
+ * push is answered). Pure; unit-tested in tests/unit/test_request.c.
+ */
+#ifndef HOOKPIPE_REQUEST_H
+#define HOOKPIPE_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "envelope.h"
+#include "http_parser.h"
+#include "name.h"
+#include "push.h"
+#include "verify.h"
+
+#define REQUEST_SIGNATURE_MAX 80 /* longer x-zm-signature values are dropped (they fail) */
+#define REQUEST_TIMESTAMP_MAX 24
+
+struct stats_source;
+
+struct request {
+    bool keep_alive;               /* the connection persists after the answer */
+    bool head_only;                /* HEAD: answer without the body */
+    bool unread;                   /* answered before its input was read: linger before close */
+    size_t scanned;                /* head bytes already searched for CRLFCRLF */
+    size_t head_len;               /* bytes of the head in the input */
+    size_t body_len;               /* content length */
+    struct stats_source *stats;    /* counters of the addressed source, or NULL */
+    struct timeval done;           /* when the last body byte was read */
+    char source[NAME_MAX_LEN + 1]; /* addressed source */
+    char signature[REQUEST_SIGNATURE_MAX + 1]; /* x-zm-signature, "" if absent or too long */
+    size_t signature_len;
+    char timestamp[REQUEST_TIMESTAMP_MAX + 1]; /* x-zm-request-timestamp, "" if absent */
+    size_t timestamp_len;
+    char request_id[ENVELOPE_REQUEST_ID_MAX + 1]; /* x-zm-request-id, else x-zm-trackingid */
+    size_t request_id_len;                        /* cut to ENVELOPE_REQUEST_ID_MAX */
+    char delivery_id[PUSH_ID_MAX];                /* id of the delivery being pushed */
+};
+
+/* Forgets the request served last (the strings are rewritten before they are used). */
+void request_reset(struct request *r);
+
+/* Starts a request from its parsed head: keep_alive and head_only. */
+void request_begin(struct request *r, const struct http_head *h);
+
+/* A delivery: keeps its source name, its header values, and where its body lies. */
+void request_keep(struct request *r, const struct http_head *h, const char *source,
+                  size_t source_len, size_t head_len, size_t body_len);
+
+/* The verification input for body, at now with tolerance_s. */
+void request_verify_input(const struct request *r, const char *body, time_t now, long tolerance_s,
+                          struct verify_request *out);
+
+/* The push of body (received at r->done). */
+void request_push_input(const struct request *r, const char *body, struct push_request *out);
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * Unit tests for gateway/budget.c: shares added and given back, the admission of bytes
+ * still to come against the cap, and the lone request that is always admitted.
+ */
+#include "budget.h"
+#include "check.h"
+#include "stats.h"
+
+int main(void)
+{
+    size_t a = 0, b = 0;
+
+    budget_init();
+    CHECK(STAT_GET(buffer_budget_bytes) == BUDGET_BYTES);
+    budget_charge(&a, 1000);
+    budget_charge(&b, 24);
+    CHECK(STAT_GET(buffered_bytes) == 1024 && a == 1000 && b == 24);
+    budget_charge(&a, 10);
+    CHECK(STAT_GET(buffered_bytes) == 34);
+    CHECK(!budget_exceeded());
+    /* b may grow to exactly the budget, not beyond, while a holds something */
+    CHECK(budget_admit(&b, (size_t)BUDGET_BYTES - 10));
+    CHECK(STAT_GET(buffered_bytes) == BUDGET_BYTES && !budget_exceeded());
+    CHECK(!budget_admit(&b, (size_t)BUDGET_BYTES - 9));
+    CHECK(STAT_GET(buffered_bytes) == BUDGET_BYTES && b == (size_t)BUDGET_BYTES - 10);
+    budget_charge(&a, 11); /* actual bytes are counted even over the budget */
+    CHECK(budget_exceeded());
+    budget_charge(&a, 0);
+    budget_charge(&b, 0);
+    CHECK(STAT_GET(buffered_bytes) == 0);
+    /* alone, any size is admitted */
+    CHECK(budget_admit(&a, (size_t)BUDGET_BYTES * 2));
+    CHECK(!budget_admit(&b, 1));
+    budget_charge(&a, 0);
+    CHECK(STAT_GET(buffered_bytes) == 0 && a == 0);
+    return check_summary("test_budget");
+}
