@@ -166,7 +166,7 @@ static void test_full_config(void)
     config_free(cfg);
 }
 
-/* An empty file is a valid config: every key has the default of DESIGN.md. */
+/* An empty file is a valid config: every key has its documented default (README key tables). */
 static void test_defaults(void)
 {
     char err[CONFIG_ERR_LEN];
