@@ -266,6 +266,8 @@ static void test_errors(void)
     /* a Redis URL the daemons could not use is a config error, not a start-up failure */
     CHECK_ERROR("[redis]\nqueue = q\nurl = redis://h:1/0x\n", 3, "url", "bad Redis URL");
     CHECK_ERROR("[redis]\nurl = http://h:1/0\n", 2, "url", "redis:// or unix://");
+    CHECK_ERROR("[writer]\nbatch_size = 5\nname = host.example.com-1\n", 3, "name",
+                "bad writer name");
     CHECK_ERROR("[redis]\nurl = redis://h:99999/0\n", 2, "url", "bad port");
     {
         /* the reason never echoes the URL, which may hold a password */
