@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #define STATS_MAX_SOURCES 4096
 
@@ -72,6 +73,13 @@ void stats_count_status(struct stats_source *src, int status)
         }
     }
     atomic_fetch_add_explicit(&src->by_status[idx], 1, memory_order_relaxed);
+    if (status == 200) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        atomic_store_explicit(&src->last_accepted_ms,
+                              (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+                              memory_order_relaxed);
+    }
 }
 
 void stats_render(struct strbuf *sb)
@@ -95,6 +103,16 @@ void stats_render(struct strbuf *sb)
                               "hookpipe_gateway_requests_total{source=\"%s\",status=\"%d\"} %llu\n",
                               stats_sources[i].name, stats_status_codes[s], (unsigned long long)v);
         }
+    }
+    metrics_header(sb, "hookpipe_gateway_last_accepted_timestamp_seconds", "gauge",
+                   "Unix time of the last request answered 200, by source (sources never "
+                   "answered 200 are absent).");
+    for (size_t i = 0; i < n; i++) {
+        int64_t ms = atomic_load_explicit(&stats_sources[i].last_accepted_ms, memory_order_relaxed);
+        if (ms > 0)
+            strbuf_printf(
+                sb, "hookpipe_gateway_last_accepted_timestamp_seconds{source=\"%s\"} %lld.%03lld\n",
+                stats_sources[i].name, (long long)(ms / 1000), (long long)(ms % 1000));
     }
     histogram_render(sb, "hookpipe_gateway_enqueue_seconds",
                      "Time from a request's last byte to Redis confirming its LPUSH.", "",

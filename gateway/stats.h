@@ -66,6 +66,7 @@ enum stats_status {
 struct stats_source {
     char name[65];                                  /* source name, "" for unknown sources */
     _Atomic uint64_t by_status[STATS_STATUS_COUNT]; /* requests answered, by status */
+    _Atomic int64_t last_accepted_ms;               /* wall clock of the last 200, 0 never */
 };
 
 /* Counters for requests to unknown sources (404), created by stats_init. */
@@ -79,6 +80,7 @@ void stats_init(void);
  */
 struct stats_source *stats_source(const char *name);
 
+/* Counts one answer; a 200 also stamps src->last_accepted_ms with the wall clock. */
 void stats_count_status(struct stats_source *src, int status);
 
 /* Appends every gateway metric to sb. */

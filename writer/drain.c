@@ -278,6 +278,7 @@ static void drain_released(struct drain *d)
     log_msg(LOG_DEBUG, "batch released", "batch=%llu items=%zu", (unsigned long long)d->id,
             d->batch.items.n);
     writer_stats.batches++;
+    writer_stats_batch_committed();
     drain_batch_clear(&d->batch);
     d->leftover = false;
     if (d->resync_after_release) {

@@ -49,17 +49,29 @@ static void janitor_gauges_cb(redisAsyncContext *ac, void *r, void *privdata)
     writer_stats.nprocessing = n;
 }
 
+static void janitor_oldest_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply *reply = r;
+
+    if (reply != NULL && reply->type == REDIS_REPLY_STRING)
+        writer_stats_oldest(reply->str, reply->len);
+    else if (reply != NULL && reply->type == REDIS_REPLY_NIL)
+        writer_stats_oldest(NULL, 0);
+}
+
 static void janitor_heartbeat(struct janitor *j)
 {
     redisAsyncContext *ac = redis_link_ctx(j->qc->link);
     char prefix[QUEUE_KEY_MAX + 16];
 
+    writer_stats.redis_connected = ac != NULL;
     if (ac == NULL || j->stopped)
         return;
     snprintf(prefix, sizeof(prefix), "%s:processing:", j->qc->keys.queue);
     (void)!queue_client_claim(j->qc, 0, NULL, janitor_heartbeat_cb, j);
     redisAsyncCommand(ac, janitor_gauges_cb, NULL, "EVAL %s 2 %s %s %s", queue_script_gauges,
                       j->qc->keys.queue, j->qc->keys.writers, prefix);
+    redisAsyncCommand(ac, janitor_oldest_cb, NULL, "LINDEX %s -1", j->qc->keys.queue);
 }
 
 static void janitor_hb_timer_cb(evutil_socket_t fd, short what, void *arg)

@@ -5,6 +5,9 @@
 #include "stats.h"
 
 #include <string.h>
+#include <time.h>
+
+#include "envelope.h"
 
 struct writer_stats writer_stats;
 
@@ -20,6 +23,38 @@ void writer_stats_init(void)
     histogram_init(&writer_stats.copy_seconds, stats_copy_bounds,
                    sizeof(stats_copy_bounds) / sizeof(stats_copy_bounds[0]));
     writer_stats.queue_length = -1;
+    writer_stats.queue_oldest_age = -1;
+}
+
+static double stats_wall_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void writer_stats_oldest(const char *item, size_t len)
+{
+    struct envelope env;
+    const char *why;
+    double age;
+
+    if (item == NULL) {
+        writer_stats.queue_oldest_age = 0;
+        return;
+    }
+    if (envelope_decode(item, len, &env, &why) != 0) {
+        writer_stats.queue_oldest_age = -1;
+        return;
+    }
+    age = stats_wall_s() - (double)env.received_us / 1e6;
+    writer_stats.queue_oldest_age = age > 0 ? age : 0; /* clocks of two hosts may disagree */
+}
+
+void writer_stats_batch_committed(void)
+{
+    writer_stats.last_batch_time = stats_wall_s();
 }
 
 void writer_stats_render(struct strbuf *sb, void *arg)
@@ -38,6 +73,18 @@ void writer_stats_render(struct strbuf *sb, void *arg)
     metrics_header(sb, "hookpipe_writer_queue_length", "gauge",
                    "Items waiting in the queue (last sample; -1 unknown)");
     strbuf_printf(sb, "hookpipe_writer_queue_length %lld\n", (long long)writer_stats.queue_length);
+    metrics_header(sb, "hookpipe_writer_queue_oldest_age_seconds", "gauge",
+                   "Seconds since the oldest queued item (rightmost envelope) was received; 0 "
+                   "when the queue is empty, -1 unknown");
+    strbuf_printf(sb, "hookpipe_writer_queue_oldest_age_seconds %.3f\n",
+                  writer_stats.queue_oldest_age);
+    metrics_header(sb, "hookpipe_writer_last_batch_timestamp_seconds", "gauge",
+                   "Unix time this writer last committed a batch; 0 none since start");
+    strbuf_printf(sb, "hookpipe_writer_last_batch_timestamp_seconds %.3f\n",
+                  writer_stats.last_batch_time);
+    metrics_header(sb, "hookpipe_writer_redis_connected", "gauge",
+                   "1 when the writer's Redis connection was up at the last heartbeat, else 0");
+    strbuf_printf(sb, "hookpipe_writer_redis_connected %d\n", writer_stats.redis_connected);
     metrics_header(sb, "hookpipe_writer_processing_length", "gauge",
                    "Items in each registered writer's processing list (last sample)");
     for (int i = 0; i < writer_stats.nprocessing; i++)

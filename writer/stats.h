@@ -33,6 +33,9 @@ struct writer_stats {
     struct histogram batch_size;   /* rows per committed COPY */
     struct histogram copy_seconds; /* COPY + INSERT + commit latency */
     int64_t queue_length;          /* last LLEN of the queue, -1 unknown */
+    double queue_oldest_age;       /* seconds since the oldest queued item arrived, -1 unknown */
+    double last_batch_time;        /* Unix time the last batch was committed, 0 none yet */
+    int redis_connected;           /* 1 when the Redis link was up at the last heartbeat */
     int nprocessing;               /* entries used in processing[] */
     struct {
         char name[128]; /* writer name */
@@ -43,6 +46,15 @@ struct writer_stats {
 extern struct writer_stats writer_stats;
 
 void writer_stats_init(void);
+
+/*
+ * Sets queue_oldest_age from the queue's rightmost (oldest) envelope, item of len bytes,
+ * or to 0 when item is NULL (empty queue); -1 when it is not a valid envelope.
+ */
+void writer_stats_oldest(const char *item, size_t len);
+
+/* Stamps last_batch_time with the wall clock (a batch was committed). */
+void writer_stats_batch_committed(void);
 
 /* Appends the Prometheus text of all writer metrics to sb (admin_render_fn). */
 void writer_stats_render(struct strbuf *sb, void *arg);
