@@ -317,7 +317,7 @@ def _unit_copies(tmp_path):
             binary = os.path.join(BUILD_DIR, daemon)
             if daemon in text and not os.access(binary, os.X_OK):
                 pytest.skip("%s not built" % binary)
-            text = text.replace("/usr/local/bin/" + daemon, binary)
+            text = text.replace("/usr/bin/" + daemon, binary)
         dest = tmp_path / os.path.basename(unit)
         dest.write_text(text)
         out.append(dest)

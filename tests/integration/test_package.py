@@ -1,0 +1,151 @@
+"""The Debian package: deploy/build-deb writes dist/hookpipe_VERSION_ARCH.deb (lintian clean,
+checked by build-deb itself), with the binaries in /usr/bin, the units in
+/lib/systemd/system, /etc/hookpipe/hookpipe.ini as a conffile, a postinst creating the
+hookpipe system user, docs and the example config in /usr/share/doc/hookpipe; unpacked into
+a throwaway root, every binary answers --version and --check-config on the installed
+example; `cmake --install` lays out the same files.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+import harness
+
+SOURCE_DIR = os.environ.get(
+    "HOOKPIPE_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+BUILD_DIR = os.environ.get("HOOKPIPE_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
+
+
+def _version():
+    with open(os.path.join(SOURCE_DIR, "CMakeLists.txt")) as f:
+        return re.search(r"project\(hookpipe VERSION ([0-9.]+)", f.read()).group(1)
+
+
+@pytest.fixture(scope="module")
+def deb():
+    for tool in ("dpkg-buildpackage", "dh", "lintian", "fakeroot"):
+        if shutil.which(tool) is None:
+            pytest.fail("%s missing: tests/run installs dpkg-dev debhelper lintian fakeroot" % tool)
+    if harness.SANITIZED:
+        pytest.skip("the package is built and checked once, in the non-sanitizer test run")
+    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    path = os.path.join(SOURCE_DIR, "dist", "hookpipe_%s_%s.deb" % (_version(), arch))
+    if os.path.exists(path):
+        os.unlink(path)
+    # nocheck: tests/run has already run the unit tests on this tree
+    env = dict(os.environ, DEB_BUILD_OPTIONS="nocheck")
+    r = subprocess.run([os.path.join(SOURCE_DIR, "deploy", "build-deb")], capture_output=True,
+                       text=True, env=env, timeout=900)
+    assert r.returncode == 0, r.stdout + r.stderr  # includes lintian's verdict
+    assert r.stdout.strip().splitlines()[-1] == os.path.relpath(path, SOURCE_DIR)
+    assert os.path.exists(path)
+    return path
+
+
+def _contents(deb):
+    out = subprocess.run(["dpkg-deb", "-c", deb], capture_output=True, text=True,
+                         check=True).stdout
+    files = {}
+    for line in out.splitlines():
+        fields = line.split(None, 5)
+        name = fields[5].split(" -> ")[0].lstrip(".")
+        files[name] = fields[0]
+    return files
+
+
+def _field(deb, name):
+    return subprocess.run(["dpkg-deb", "-f", deb, name], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+@pytest.mark.timeout(900)
+def test_package_layout(deb):
+    files = _contents(deb)
+    for path in ("/usr/bin/hookpipe-gateway", "/usr/bin/hookpipe-writer"):
+        assert files[path].startswith("-rwxr-xr-x"), (path, files[path])
+    if os.path.exists(os.path.join(SOURCE_DIR, "ctl")):
+        assert "/usr/bin/hookpipe-ctl" in files
+    assert "/lib/systemd/system/hookpipe-gateway.service" in files
+    assert "/lib/systemd/system/hookpipe-writer@.service" in files
+    assert "/etc/hookpipe/hookpipe.ini" in files
+    doc = "/usr/share/doc/hookpipe/"
+    for name in ("README.md.gz", "design.md", "copyright", "changelog.gz",
+                 "examples/hookpipe.example.ini", "examples/observability/prometheus-rules.yml",
+                 "examples/observability/grafana-dashboard.json"):
+        assert any(p in (doc + name, doc + name + ".gz", doc + name[:-3]) for p in files), name
+    assert _field(deb, "Package") == "hookpipe"
+    assert _field(deb, "Version") == _version()
+    depends = _field(deb, "Depends")
+    for lib in ("libevent", "libhiredis", "libpq5", "libjansson", "libssl3", "libinih", "adduser"):
+        assert lib in depends, (lib, depends)
+
+
+@pytest.mark.timeout(300)
+def test_package_conffile_user_and_units(deb, tmp_path):
+    ctrl = tmp_path / "control"
+    subprocess.run(["dpkg-deb", "-e", deb, str(ctrl)], check=True)
+    assert (ctrl / "conffiles").read_text().split() == ["/etc/hookpipe/hookpipe.ini"]
+    postinst = (ctrl / "postinst").read_text()
+    assert re.search(r"adduser --system --group .*hookpipe", postinst.replace("\\\n", " "))
+    assert "dpkg-statoverride --update --add root hookpipe 0640 /etc/hookpipe/hookpipe.ini" \
+        in postinst
+    # units are installed, neither enabled nor started by the package
+    assert "deb-systemd-invoke start" not in postinst
+    root = tmp_path / "root"
+    subprocess.run(["dpkg-deb", "-x", deb, str(root)], check=True)
+    for unit in ("hookpipe-gateway.service", "hookpipe-writer@.service"):
+        text = (root / "lib/systemd/system" / unit).read_text()
+        for line in text.splitlines():
+            if line.startswith(("ExecStart=", "ExecStartPre=")):
+                assert line.split("=", 1)[1].startswith("/usr/bin/hookpipe-"), line
+
+
+@pytest.mark.timeout(300)
+def test_installed_binaries_run_on_the_installed_example(deb, tmp_path):
+    root = tmp_path / "root"
+    subprocess.run(["dpkg-deb", "-x", deb, str(root)], check=True)
+    bins = sorted((root / "usr/bin").iterdir())
+    assert {b.name for b in bins} >= {"hookpipe-gateway", "hookpipe-writer"}
+    env = dict(os.environ, HOOKPIPE_SECRET_EXAMPLE="example-secret-token")
+    env.pop("HOOKPIPE_CONFIG", None)
+    example = root / "usr/share/doc/hookpipe/examples/hookpipe.example.ini"
+    conffile = root / "etc/hookpipe/hookpipe.ini"
+    assert example.read_bytes() == conffile.read_bytes()
+    for b in bins:
+        r = subprocess.run([str(b), "--version"], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, (b.name, r.stderr)
+        assert _version() in r.stdout + r.stderr, (b.name, r.stdout, r.stderr)
+        for config in (conffile, example):
+            r = subprocess.run([str(b), "-c", str(config), "--check-config"],
+                               capture_output=True, text=True, env=env, timeout=30)
+            assert r.returncode == 0, (b.name, config, r.stdout, r.stderr)
+        # and a broken file is refused, so the 0 above means something
+        bad = tmp_path / "bad.ini"
+        bad.write_text(conffile.read_text() + "\n[gateway]\nno_such_key = 1\n")
+        r = subprocess.run([str(b), "-c", str(bad), "--check-config"], capture_output=True,
+                           text=True, env=env, timeout=30)
+        assert r.returncode == 2, (b.name, r.stdout, r.stderr)
+
+
+@pytest.mark.timeout(300)
+def test_cmake_install_gives_the_package_layout(deb, tmp_path):
+    dest = tmp_path / "dest"
+    r = subprocess.run(["cmake", "--install", BUILD_DIR, "--prefix", "/usr"], capture_output=True,
+                       text=True, env=dict(os.environ, DESTDIR=str(dest)), timeout=120)
+    assert r.returncode == 0, r.stderr
+    installed = set()
+    for d, _, names in os.walk(dest):
+        for n in names:
+            installed.add("/" + os.path.relpath(os.path.join(d, n), dest))
+    # what only the package adds: dh's changelog, copyright, man pages, compressed docs
+    packaged = {p[:-3] if p.endswith(".gz") else p for p, mode in _contents(deb).items()
+                if not mode.startswith("d")}
+    packaged -= {p for p in packaged if p.startswith("/usr/share/man/") or
+                 p in ("/usr/share/doc/hookpipe/changelog", "/usr/share/doc/hookpipe/copyright")}
+    packaged -= {p for p in packaged if p.startswith("/usr/share/lintian/")}
+    assert installed == packaged, (sorted(installed - packaged), sorted(packaged - installed))
