@@ -305,3 +305,22 @@ def test_real_prometheus_scrapes_gateway_and_writer(running, tmp_path):
             p.kill()
             p.wait()
         log.close()
+
+
+def test_bench_plot_draws_pngs_from_results(tmp_path):
+    pytest.importorskip("matplotlib", reason="python3-matplotlib (bench/run installs it)")
+    r = subprocess.run(["/usr/bin/python3", os.path.join(SOURCE_DIR, "bench", "plot.py"),
+                        os.path.join(SOURCE_DIR, "bench", "RESULTS.md"), str(tmp_path)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    for name in ("throughput.png", "latency.png"):
+        with open(tmp_path / name, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n", name
+        # the committed pictures are the ones the README shows
+        assert os.path.exists(os.path.join(SOURCE_DIR, "bench", name)), name
+    # a results file without figures is an error, not an empty picture
+    empty = tmp_path / "EMPTY.md"
+    empty.write_text("# nothing\n")
+    r = subprocess.run(["/usr/bin/python3", os.path.join(SOURCE_DIR, "bench", "plot.py"),
+                        str(empty), str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "no figures" in r.stderr
