@@ -149,3 +149,44 @@ def test_cmake_install_gives_the_package_layout(deb, tmp_path):
                  p in ("/usr/share/doc/hookpipe/changelog", "/usr/share/doc/hookpipe/copyright")}
     packaged -= {p for p in packaged if p.startswith("/usr/share/lintian/")}
     assert installed == packaged, (sorted(installed - packaged), sorted(packaged - installed))
+
+
+@pytest.mark.timeout(600)
+def test_package_installs_and_purges_in_a_container(deb, tmp_path):
+    """A real install (apt-get install ./deb in a Debian 12 container): the postinst makes
+    the user and the conffile's owner and mode; the binaries run; a purge removes it all."""
+    import container_engine
+
+    reason = container_engine.why_not()
+    if reason:
+        pytest.skip("container install skipped: " + reason)
+    e = container_engine.Engine()
+    try:
+        e.start()
+        e.base_images()
+        shutil.copy(deb, tmp_path / "hookpipe.deb")
+        (tmp_path / "Dockerfile").write_text(
+            "FROM debian:12-slim\nCOPY hookpipe.deb /tmp/hookpipe.deb\n"
+            "RUN apt-get update && apt-get install -y --no-install-recommends /tmp/hookpipe.deb\n")
+        tag = "hookpipe-test/deb-install:latest"
+        e.docker("build", "--network", "host", "-q", "-t", tag, str(tmp_path), timeout=600)
+        script = (
+            "set -e\n"
+            "getent passwd hookpipe | cut -d: -f1,6,7\n"
+            "stat -c '%U:%G %a' /etc/hookpipe/hookpipe.ini\n"
+            "export HOOKPIPE_SECRET_EXAMPLE=s3cret\n"
+            "for b in /usr/bin/hookpipe-*; do $b --version; "
+            "$b -c /etc/hookpipe/hookpipe.ini --check-config >/dev/null; echo \"$b ok\"; done\n"
+            "systemd-analyze --version >/dev/null 2>&1 || true\n"
+            "test -f /lib/systemd/system/hookpipe-gateway.service && echo units\n"
+            "apt-get purge -y hookpipe >/dev/null 2>&1\n"
+            "test ! -e /etc/hookpipe/hookpipe.ini && echo purged\n"
+            "dpkg-statoverride --list /etc/hookpipe/hookpipe.ini || echo no-override\n")
+        r = e.docker("run", "--rm", "--network", "none", tag, "bash", "-c", script, timeout=120)
+        out = r.stdout.splitlines()
+        assert "hookpipe:/nonexistent:/usr/sbin/nologin" in out, r.stdout
+        assert "root:hookpipe 640" in out, r.stdout
+        assert "/usr/bin/hookpipe-gateway ok" in out and "/usr/bin/hookpipe-writer ok" in out
+        assert "units" in out and "purged" in out and "no-override" in out, r.stdout
+    finally:
+        e.stop()
