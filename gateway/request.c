@@ -30,8 +30,21 @@ static void request_copy(const struct http_str *s, char *dst, size_t cap, size_t
     *len = s->len;
 }
 
+/* Copies the header name's value when it occurs exactly once and fits; else "". */
+static bool request_copy_header(const struct http_head *h, const char *name, char *dst, size_t cap,
+                                size_t *len)
+{
+    struct http_str v;
+
+    if (http_find_header(h, name, strlen(name), &v) != 1)
+        v.p = NULL;
+    request_copy(&v, dst, cap, len);
+    return v.p != NULL && v.len < cap;
+}
+
 void request_keep(struct request *r, const struct http_head *h, const char *source,
-                  size_t source_len, size_t head_len, size_t body_len)
+                  size_t source_len, size_t head_len, size_t body_len,
+                  const struct request_capture *cap)
 {
     const struct http_str *rid = h->request_id.p != NULL ? &h->request_id : &h->tracking_id;
 
@@ -46,6 +59,23 @@ void request_keep(struct request *r, const struct http_head *h, const char *sour
         memcpy(r->request_id, rid->p, r->request_id_len);
     r->head_len = head_len;
     r->body_len = body_len;
+    r->token_endpoint = cap->token_endpoint;
+    r->has_authorization =
+        cap->authorization && request_copy_header(h, "authorization", r->authorization,
+                                                  sizeof(r->authorization), &r->authorization_len);
+    if (!r->has_authorization)
+        r->authorization_len = 0;
+    r->has_custom =
+        cap->custom_name != NULL &&
+        request_copy_header(h, cap->custom_name, r->custom, sizeof(r->custom), &r->custom_len);
+    if (!r->has_custom)
+        r->custom_len = 0;
+    r->query_len = 0;
+    r->query_too_long = false;
+    if (cap->token_endpoint) {
+        r->query_too_long = h->query.len > REQUEST_QUERY_MAX;
+        request_copy(&h->query, r->query, sizeof(r->query), &r->query_len);
+    }
 }
 
 void request_verify_input(const struct request *r, const char *body, time_t now, long tolerance_s,
@@ -56,6 +86,10 @@ void request_verify_input(const struct request *r, const char *body, time_t now,
         .timestamp_len = r->timestamp_len,
         .signature = r->signature,
         .signature_len = r->signature_len,
+        .authorization = r->has_authorization ? r->authorization : NULL,
+        .authorization_len = r->authorization_len,
+        .custom = r->has_custom ? r->custom : NULL,
+        .custom_len = r->custom_len,
         .body = body,
         .body_len = r->body_len,
         .now = now,

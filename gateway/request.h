@@ -20,6 +20,9 @@
 
 #define REQUEST_SIGNATURE_MAX 80 /* longer x-zm-signature values are dropped (they fail) */
 #define REQUEST_TIMESTAMP_MAX 24
+#define REQUEST_AUTHORIZATION_MAX 512 /* longer Authorization values are dropped (they fail) */
+#define REQUEST_CUSTOM_MAX 512        /* the same for the source's header_name value */
+#define REQUEST_QUERY_MAX 512         /* the token endpoint's query string; longer: 400 */
 
 struct stats_source;
 
@@ -40,6 +43,16 @@ struct request {
     char request_id[ENVELOPE_REQUEST_ID_MAX + 1]; /* x-zm-request-id, else x-zm-trackingid */
     size_t request_id_len;                        /* cut to ENVELOPE_REQUEST_ID_MAX */
     char delivery_id[PUSH_ID_MAX];                /* id of the delivery being pushed */
+    bool token_endpoint; /* POST /hooks/NAME/token rather than a delivery */
+    char authorization[REQUEST_AUTHORIZATION_MAX + 1]; /* "" if absent, twice or too long */
+    size_t authorization_len;
+    bool has_authorization;              /* authorization holds the header's one value */
+    char custom[REQUEST_CUSTOM_MAX + 1]; /* the source's header_name value, like the above */
+    size_t custom_len;
+    bool has_custom;
+    char query[REQUEST_QUERY_MAX + 1]; /* the token endpoint's query string */
+    size_t query_len;
+    bool query_too_long; /* the query did not fit: the token request is refused */
 };
 
 /* Forgets the request served last (the strings are rewritten before they are used). */
@@ -48,9 +61,20 @@ void request_reset(struct request *r);
 /* Starts a request from its parsed head: keep_alive and head_only. */
 void request_begin(struct request *r, const struct http_head *h);
 
-/* A delivery: keeps its source name, its header values, and where its body lies. */
+/* What request_keep captures beyond the Zoom headers, by the source's auth modes. */
+struct request_capture {
+    bool authorization;      /* the Authorization header */
+    const char *custom_name; /* this header (header mode), or NULL */
+    bool token_endpoint;     /* a token request: the query string too */
+};
+
+/*
+ * A delivery or token request: keeps its source name, its header values (each copied
+ * only when it occurs once and fits), and where its body lies.
+ */
 void request_keep(struct request *r, const struct http_head *h, const char *source,
-                  size_t source_len, size_t head_len, size_t body_len);
+                  size_t source_len, size_t head_len, size_t body_len,
+                  const struct request_capture *cap);
 
 /* The verification input for body, at now with tolerance_s. */
 void request_verify_input(const struct request *r, const char *body, time_t now, long tolerance_s,

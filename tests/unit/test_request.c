@@ -31,6 +31,8 @@ static void test_disposition(void)
     CHECK(!r.keep_alive && !r.head_only);
 }
 
+static const struct request_capture cap = {false, NULL, false};
+
 static void test_delivery(void)
 {
     static char head[2048];
@@ -44,7 +46,7 @@ static void test_delivery(void)
           "x-zm-request-timestamp: 17\r\nx-zm-trackingid: trk\r\nx-zm-request-id: rid\r\n\r\n",
           &h);
     request_reset(&r);
-    request_keep(&r, &h, "acme", 4, 100, 5);
+    request_keep(&r, &h, "acme", 4, 100, 5, &cap);
     CHECK_STR_EQ(r.source, "acme");
     CHECK_STR_EQ(r.signature, "v0=ab");
     CHECK_STR_EQ(r.timestamp, "17");
@@ -66,13 +68,13 @@ static void test_delivery(void)
              "x-zm-trackingid: %s\r\n\r\n",
              0, long_id);
     parse(head, &h);
-    request_keep(&r, &h, "acme", 4, 0, 0);
+    request_keep(&r, &h, "acme", 4, 0, 0, &cap);
     CHECK(r.signature_len == 0 && r.signature[0] == '\0');    /* too long: dropped, fails */
     CHECK(r.timestamp_len == 0 && r.timestamp[0] == '\0');    /* absent */
     CHECK_LONG_EQ(r.request_id_len, ENVELOPE_REQUEST_ID_MAX); /* tracking id, cut */
     CHECK(r.request_id[0] == 'i');
     parse("POST /hooks/acme HTTP/1.1\r\n\r\n", &h);
-    request_keep(&r, &h, "acme", 4, 0, 0);
+    request_keep(&r, &h, "acme", 4, 0, 0, &cap);
     CHECK(r.request_id_len == 0);
 }
 

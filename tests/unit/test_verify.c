@@ -41,8 +41,9 @@ static void make(struct signed_req *s, const char *secret, long ts, const char *
 int main(void)
 {
     const struct verify_check *const *zoom = verify_checks("zoom");
-    struct verify_keys keys = {zoom_key_new("new", 3), zoom_key_new("old", 3)};
-    struct verify_keys only = {keys.current, NULL};
+    struct verify_keys keys = {.current = zoom_key_new("new", 3),
+                               .previous = zoom_key_new("old", 3)};
+    struct verify_keys only = {.current = keys.current};
     const char *body = "{\"event\":\"meeting.started\"}";
     struct verify_result res;
     struct signed_req s;
