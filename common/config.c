@@ -695,6 +695,15 @@ static int config_validate_auth(struct config_parse *p, struct config_source *sr
     if (d->ttl_line != 0 && !(src->auth & CONFIG_AUTH_BEARER))
         return config_source_fail(p, d->ttl_line, "oauth_token_ttl_s", src,
                                   "is set but auth does not list bearer");
+    /* a _previous without the current value */
+    for (size_t i = 1; i < NSECRETS; i++) {
+        if (d->secret_line[i][SLOT_PREVIOUS] != 0 && d->secret_line[i][SLOT_CURRENT] == 0) {
+            snprintf(why, sizeof(why), "%s_previous is set without %s", source_secrets[i].base,
+                     source_secrets[i].base);
+            return config_source_fail(p, d->secret_line[i][SLOT_PREVIOUS], source_secrets[i].base,
+                                      src, why);
+        }
+    }
     /* a listed mode without its keys */
     for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
         bool set = false;
@@ -707,15 +716,6 @@ static int config_validate_auth(struct config_parse *p, struct config_source *sr
             snprintf(why, sizeof(why), "auth lists %s but %s is not set",
                      config_auth_name(required[i].mode), required[i].key);
             return config_source_fail(p, d->auth_line ? d->auth_line : src->line, required[i].key,
-                                      src, why);
-        }
-    }
-    /* a _previous without the current value */
-    for (size_t i = 1; i < NSECRETS; i++) {
-        if (d->secret_line[i][SLOT_PREVIOUS] != 0 && d->secret_line[i][SLOT_CURRENT] == 0) {
-            snprintf(why, sizeof(why), "%s_previous is set without %s", source_secrets[i].base,
-                     source_secrets[i].base);
-            return config_source_fail(p, d->secret_line[i][SLOT_PREVIOUS], source_secrets[i].base,
                                       src, why);
         }
     }

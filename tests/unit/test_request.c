@@ -78,9 +78,59 @@ static void test_delivery(void)
     CHECK(r.request_id_len == 0);
 }
 
+/* The Authorization and custom headers are kept only when asked, once, and short enough. */
+static void test_capture(void)
+{
+    static char head[2048];
+    struct request_capture want = {true, "X-Key", false};
+    struct request r;
+    struct http_head h;
+    struct verify_request v;
+
+    parse("POST /hooks/acme HTTP/1.1\r\nAuthorization: Basic abc\r\nx-key: kv\r\n\r\n", &h);
+    request_reset(&r);
+    request_keep(&r, &h, "acme", 4, 0, 0, &want);
+    request_verify_input(&r, "", 0, 300, &v);
+    CHECK(v.authorization != NULL && v.authorization_len == 9 &&
+          memcmp(v.authorization, "Basic abc", 9) == 0);
+    CHECK(v.custom != NULL && v.custom_len == 2 && memcmp(v.custom, "kv", 2) == 0);
+    request_keep(&r, &h, "acme", 4, 0, 0, &cap); /* not asked for */
+    request_verify_input(&r, "", 0, 300, &v);
+    CHECK(v.authorization == NULL && v.custom == NULL);
+    /* twice: neither copy is kept */
+    parse("POST /hooks/acme HTTP/1.1\r\nAuthorization: a\r\nAuthorization: a\r\n"
+          "X-Key: 1\r\nX-Key: 1\r\n\r\n",
+          &h);
+    request_keep(&r, &h, "acme", 4, 0, 0, &want);
+    request_verify_input(&r, "", 0, 300, &v);
+    CHECK(v.authorization == NULL && v.custom == NULL);
+    /* too long: dropped */
+    strcpy(head, "POST /hooks/acme HTTP/1.1\r\nAuthorization: ");
+    memset(head + strlen(head), 'a', REQUEST_AUTHORIZATION_MAX + 1);
+    strcpy(head + strlen(head), "\r\n\r\n");
+    parse(head, &h);
+    request_keep(&r, &h, "acme", 4, 0, 0, &want);
+    request_verify_input(&r, "", 0, 300, &v);
+    CHECK(v.authorization == NULL);
+    /* the token endpoint keeps its query, and says when it did not fit */
+    want.token_endpoint = true;
+    parse("POST /hooks/acme/token?grant_type=client_credentials HTTP/1.1\r\n\r\n", &h);
+    request_keep(&r, &h, "acme", 4, 0, 0, &want);
+    CHECK(r.token_endpoint && !r.query_too_long);
+    CHECK_STR_EQ(r.query, "grant_type=client_credentials");
+    memset(head, 0, sizeof(head));
+    strcpy(head, "POST /hooks/acme/token?");
+    memset(head + strlen(head), 'q', REQUEST_QUERY_MAX + 1);
+    strcpy(head + strlen(head), " HTTP/1.1\r\n\r\n");
+    parse(head, &h);
+    request_keep(&r, &h, "acme", 4, 0, 0, &want);
+    CHECK(r.query_too_long);
+}
+
 int main(void)
 {
     test_disposition();
     test_delivery();
+    test_capture();
     return check_summary("test_request");
 }
