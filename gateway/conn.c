@@ -486,6 +486,9 @@ static void conn_on_request(struct conn *c)
         }
         free(hr.body);
     }
+    /* the credentials this request presented are not kept past it */
+    explicit_bzero(c->req.authorization, c->req.authorization_len);
+    explicit_bzero(c->req.custom, c->req.custom_len);
     evbuffer_drain(in, total);
 }
 
