@@ -103,18 +103,20 @@ struct source_secret_key {
 
 #define SRC_FIELD(f) offsetof(struct config_source, f)
 
-static const struct source_secret_key source_secrets[] = {
-    {"secret", SRC_FIELD(secret), SRC_FIELD(secret_previous), 0},
-    {"basic_password", SRC_FIELD(basic_password), SRC_FIELD(basic_password_previous),
-     CONFIG_AUTH_BASIC},
-    {"header_value", SRC_FIELD(header_value), SRC_FIELD(header_value_previous), CONFIG_AUTH_HEADER},
-    {"verification_token", SRC_FIELD(verification_token), SRC_FIELD(verification_token_previous),
-     CONFIG_AUTH_TOKEN},
-    {"oauth_client_secret", SRC_FIELD(oauth_client_secret), SRC_FIELD(oauth_client_secret_previous),
-     CONFIG_AUTH_BEARER},
-};
+/* indices into source_secrets */
+enum { SECRET_SIGNING, SECRET_BASIC, SECRET_HEADER, SECRET_VTOKEN, SECRET_OAUTH, NSECRETS };
 
-#define NSECRETS (sizeof(source_secrets) / sizeof(source_secrets[0]))
+static const struct source_secret_key source_secrets[NSECRETS] = {
+    [SECRET_SIGNING] = {"secret", SRC_FIELD(secret), SRC_FIELD(secret_previous), 0},
+    [SECRET_BASIC] = {"basic_password", SRC_FIELD(basic_password),
+                      SRC_FIELD(basic_password_previous), CONFIG_AUTH_BASIC},
+    [SECRET_HEADER] = {"header_value", SRC_FIELD(header_value), SRC_FIELD(header_value_previous),
+                       CONFIG_AUTH_HEADER},
+    [SECRET_VTOKEN] = {"verification_token", SRC_FIELD(verification_token),
+                       SRC_FIELD(verification_token_previous), CONFIG_AUTH_TOKEN},
+    [SECRET_OAUTH] = {"oauth_client_secret", SRC_FIELD(oauth_client_secret),
+                      SRC_FIELD(oauth_client_secret_previous), CONFIG_AUTH_BEARER},
+};
 
 /* The plain (non-secret) string keys of a source section and the mode each belongs to. */
 struct source_plain_key {
@@ -123,15 +125,18 @@ struct source_plain_key {
     unsigned mode;
 };
 
-static const struct source_plain_key source_plains[] = {
-    {"basic_user", SRC_FIELD(basic_user), CONFIG_AUTH_BASIC},
-    {"basic_user_previous", SRC_FIELD(basic_user_previous), CONFIG_AUTH_BASIC},
-    {"header_name", SRC_FIELD(header_name), CONFIG_AUTH_HEADER},
-    {"oauth_client_id", SRC_FIELD(oauth_client_id), CONFIG_AUTH_BEARER},
-    {"oauth_client_id_previous", SRC_FIELD(oauth_client_id_previous), CONFIG_AUTH_BEARER},
-};
+/* indices into source_plains */
+enum { PLAIN_USER, PLAIN_USER_PREVIOUS, PLAIN_HEADER_NAME, PLAIN_ID, PLAIN_ID_PREVIOUS, NPLAINS };
 
-#define NPLAINS (sizeof(source_plains) / sizeof(source_plains[0]))
+static const struct source_plain_key source_plains[NPLAINS] = {
+    [PLAIN_USER] = {"basic_user", SRC_FIELD(basic_user), CONFIG_AUTH_BASIC},
+    [PLAIN_USER_PREVIOUS] = {"basic_user_previous", SRC_FIELD(basic_user_previous),
+                             CONFIG_AUTH_BASIC},
+    [PLAIN_HEADER_NAME] = {"header_name", SRC_FIELD(header_name), CONFIG_AUTH_HEADER},
+    [PLAIN_ID] = {"oauth_client_id", SRC_FIELD(oauth_client_id), CONFIG_AUTH_BEARER},
+    [PLAIN_ID_PREVIOUS] = {"oauth_client_id_previous", SRC_FIELD(oauth_client_id_previous),
+                           CONFIG_AUTH_BEARER},
+};
 
 static const struct {
     const char *name;
@@ -563,7 +568,7 @@ static int config_source_key(struct config_parse *p, const char *section, const 
             return 0;
         if (secret[0] == '\0') {
             free(secret);
-            config_error(p, name, "%s is empty", i == 0 ? "secret" : "value");
+            config_error(p, name, "%s is empty", i == SECRET_SIGNING ? "secret" : "value");
             return 0;
         }
         *field = secret;
@@ -681,7 +686,7 @@ static int config_validate_auth(struct config_parse *p, struct config_source *sr
             return config_source_fail(p, d->plain_line[i], source_plains[i].key, src, why);
         }
     }
-    for (size_t i = 1; i < NSECRETS; i++) {
+    for (size_t i = SECRET_SIGNING + 1; i < NSECRETS; i++) {
         for (int slot = 0; slot < 2; slot++) {
             if (d->secret_line[i][slot] != 0 && !(src->auth & source_secrets[i].mode)) {
                 snprintf(why, sizeof(why), "%s%s is set but auth does not list %s",
@@ -696,7 +701,7 @@ static int config_validate_auth(struct config_parse *p, struct config_source *sr
         return config_source_fail(p, d->ttl_line, "oauth_token_ttl_s", src,
                                   "is set but auth does not list bearer");
     /* a _previous without the current value */
-    for (size_t i = 1; i < NSECRETS; i++) {
+    for (size_t i = SECRET_SIGNING + 1; i < NSECRETS; i++) {
         if (d->secret_line[i][SLOT_PREVIOUS] != 0 && d->secret_line[i][SLOT_CURRENT] == 0) {
             snprintf(why, sizeof(why), "%s_previous is set without %s", source_secrets[i].base,
                      source_secrets[i].base);
@@ -720,11 +725,12 @@ static int config_validate_auth(struct config_parse *p, struct config_source *sr
         }
     }
     if (src->basic_user_previous != NULL && src->basic_password_previous == NULL)
-        return config_source_fail(p, d->plain_line[1], "basic_user_previous", src,
+        return config_source_fail(p, d->plain_line[PLAIN_USER_PREVIOUS], "basic_user_previous", src,
                                   "needs basic_password_previous (the pair accepted while "
                                   "rotating)");
     if (src->oauth_client_id_previous != NULL && src->oauth_client_secret_previous == NULL)
-        return config_source_fail(p, d->plain_line[4], "oauth_client_id_previous", src,
+        return config_source_fail(p, d->plain_line[PLAIN_ID_PREVIOUS], "oauth_client_id_previous",
+                                  src,
                                   "needs oauth_client_secret_previous (the pair accepted while "
                                   "rotating)");
     authz = src->auth & (CONFIG_AUTH_BASIC | CONFIG_AUTH_BEARER | CONFIG_AUTH_TOKEN);
@@ -737,14 +743,14 @@ static int config_validate_auth(struct config_parse *p, struct config_source *sr
         const char *user = slot == 0 || src->basic_user_previous == NULL ? src->basic_user
                                                                          : src->basic_user_previous;
         const char *pass = slot == 0 ? src->basic_password : src->basic_password_previous;
-        int line = slot == 0 ? d->plain_line[0] : d->plain_line[1];
+        int line = slot == 0 ? d->plain_line[PLAIN_USER] : d->plain_line[PLAIN_USER_PREVIOUS];
         if (pass == NULL)
             continue;
         if (strchr(user, ':') != NULL)
-            return config_source_fail(p, line ? line : d->plain_line[0], "basic_user", src,
+            return config_source_fail(p, line ? line : d->plain_line[PLAIN_USER], "basic_user", src,
                                       "must not contain ':' (RFC 7617)");
         if (strlen(user) + 1 + strlen(pass) > CONFIG_CREDENTIAL_MAX)
-            return config_source_fail(p, d->secret_line[1][slot], "basic_password", src,
+            return config_source_fail(p, d->secret_line[SECRET_BASIC][slot], "basic_password", src,
                                       "user and password are longer than 256 bytes together");
     }
     for (int slot = 0; slot < 2 && (src->auth & CONFIG_AUTH_BEARER); slot++) {
@@ -756,27 +762,31 @@ static int config_validate_auth(struct config_parse *p, struct config_source *sr
         if (secret == NULL)
             continue;
         if (strchr(id, ':') != NULL)
-            return config_source_fail(p, d->plain_line[slot == 0 ? 3 : 4], "oauth_client_id", src,
-                                      "must not contain ':'");
+            return config_source_fail(p, d->plain_line[slot == 0 ? PLAIN_ID : PLAIN_ID_PREVIOUS],
+                                      "oauth_client_id", src, "must not contain ':'");
         if (strlen(id) + 1 + strlen(secret) > CONFIG_CREDENTIAL_MAX)
-            return config_source_fail(p, d->secret_line[4][slot], "oauth_client_secret", src,
+            return config_source_fail(p, d->secret_line[SECRET_OAUTH][slot], "oauth_client_secret",
+                                      src,
                                       "client id and secret are longer than 256 bytes together");
     }
     if (src->auth & CONFIG_AUTH_HEADER) {
-        static const char *const reserved[] = {
-            "content-length", "transfer-encoding", "host", "connection", "expect", "authorization"};
+        /* framing headers; Authorization too when another listed mode reads it */
+        static const char *const reserved[] = {"content-length", "transfer-encoding", "host",
+                                               "connection", "expect"};
+        bool clash = authz != 0 && strcasecmp(src->header_name, "authorization") == 0;
         if (!config_header_name_ok(src->header_name))
-            return config_source_fail(p, d->plain_line[2], "header_name", src,
+            return config_source_fail(p, d->plain_line[PLAIN_HEADER_NAME], "header_name", src,
                                       "is not an HTTP header name (token characters, at most 64)");
-        for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
-            if (strcasecmp(src->header_name, reserved[i]) == 0 && (i < 5 || authz != 0))
-                return config_source_fail(p, d->plain_line[2], "header_name", src,
-                                          "names a header the gateway reads for another purpose");
-        }
+        for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+            clash |= strcasecmp(src->header_name, reserved[i]) == 0;
+        if (clash)
+            return config_source_fail(p, d->plain_line[PLAIN_HEADER_NAME], "header_name", src,
+                                      "names a header the gateway reads for another purpose");
         for (int slot = 0; slot < 2; slot++) {
             const char *v = slot == 0 ? src->header_value : src->header_value_previous;
             if (v != NULL && (!config_header_value_ok(v) || strlen(v) > CONFIG_HEADER_VALUE_MAX))
-                return config_source_fail(p, d->secret_line[2][slot], "header_value", src,
+                return config_source_fail(p, d->secret_line[SECRET_HEADER][slot], "header_value",
+                                          src,
                                           "must be visible ASCII, no outer spaces, at most 480 "
                                           "bytes");
         }
@@ -784,7 +794,8 @@ static int config_validate_auth(struct config_parse *p, struct config_source *sr
     for (int slot = 0; slot < 2 && (src->auth & CONFIG_AUTH_TOKEN); slot++) {
         const char *v = slot == 0 ? src->verification_token : src->verification_token_previous;
         if (v != NULL && (!config_header_value_ok(v) || strlen(v) > CONFIG_HEADER_VALUE_MAX))
-            return config_source_fail(p, d->secret_line[3][slot], "verification_token", src,
+            return config_source_fail(p, d->secret_line[SECRET_VTOKEN][slot], "verification_token",
+                                      src,
                                       "must be visible ASCII, no outer spaces, at most 480 bytes");
     }
     return 0;

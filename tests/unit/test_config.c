@@ -510,6 +510,17 @@ static void test_auth_errors(void)
                 "basic_password", "basic_password already set on line 6");
     CHECK_ERROR(SRC "auth = basic\nbasic_user = u\nbasic_password_env = HP_TEST_UNSET_VAR\n", 6,
                 "basic_password_env", "HP_TEST_UNSET_VAR is not set");
+    CHECK_ERROR(SRC "auth = header token\nheader_name = Authorization\nheader_value = v\n"
+                    "verification_token = t\n",
+                5, "header_name", "another purpose");
+    {
+        char err[CONFIG_ERR_LEN];
+        struct config *cfg = load_text(SRC "auth = header\nheader_name = Authorization\n"
+                                           "header_value = v\n",
+                                       err, sizeof(err));
+        CHECKF(cfg != NULL, "Authorization alone as the custom header: %s", err);
+        config_free(cfg);
+    }
     CHECK_ERROR(SRC "basic_secret = x\n", 4, "basic_secret", "unknown key in [source.a]");
     CHECK_ERROR(SRC "header_value_file2 = x\n", 4, "header_value_file2", "unknown key");
 }
