@@ -416,12 +416,14 @@ static void conn_deliver(struct conn *c, const char *body)
 /* A token request for source e: answered at once, nothing is queued. */
 static void conn_token(struct conn *c, struct keyring_entry *e, const char *body)
 {
+    const char *head = body - c->req.head_len;
+    const char *query = request_span_at(&c->req.query, head);
     struct oauth_request oreq = {
-        .query = c->req.query,
-        .query_len = c->req.query_len,
+        .query = query != NULL ? query : "",
+        .query_len = c->req.query.len,
         .query_too_long = c->req.query_too_long,
-        .authorization = c->req.has_authorization ? c->req.authorization : NULL,
-        .authorization_len = c->req.authorization_len,
+        .authorization = request_span_at(&c->req.authorization, head),
+        .authorization_len = c->req.authorization.len,
         .body = body,
         .body_len = c->req.body_len,
         .now = time(NULL),
@@ -486,9 +488,11 @@ static void conn_on_request(struct conn *c)
         }
         free(hr.body);
     }
-    /* the credentials this request presented are not kept past it */
-    explicit_bzero(c->req.authorization, c->req.authorization_len);
-    explicit_bzero(c->req.custom, c->req.custom_len);
+    /* the credentials this request presented do not outlive it in freed buffer memory */
+    if (c->req.authorization.set)
+        explicit_bzero((unsigned char *)all + c->req.authorization.off, c->req.authorization.len);
+    if (c->req.custom.set)
+        explicit_bzero((unsigned char *)all + c->req.custom.off, c->req.custom.len);
     evbuffer_drain(in, total);
 }
 

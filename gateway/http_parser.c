@@ -178,6 +178,7 @@ int http_parse_head(const char *buf, size_t len, struct http_head *head)
     int rc, nheaders = 0;
 
     memset(head, 0, sizeof(*head));
+    head->start = buf;
     head->content_length = -1;
     if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4) != 0)
         return 400;

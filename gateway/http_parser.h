@@ -38,6 +38,7 @@ struct http_head {
     struct http_str request_id;  /* x-zm-request-id */
     struct http_str tracking_id; /* x-zm-trackingid */
     struct http_str fields;      /* the header lines (from the first to the final CRLF) */
+    const char *start;           /* the buffer parsed: every pointer above is into it */
 };
 
 #define HTTP_MAX_HEADERS 100

@@ -78,53 +78,65 @@ static void test_delivery(void)
     CHECK(r.request_id_len == 0);
 }
 
-/* The Authorization and custom headers are kept only when asked, once, and short enough. */
+/* Keeps the request in head (parsed into h) and builds its verification input. */
+static void keep(struct request *r, const char *head, struct http_head *h,
+                 const struct request_capture *want, struct verify_request *v)
+{
+    size_t n = strlen(head);
+
+    parse(head, h);
+    request_reset(r);
+    request_keep(r, h, "acme", 4, n, 0, want);
+    request_verify_input(r, head + n, 0, 300, v); /* the body follows the head */
+}
+
+/* The Authorization and custom headers are located only when asked, once, and short. */
 static void test_capture(void)
 {
     static char head[2048];
     struct request_capture want = {true, "X-Key", false};
+    const char *two = "POST /hooks/acme HTTP/1.1\r\nAuthorization: a\r\nAuthorization: a\r\n"
+                      "X-Key: 1\r\nX-Key: 1\r\n\r\n";
+    const char *one = "POST /hooks/acme HTTP/1.1\r\nAuthorization: Basic abc\r\nx-key: kv\r\n\r\n";
     struct request r;
     struct http_head h;
     struct verify_request v;
 
-    parse("POST /hooks/acme HTTP/1.1\r\nAuthorization: Basic abc\r\nx-key: kv\r\n\r\n", &h);
-    request_reset(&r);
-    request_keep(&r, &h, "acme", 4, 0, 0, &want);
-    request_verify_input(&r, "", 0, 300, &v);
-    CHECK(v.authorization != NULL && v.authorization_len == 9 &&
+    keep(&r, one, &h, &want, &v);
+    CHECK(v.authorization == one + 42 && v.authorization_len == 9 &&
           memcmp(v.authorization, "Basic abc", 9) == 0);
     CHECK(v.custom != NULL && v.custom_len == 2 && memcmp(v.custom, "kv", 2) == 0);
-    request_keep(&r, &h, "acme", 4, 0, 0, &cap); /* not asked for */
-    request_verify_input(&r, "", 0, 300, &v);
+    keep(&r, one, &h, &cap, &v); /* not asked for */
     CHECK(v.authorization == NULL && v.custom == NULL);
-    /* twice: neither copy is kept */
-    parse("POST /hooks/acme HTTP/1.1\r\nAuthorization: a\r\nAuthorization: a\r\n"
-          "X-Key: 1\r\nX-Key: 1\r\n\r\n",
-          &h);
-    request_keep(&r, &h, "acme", 4, 0, 0, &want);
-    request_verify_input(&r, "", 0, 300, &v);
+    keep(&r, two, &h, &want, &v); /* twice: neither is used */
     CHECK(v.authorization == NULL && v.custom == NULL);
-    /* too long: dropped */
+    /* the longest kept, and one byte more */
+    memset(head, 0, sizeof(head));
+    strcpy(head, "POST /hooks/acme HTTP/1.1\r\nAuthorization: ");
+    memset(head + strlen(head), 'a', REQUEST_AUTHORIZATION_MAX);
+    strcat(head, "\r\n\r\n");
+    keep(&r, head, &h, &want, &v);
+    CHECK(v.authorization != NULL && v.authorization_len == REQUEST_AUTHORIZATION_MAX);
+    memset(head, 0, sizeof(head));
     strcpy(head, "POST /hooks/acme HTTP/1.1\r\nAuthorization: ");
     memset(head + strlen(head), 'a', REQUEST_AUTHORIZATION_MAX + 1);
-    strcpy(head + strlen(head), "\r\n\r\n");
-    parse(head, &h);
-    request_keep(&r, &h, "acme", 4, 0, 0, &want);
-    request_verify_input(&r, "", 0, 300, &v);
+    strcat(head, "\r\n\r\n");
+    keep(&r, head, &h, &want, &v);
     CHECK(v.authorization == NULL);
-    /* the token endpoint keeps its query, and says when it did not fit */
+    /* the token endpoint locates its query, and says when it is too long */
     want.token_endpoint = true;
-    parse("POST /hooks/acme/token?grant_type=client_credentials HTTP/1.1\r\n\r\n", &h);
-    request_keep(&r, &h, "acme", 4, 0, 0, &want);
-    CHECK(r.token_endpoint && !r.query_too_long);
-    CHECK_STR_EQ(r.query, "grant_type=client_credentials");
+    keep(&r, "POST /hooks/acme/token?grant_type=client_credentials HTTP/1.1\r\n\r\n", &h, &want,
+         &v);
+    CHECK(r.token_endpoint && !r.query_too_long && r.query.set && r.query.len == 29);
+    CHECK(r.query.off == 23);
     memset(head, 0, sizeof(head));
     strcpy(head, "POST /hooks/acme/token?");
     memset(head + strlen(head), 'q', REQUEST_QUERY_MAX + 1);
-    strcpy(head + strlen(head), " HTTP/1.1\r\n\r\n");
-    parse(head, &h);
-    request_keep(&r, &h, "acme", 4, 0, 0, &want);
-    CHECK(r.query_too_long);
+    strcat(head, " HTTP/1.1\r\n\r\n");
+    keep(&r, head, &h, &want, &v);
+    CHECK(r.query_too_long && !r.query.set);
+    keep(&r, "POST /hooks/acme/token HTTP/1.1\r\n\r\n", &h, &want, &v);
+    CHECK(!r.query_too_long && !r.query.set);
 }
 
 int main(void)
