@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "metrics.h"
+#include "verify.h"
 
 /* X(name, type, help) — counters end in _total */
 #define GATEWAY_STATS(X)                                                                           \
@@ -64,9 +65,10 @@ enum stats_status {
 
 /* Counters of one source name; never freed, so pointers stay valid across reloads. */
 struct stats_source {
-    char name[65];                                  /* source name, "" for unknown sources */
-    _Atomic uint64_t by_status[STATS_STATUS_COUNT]; /* requests answered, by status */
-    _Atomic int64_t last_accepted_ms;               /* wall clock of the last 200, 0 never */
+    char name[65];                                       /* source name, "" for unknown sources */
+    _Atomic uint64_t by_status[STATS_STATUS_COUNT];      /* requests answered, by status */
+    _Atomic uint64_t auth_failures[VERIFY_REASON_COUNT]; /* refusals, by verify_reason */
+    _Atomic int64_t last_accepted_ms;                    /* wall clock of the last 200, 0 never */
 };
 
 /* Counters for requests to unknown sources (404), created by stats_init. */
@@ -82,6 +84,9 @@ struct stats_source *stats_source(const char *name);
 
 /* Counts one answer; a 200 also stamps src->last_accepted_ms with the wall clock. */
 void stats_count_status(struct stats_source *src, int status);
+
+/* Counts one authentication refusal of src (VERIFY_REASON_NONE is not counted). */
+void stats_count_auth_failure(struct stats_source *src, enum verify_reason reason);
 
 /* Appends every gateway metric to sb. */
 void stats_render(struct strbuf *sb);
