@@ -53,6 +53,8 @@ def running(shared_redis, shared_pg, tmp_path):
     w = stack.writer(admin=True, heartbeat_ttl_s=3)
     status, _, _ = gw.post("alpha", event_body(), secret=SECRET_A)
     assert status == 200
+    status, _, _ = gw.post("alpha", event_body(), secret="a-wrong-secret")
+    assert status == 401  # so the 401 and authentication-failure series exist
     stack.wait_rows(1)
     yield gw, stack, w
     w.stop()
