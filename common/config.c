@@ -107,6 +107,7 @@ struct config_parse {
     int read_errno;              /* errno of a failed read (e.g. a directory), 0 = none */
     int section_line;            /* line of the most recent [section] header */
     struct source_draft *drafts; /* parallel to cfg->sources */
+    bool no_secrets;             /* CONFIG_LOAD_NO_SECRETS: secret keys accepted, not read */
 };
 
 static void config_error(struct config_parse *p, const char *key, const char *fmt, ...)
@@ -367,6 +368,9 @@ static int config_source_key(struct config_parse *p, const char *section, const 
         config_error(p, name, "unknown key in [%s]", section);
         return 0;
     }
+    if (p->no_secrets &&
+        (strcmp(how, "") == 0 || strcmp(how, "_file") == 0 || strcmp(how, "_env") == 0))
+        return 1; /* a tool that needs no secret must not need access to one either */
     if (strcmp(how, "") == 0) {
         secret = strdup(value);
     } else if (strcmp(how, "_file") == 0) {
@@ -493,7 +497,7 @@ static int config_validate(struct config_parse *p)
                      p->path, src->line, src->name);
             return -1;
         }
-        if (src->secret == NULL) {
+        if (src->secret == NULL && !p->no_secrets) {
             snprintf(p->err, sizeof(p->err),
                      "%s:%d: secret: [source.%s] has no secret (set secret, secret_file or "
                      "secret_env)",
@@ -506,12 +510,18 @@ static int config_validate(struct config_parse *p)
 
 struct config *config_load(const char *path, char *err, size_t errlen)
 {
+    return config_load_flags(path, 0, err, errlen);
+}
+
+struct config *config_load_flags(const char *path, int flags, char *err, size_t errlen)
+{
     struct config_parse p;
     struct config *cfg = NULL;
     int rc;
 
     memset(&p, 0, sizeof(p));
     p.path = path;
+    p.no_secrets = (flags & CONFIG_LOAD_NO_SECRETS) != 0;
     cfg = calloc(1, sizeof(*cfg));
     if (cfg == NULL) {
         snprintf(err, errlen, "%s: out of memory", path);

@@ -78,6 +78,16 @@ struct config {
 struct config *config_load(const char *path, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/*
+ * config_load with flags. CONFIG_LOAD_NO_SECRETS: the secret, secret_file and secret_env keys
+ * of [source.*] are checked for shape but never resolved (no file read, no variable needed),
+ * so a tool holding only the Redis and PostgreSQL credentials can load the daemons' file;
+ * every source's secret and secret_previous are then NULL.
+ */
+enum config_load_flag { CONFIG_LOAD_NO_SECRETS = 1 };
+struct config *config_load_flags(const char *path, int flags, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 void config_free(struct config *cfg);
 
 /* The source called name, or NULL. */
