@@ -399,6 +399,41 @@ static void test_split_hostport(void)
     CHECK(config_split_hostport("averyveryverylonghostname:80", host, 8, &port) < 0);
 }
 
+/* CONFIG_LOAD_NO_SECRETS (hookpipe-ctl): secrets are neither read nor required. */
+static void test_no_secrets(void)
+{
+    char err[CONFIG_ERR_LEN];
+    const char *text = "[source.a]\nprovider = zoom\nsecret_file = /nonexistent/secret\n"
+                       "[source.b]\nprovider = zoom\nsecret_env = HOOKPIPE_TEST_UNSET_VAR\n"
+                       "[source.c]\nprovider = zoom\n";
+    const char *path = write_file(text);
+    struct config *cfg;
+
+    unsetenv("HOOKPIPE_TEST_UNSET_VAR");
+    cfg = config_load(path, err, sizeof(err));
+    CHECK(cfg == NULL);
+    config_free(cfg);
+    cfg = config_load_flags(path, CONFIG_LOAD_NO_SECRETS, err, sizeof(err));
+    CHECKF(cfg != NULL, "%s", err);
+    if (cfg != NULL) {
+        CHECK(cfg->nsources == 3);
+        for (size_t i = 0; i < cfg->nsources; i++)
+            CHECK(cfg->sources[i].secret == NULL && cfg->sources[i].secret_previous == NULL);
+    }
+    config_free(cfg);
+    /* everything else is still validated */
+    cfg = config_load_flags(write_file("[source.a]\nprovider = nope\n"), CONFIG_LOAD_NO_SECRETS,
+                            err, sizeof(err));
+    CHECK(cfg == NULL);
+    CHECK_CONTAINS(err, "unknown provider");
+    config_free(cfg);
+    cfg = config_load_flags(write_file("[source.a]\nsecret_bogus = 1\n"), CONFIG_LOAD_NO_SECRETS,
+                            err, sizeof(err));
+    CHECK(cfg == NULL);
+    CHECK_CONTAINS(err, "unknown key");
+    config_free(cfg);
+}
+
 static void cleanup_tmpdir(void)
 {
     char cmd[300];
@@ -423,6 +458,7 @@ int main(void)
     test_errors();
     test_unreadable();
     test_split_hostport();
+    test_no_secrets();
     cleanup_tmpdir();
     return check_summary("test_config");
 }
