@@ -183,6 +183,8 @@ static int status_pg(const struct ctl *ctl, struct status *st)
 
     if (pg == NULL)
         return -1;
+    /* a health check answers promptly, also when a table is locked */
+    PQclear(PQexec(pg, "SET statement_timeout = '10s'"));
     res = PQexec(pg, "SELECT (SELECT count(*) FROM hookpipe.dead_letters),"
                      " to_char(m AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
                      " extract(epoch FROM clock_timestamp() - m)"
