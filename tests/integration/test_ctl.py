@@ -145,6 +145,25 @@ def test_status_queue_without_live_writer_is_unhealthy(stack, tmp_path):
     assert st["problem"] == "1 items queued and no writer alive"
 
 
+@pytest.mark.timeout(60)
+def test_status_answers_while_events_is_locked(stack, tmp_path):
+    """A health check never hangs: with hookpipe.events locked exclusively it fails (exit 1)
+    within its statement timeout instead of waiting for the lock."""
+    migrate(stack)
+    cfg = ctl_config(stack, tmp_path / "ctl.ini")
+    conn = stack.pg.connect(stack.db)
+    conn.autocommit = False
+    conn.cursor().execute("LOCK TABLE hookpipe.events IN ACCESS EXCLUSIVE MODE")
+    try:
+        t0 = time.monotonic()
+        r = ctl(cfg, "status", timeout=30)
+        assert time.monotonic() - t0 < 20
+        one_line_error(r, 1, "postgres:", "statement timeout")
+    finally:
+        conn.rollback()
+        conn.close()
+
+
 # ---------------------------------------------------------------- dead letters
 
 def dead_letters(cfg, *args):
