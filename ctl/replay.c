@@ -143,11 +143,11 @@ static bool replay_send(struct replay *rp, struct http_client *hc, struct zoom_k
         replay_sleep(backoff_next(&b) / 1000.0);
     }
     if (status < 0)
-        replay_message(rp, "event %s: %s (gave up after %ld attempts)", j->id, err,
-                       rp->retries + 1);
+        replay_message(rp, "event %s: %s (gave up after %ld attempt%s)", j->id, err,
+                       rp->retries + 1, rp->retries == 0 ? "" : "s");
     else
-        replay_message(rp, "event %s: HTTP %d (gave up after %ld attempts)", j->id, status,
-                       rp->retries + 1);
+        replay_message(rp, "event %s: HTTP %d (gave up after %ld attempt%s)", j->id, status,
+                       rp->retries + 1, rp->retries == 0 ? "" : "s");
     return false;
 }
 

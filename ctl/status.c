@@ -175,20 +175,45 @@ done:
     return ret;
 }
 
+/*
+ * The newest received_at. On the v1 table max(received_at) is one index probe. A table
+ * range-partitioned on event_time (the body's event_ts, else 1970) has a received_at index
+ * only on its undated partition, so the newest is sought where new deliveries land — the
+ * partitions of the last two days (Zoom's retries carry their first event_ts, at most ~2 h
+ * old) and the undated one — before one scan of everything when neither holds a row.
+ */
+static const char status_newest_v1[] = "SELECT max(received_at) FROM hookpipe.events";
+static const char status_newest_partitioned[] =
+    "SELECT coalesce(greatest((SELECT max(received_at) FROM hookpipe.events"
+    " WHERE event_time >= now() - interval '2 days'),"
+    " (SELECT max(received_at) FROM hookpipe.events WHERE event_time < '1971-01-01+00')),"
+    " (SELECT max(received_at) FROM hookpipe.events))";
+
 static int status_pg(const struct ctl *ctl, struct status *st)
 {
     PGconn *pg = ctl_pg_connect(ctl);
     PGresult *res;
+    char sql[1024];
+    bool partitioned;
     int ret = -1;
 
     if (pg == NULL)
         return -1;
     /* a health check answers promptly, also when a table is locked */
     PQclear(PQexec(pg, "SET statement_timeout = '10s'"));
-    res = PQexec(pg, "SELECT (SELECT count(*) FROM hookpipe.dead_letters),"
-                     " to_char(m AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
-                     " extract(epoch FROM clock_timestamp() - m)"
-                     " FROM (SELECT max(received_at) AS m FROM hookpipe.events) e");
+    res =
+        PQexec(pg, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'hookpipe.events'::regclass"
+                   " AND attname = 'event_time' AND NOT attisdropped");
+    if (!ctl_pg_ok(pg, res, "reading the schema"))
+        goto done;
+    partitioned = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
+    PQclear(res);
+    snprintf(sql, sizeof(sql),
+             "SELECT (SELECT count(*) FROM hookpipe.dead_letters),"
+             " to_char(m AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+             " extract(epoch FROM clock_timestamp() - m) FROM (%s) e(m)",
+             partitioned ? status_newest_partitioned : status_newest_v1);
+    res = PQexec(pg, sql);
     if (ctl_pg_ok(pg, res, "reading dead letters and events") && PQntuples(res) == 1) {
         st->dead_letters = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         st->newest_age_s = NAN;
@@ -198,6 +223,7 @@ static int status_pg(const struct ctl *ctl, struct status *st)
         }
         ret = 0;
     }
+done:
     PQclear(res);
     PQfinish(pg);
     return ret;
