@@ -4,6 +4,7 @@
  * heartbeat lives). --force moves it anyway; a live writer then finds its list changed,
  * releases nothing and claims afresh, and event_key uniqueness absorbs the re-delivery.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +20,22 @@ static const char recover_script_force[] =
     "for i = 1, n do redis.call('LMOVE', KEYS[2], KEYS[3], 'RIGHT', 'RIGHT') end\n"
     "return n\n";
 
+/* Runs one command with an integer reply into *out. false after one line. */
+static bool recover_int(redisContext *rc, long long *out, const char *fmt, ...)
+{
+    redisReply *r;
+    va_list ap;
+
+    va_start(ap, fmt);
+    r = redisvCommand(rc, fmt, ap);
+    va_end(ap);
+    if (!ctl_redis_ok(rc, r, "looking up the writer"))
+        return false;
+    *out = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    freeReplyObject(r);
+    return true;
+}
+
 int ctl_recover(const struct ctl *ctl, int argc, char **argv)
 {
     bool force = false;
@@ -29,6 +46,7 @@ int ctl_recover(const struct ctl *ctl, int argc, char **argv)
     struct queue_keys keys;
     redisContext *rc = NULL;
     redisReply *r;
+    long long has_list, registered, ttl;
     int ret = CTL_FAIL;
 
     if (args_parse(argc, argv, opts, 1, pos, 1, &npos, err, sizeof(err)) < 0 || npos != 1) {
@@ -43,31 +61,20 @@ int ctl_recover(const struct ctl *ctl, int argc, char **argv)
     rc = ctl_redis_connect(ctl);
     if (rc == NULL)
         return CTL_FAIL;
-    r = redisCommand(rc, "EVAL %s 0 %s %s %s %s",
-                     "return {redis.call('EXISTS', ARGV[1]),"
-                     " redis.call('SISMEMBER', ARGV[2], ARGV[3]),"
-                     " redis.call('TTL', ARGV[4])}",
-                     keys.processing, keys.writers, pos[0], keys.heartbeat);
-    if (!ctl_redis_ok(rc, r, "looking up the writer"))
+    /* what is known of NAME: its list, its registration, its heartbeat's TTL */
+    if (!recover_int(rc, &has_list, "EXISTS %s", keys.processing) ||
+        !recover_int(rc, &registered, "SISMEMBER %s %s", keys.writers, pos[0]) ||
+        !recover_int(rc, &ttl, "TTL %s", keys.heartbeat))
         goto done;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
-        ctl_err("redis: unexpected reply looking up the writer");
-        freeReplyObject(r);
-        goto done;
-    }
-    if (r->element[0]->integer == 0 && r->element[1]->integer == 0 &&
-        r->element[2]->integer == -2) {
+    if (has_list == 0 && registered == 0 && ttl == -2) {
         ctl_err("recover: no writer %s on queue %s", pos[0], ctl->cfg->redis.queue);
-        freeReplyObject(r);
         goto done;
     }
-    if (!force && r->element[2]->integer != -2) {
+    if (!force && ttl != -2) {
         ctl_err("recover: writer %s is alive (heartbeat %lld s left); refusing without --force",
-                pos[0], r->element[2]->integer);
-        freeReplyObject(r);
+                pos[0], ttl);
         goto done;
     }
-    freeReplyObject(r);
     r = redisCommand(rc, "EVAL %s 4 %s %s %s %s %s",
                      force ? recover_script_force : queue_script_recover, keys.heartbeat,
                      keys.processing, keys.queue, keys.writers, pos[0]);
