@@ -143,6 +143,12 @@ def test_status_queue_without_live_writer_is_unhealthy(stack, tmp_path):
     r, st = ctl_json(cfg, "status", "--json")
     assert r.returncode == 1 and st["queue_length"] == 1
     assert st["problem"] == "1 items queued and no writer alive"
+    # a processing list whose writer is registered nowhere is still a writer known
+    stack.r.rpush(stack.queue + ":processing:ghost", encode(body()))
+    r, st = ctl_json(cfg, "status", "--json")
+    assert r.returncode == 1 and st["writers"] == [
+        {"name": "ghost", "alive": False, "processing_length": 1, "heartbeat_ttl_s": 0}]
+    assert st["problem"] == "writer ghost expired with 1 items in its processing list"
 
 
 @pytest.mark.timeout(60)
@@ -225,13 +231,24 @@ def test_poison_dead_lettered_then_requeued_after_the_cause_is_removed(stack, tm
 
 def test_requeue_is_all_or_nothing_when_redis_is_down(redis_server, shared_pg, tmp_path):
     stack = Stack(redis_server, shared_pg, tmp_path)
-    cfg = ctl_config(stack, tmp_path / "ctl.ini")
+    # over the unix socket, as a daemon may reach Redis
+    cfg = harness.write_config(
+        tmp_path / "ctl-unix.ini", redis={"url": redis_server.unix_url, "queue": stack.queue},
+        postgres={"conninfo": stack.pg.conninfo(stack.db)})
     migrate(stack)
     b = body()
     stack.q("INSERT INTO hookpipe.dead_letters (source, reason, body, item_key) "
             "VALUES ('acme', 'test', %s, '\\x01'), (NULL, 'no envelope', 'junk', '\\x02')",
             (b,))
     ids = [r[0] for r in stack.q("SELECT id FROM hookpipe.dead_letters ORDER BY id")]
+    # show: any bytes, unchanged
+    raw = b"\x00\xff\r\n{" + bytes(range(256))
+    rid = stack.q("INSERT INTO hookpipe.dead_letters (source, reason, body, item_key) "
+                  "VALUES (NULL, 'raw', %s, '\\x03') RETURNING id", (raw,))[0][0]
+    shown = subprocess.run([harness.daemon_path("ctl"), "-c", cfg, "dead-letters", "show",
+                            str(rid)], stdout=subprocess.PIPE, timeout=30)
+    assert shown.returncode == 0 and shown.stdout == raw
+    stack.q("DELETE FROM hookpipe.dead_letters WHERE id = %s", (rid,))
     # an item without a source cannot be requeued: refused, kept
     r = ctl(cfg, "dead-letters", "requeue", ids[1])
     assert r.returncode == 1 and "has no source" in r.stderr
