@@ -153,7 +153,8 @@ static int status_redis(const struct ctl *ctl, struct status *st)
     snprintf(prefix, sizeof(prefix), "%s:writer:", ctl->cfg->redis.queue);
     if (status_scan(rc, st, prefix) < 0)
         goto done;
-    qsort(st->writers, st->nwriters, sizeof(*st->writers), status_writer_cmp);
+    if (st->nwriters > 1)
+        qsort(st->writers, st->nwriters, sizeof(*st->writers), status_writer_cmp);
     for (size_t i = 0; i < st->nwriters; i++) {
         struct status_writer *w = &st->writers[i];
         queue_keys_init(&keys, ctl->cfg->redis.queue, w->name);
