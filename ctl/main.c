@@ -80,6 +80,12 @@ int main(int argc, char **argv)
         ctl_err("unknown command \"%s\" (try --help)", cmd);
         return CTL_USAGE;
     }
+    for (int j = i; j < argc && strcmp(argv[j], "--") != 0; j++) {
+        if (strcmp(argv[j], "--help") == 0 || strcmp(argv[j], "-h") == 0) {
+            ctl_usage(stdout); /* COMMAND --help: the one usage text, no config needed */
+            return CTL_OK;
+        }
+    }
     if (config_path == NULL)
         config_path = getenv("HOOKPIPE_CONFIG");
     if (config_path == NULL || config_path[0] == '\0') {

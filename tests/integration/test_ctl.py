@@ -504,6 +504,7 @@ def test_bad_input(stack, tmp_path):
     assert ctl(None, "--version").stdout.startswith("hookpipe-ctl ")
     h = ctl(None, "--help")
     assert h.returncode == 0 and "replay --to URL" in h.stdout
+    assert ctl(None, "replay", "--help").stdout == h.stdout
     env_cfg = ctl(None, "status", env={"HOOKPIPE_CONFIG": cfg})
     assert env_cfg.returncode == 0, env_cfg.stderr
     usage = [
