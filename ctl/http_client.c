@@ -324,7 +324,8 @@ static int http_skip_chunked(struct http_client *c, char *err, size_t errlen)
  * Reads one whole response. Returns the status, or -1; *nothing is set when the
  * connection ended before the first byte of it (a keep-alive connection closed by the peer).
  */
-static int http_read_response(struct http_client *c, bool *nothing, char *err, size_t errlen)
+static int http_read_response(struct http_client *c, bool *nothing, int *retry_after_s, char *err,
+                              size_t errlen)
 {
     struct http_response_head head;
     const char *why;
@@ -372,15 +373,17 @@ static int http_read_response(struct http_client *c, bool *nothing, char *err, s
     }
     if (!head.keep_alive)
         http_close(c);
+    *retry_after_s = head.retry_after_s;
     return head.status;
 }
 
 int http_client_post(struct http_client *c, const char *headers, const char *body, size_t len,
-                     char *err, size_t errlen)
+                     int *retry_after_s, char *err, size_t errlen)
 {
     char head[4096 + 1024];
     int hlen, status = -1;
 
+    *retry_after_s = -1;
     hlen = snprintf(head, sizeof(head),
                     "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: hookpipe-ctl/%s\r\n"
                     "Content-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n",
@@ -395,7 +398,7 @@ int http_client_post(struct http_client *c, const char *headers, const char *bod
             return -1;
         if (http_write_all(c, head, (size_t)hlen, err, errlen) == 0 &&
             http_write_all(c, body, len, err, errlen) == 0) {
-            status = http_read_response(c, &nothing, err, errlen);
+            status = http_read_response(c, &nothing, retry_after_s, err, errlen);
             if (status >= 0)
                 return status;
         } else {

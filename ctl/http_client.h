@@ -27,11 +27,13 @@ void http_client_free(struct http_client *c);
 
 /*
  * POSTs body with the extra header lines headers ("Name: value\r\n" each) and reads the
- * whole answer. Returns the status code, or -1 with one line in err when the connection
- * failed (the next call reconnects). A keep-alive connection the server closed meanwhile
- * is reopened and the request sent again once, silently.
+ * whole answer. Returns the status code (and the answer's Retry-After seconds in
+ * *retry_after_s, -1 when none), or -1 with one line in err when the connection failed
+ * (the next call reconnects). A keep-alive connection the server closed meanwhile is
+ * reopened and the request sent again once, silently.
  */
 int http_client_post(struct http_client *c, const char *headers, const char *body, size_t len,
-                     char *err, size_t errlen) __attribute__((warn_unused_result));
+                     int *retry_after_s, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 #endif

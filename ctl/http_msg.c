@@ -123,6 +123,7 @@ int http_response_head_parse(const char *buf, size_t len, struct http_response_h
     bool http10, have_length = false, chunked = false, close = false, keep = false;
 
     memset(out, 0, sizeof(*out));
+    out->retry_after_s = -1;
     eol = memchr(p, '\n', len);
     if (eol == NULL || len < 12 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') ||
         p[8] != ' ' || !isdigit((unsigned char)p[9]) || !isdigit((unsigned char)p[10]) ||
@@ -176,6 +177,13 @@ int http_response_head_parse(const char *buf, size_t len, struct http_response_h
             have_length = true;
         } else if ((size_t)(colon - p) == 17 && strncasecmp(p, "Transfer-Encoding", 17) == 0) {
             chunked = http_has_token(v, (size_t)(ve - v), "chunked");
+        } else if ((size_t)(colon - p) == 11 && strncasecmp(p, "Retry-After", 11) == 0) {
+            long n = 0;
+            const char *q = v;
+            for (; q < ve && isdigit((unsigned char)*q); q++)
+                n = n < 3600 ? n * 10 + (*q - '0') : 3600;
+            if (q == ve && q > v) /* delta-seconds; an HTTP date is ignored */
+                out->retry_after_s = n < 3600 ? (int)n : 3600;
         } else if ((size_t)(colon - p) == 10 && strncasecmp(p, "Connection", 10) == 0) {
             close = close || http_has_token(v, (size_t)(ve - v), "close");
             keep = keep || http_has_token(v, (size_t)(ve - v), "keep-alive");

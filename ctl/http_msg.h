@@ -31,6 +31,7 @@ struct http_response_head {
     enum http_framing framing; /* how the body ends */
     unsigned long long length; /* HTTP_FRAME_LENGTH: body bytes */
     bool keep_alive;           /* the connection may carry the next request */
+    int retry_after_s;         /* Retry-After in seconds (capped at 3600), -1 when absent */
 };
 
 /*

@@ -118,7 +118,7 @@ static bool replay_send(struct replay *rp, struct http_client *hc, struct zoom_k
 {
     struct backoff b;
     char err[512] = "";
-    int status = -1;
+    int status = -1, retry_after = -1;
 
     backoff_init(&b, 200, 10000);
     for (long attempt = 0;; attempt++) {
@@ -134,13 +134,19 @@ static bool replay_send(struct replay *rp, struct http_client *hc, struct zoom_k
                  "x-zm-request-timestamp: %s\r\nx-zm-signature: v0=%s\r\n%s%s%s", ts, sig,
                  j->request_id ? "x-zm-request-id: " : "", j->request_id ? j->request_id : "",
                  j->request_id ? "\r\n" : "");
-        status = http_client_post(hc, headers, j->body, j->len, err, sizeof(err));
+        status = http_client_post(hc, headers, j->body, j->len, &retry_after, err, sizeof(err));
         if (status >= 200 && status < 300)
             return true;
         if (attempt >= rp->retries)
             break;
         atomic_fetch_add(&rp->retried, 1);
-        replay_sleep(backoff_next(&b) / 1000.0);
+        {
+            /* the backoff, or longer when the target asks for it (at most a minute) */
+            double wait = backoff_next(&b) / 1000.0;
+            if (retry_after > wait)
+                wait = retry_after < 60 ? retry_after : 60;
+            replay_sleep(wait);
+        }
     }
     if (status < 0)
         replay_message(rp, "event %s: %s (gave up after %ld attempt%s)", j->id, err,

@@ -4,10 +4,12 @@ second gateway+writer stack (plain and https), recover of live and expired write
 one account, and every bad input (one clear line, exit 2 for usage/config, 1 at runtime).
 """
 
+import http.server
 import json
 import os
 import pty
 import subprocess
+import threading
 import time
 
 import pytest
@@ -401,6 +403,81 @@ def test_replay_https_and_progress_bar(shared_redis, shared_pg, tmp_path):
     assert b"40 ok, 0 failed" in out
     time.sleep(0.3)
     assert dst.count() == 40  # replayed twice, stored once
+
+
+class _Target(http.server.BaseHTTPRequestHandler):
+    """A replay target that answers each body's first POST 503 + Retry-After: 1, then 200 in
+    turn with a Content-Length, a chunked body, or no length and a close."""
+    protocol_version = "HTTP/1.1"
+    seen = []  # (monotonic time, headers dict, body)
+    lock = threading.Lock()
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        b = self.rfile.read(int(self.headers["Content-Length"]))
+        with self.lock:
+            first = not any(x[2] == b for x in self.seen)
+            self.seen.append((time.monotonic(), {k.lower(): v for k, v in self.headers.items()},
+                              b))
+            n = len(self.seen)
+        if first:
+            self.send_response(503)
+            self.send_header("Retry-After", "1")
+            self.send_header("Content-Length", "4")
+            self.end_headers()
+            self.wfile.write(b"busy")
+        elif n % 3 == 0:
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"3\r\nabc\r\n0\r\n\r\n")
+        elif n % 3 == 1:
+            self.send_response(204)
+            self.end_headers()
+        else:
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"bye")
+            self.close_connection = True
+
+
+@pytest.mark.timeout(90)
+def test_replay_signs_like_zoom_and_honours_retry_after(stack, tmp_path):
+    migrate(stack)
+    cfg = ctl_config(stack, tmp_path / "ctl.ini")
+    stack.writer("rt")
+    items = [encode(body(), request_id=f"rid {i}%") for i in range(4)]
+    stack.push(items)
+    stack.wait_rows(4)
+    _Target.seen = []
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Target)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        r = ctl(cfg, "replay", "--to", f"http://127.0.0.1:{srv.server_address[1]}/in",
+                "--secret", SECRET_B, "--concurrency", "1")
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "4 ok, 0 failed, 4 retries" in r.stdout
+    stored = [row[0].encode() for row in stack.q(
+        "SELECT payload::text FROM hookpipe.events ORDER BY received_at, id")]
+    seen = _Target.seen
+    assert len(seen) == 8
+    assert [b for _, _, b in seen[0::2]] == stored and [b for _, _, b in seen[1::2]] == stored
+    for i in range(0, 8, 2):
+        assert seen[i + 1][0] - seen[i][0] >= 0.95  # Retry-After: 1 was honoured
+    for when, h, b in seen:
+        ts = h["x-zm-request-timestamp"]
+        assert abs(int(ts) - time.time()) < 60
+        assert h["x-zm-signature"] == harness.zoom_signature(SECRET_B, ts, b)
+        assert h["content-type"] == "application/json"
+    assert sorted(h["x-zm-request-id"] for _, h, _ in seen[0::2]) == \
+        [f"rid {i}%" for i in range(4)]
 
 
 # ---------------------------------------------------------------- recover

@@ -56,6 +56,14 @@ int main(void)
     CHECK(head("HTTP/1.1 100 Continue\r\n\r\n", &h) == 0 && h.status == 100);
     CHECK(head("HTTP/1.1 200\r\nContent-Length: 1\r\n\r\n", &h) == 0 && h.status == 200);
     CHECK(head("HTTP/1.1 200 OK\nContent-Length: 3\n\n", &h) == 0 && h.length == 3);
+    CHECK(h.retry_after_s == -1);
+    CHECK(head("HTTP/1.1 503 Busy\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n", &h) == 0);
+    CHECK(h.retry_after_s == 5);
+    CHECK(head("HTTP/1.1 503 Busy\r\nretry-after:99999999999999\r\n\r\n", &h) == 0);
+    CHECK(h.retry_after_s == 3600);
+    CHECK(head("HTTP/1.1 503 Busy\r\nRetry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n\r\n", &h) == 0);
+    CHECK(h.retry_after_s == -1);
+    CHECK(head("HTTP/1.1 503 Busy\r\nRetry-After: \r\n\r\n", &h) == 0 && h.retry_after_s == -1);
     const char *badh[] = {"HTTP/2 200 OK\r\n\r\n",
                           "HTTP/1.1 20 OK\r\n\r\n",
                           "HTTP/1.1 2000 OK\r\n\r\n",
