@@ -327,6 +327,8 @@ static void batch_claim_cb(redisAsyncContext *ac, void *r, void *privdata)
         log_msg(LOG_ERROR, "claim failed", "writer=%s error=%s", b->name,
                 log_value(reply->type == REDIS_REPLY_ERROR ? reply->str
                                                            : "unexpected reply or no memory"));
+        if (reply->type == REDIS_REPLY_ERROR)
+            redis_link_saw_error(b->redis, reply->str); /* READONLY: find the master again */
         batch_set_state(b, BATCH_RESYNC);
         batch_timer(b->fill_timer, BATCH_REDIS_RETRY_MS);
         return;
@@ -904,7 +906,7 @@ struct batch *batch_start(struct event_base *base, const struct config *cfg, con
                           char *err, size_t errlen)
 {
     struct batch *b = calloc(1, sizeof(*b));
-    struct redis_url url;
+    struct redis_target target;
     const char *why = NULL;
     struct timeval hb = {0, 0}, rec = {cfg->writer.recover_interval_s, 0};
     long hb_ms = cfg->writer.heartbeat_ttl_s * 1000 / 3;
@@ -919,8 +921,9 @@ struct batch *batch_start(struct event_base *base, const struct config *cfg, con
     snprintf(b->name, sizeof(b->name), "%s", name);
     queue_keys_init(&b->keys, cfg->redis.queue, name);
     b->state = BATCH_RESYNC;
-    if (redis_url_parse(cfg->redis.url, &url, &why) != 0) {
-        snprintf(err, errlen, "redis url: %s", why);
+    if (redis_target_parse(cfg->redis.url, cfg->redis.sentinels, cfg->redis.master_name, &target,
+                           &why) != 0) {
+        snprintf(err, errlen, "redis settings: %s", why);
         goto fail;
     }
     b->fill_timer = evtimer_new(base, batch_fill_timer_cb, b);
@@ -942,7 +945,7 @@ struct batch *batch_start(struct event_base *base, const struct config *cfg, con
                            ? BATCH_STAGE_SETUP_SQL
                            : "SET synchronous_commit = off; " BATCH_STAGE_SETUP_SQL,
                        batch_pg_state, b);
-    b->redis = redis_link_new(base, &url, "queue", batch_redis_state, b);
+    b->redis = redis_link_new(base, &target, "queue", batch_redis_state, b);
     if (b->pg == NULL || b->redis == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;
