@@ -776,6 +776,44 @@ static void batch_gauges_cb(redisAsyncContext *ac, void *r, void *privdata)
     writer_stats.nprocessing = n;
 }
 
+/* The registered writer names: now measure the queue and their lists, keys declared. */
+static void batch_gauge_names_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct batch *b = privdata;
+    redisReply *reply = r;
+    const char *argv[3 + 2 * QUEUE_GAUGES_MAX];
+    size_t lens[3 + 2 * QUEUE_GAUGES_MAX];
+    char keys[QUEUE_GAUGES_MAX][QUEUE_KEY_MAX];
+    char nkeys[16];
+    size_t n = 0, argc = 0;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < reply->elements && n < QUEUE_GAUGES_MAX; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_STRING)
+            continue;
+        snprintf(keys[n], sizeof(keys[n]), "%s:processing:%s", b->keys.queue,
+                 reply->element[i]->str);
+        n++;
+    }
+    snprintf(nkeys, sizeof(nkeys), "%zu", n + 1);
+    argv[argc++] = "EVAL";
+    argv[argc++] = queue_script_gauges;
+    argv[argc++] = nkeys;
+    argv[argc++] = b->keys.queue;
+    for (size_t i = 0; i < n; i++)
+        argv[argc++] = keys[i];
+    for (size_t i = 0, j = 0; i < reply->elements && j < n; i++) {
+        if (reply->element[i]->type == REDIS_REPLY_STRING) {
+            argv[argc++] = reply->element[i]->str;
+            j++;
+        }
+    }
+    for (size_t i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    redisAsyncCommandArgv(ac, batch_gauges_cb, b, (int)argc, argv, lens);
+}
+
 static void batch_heartbeat_cb(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct batch *b = privdata;
@@ -788,17 +826,15 @@ static void batch_heartbeat_cb(redisAsyncContext *ac, void *r, void *privdata)
 static void batch_heartbeat(struct batch *b)
 {
     redisAsyncContext *ac = redis_link_ctx(b->redis);
-    char prefix[QUEUE_KEY_MAX + 16];
 
     if (ac == NULL || b->state == BATCH_STOPPED)
         return;
-    snprintf(prefix, sizeof(prefix), "%s:processing:", b->keys.queue);
     /* a claim of 0 items is the heartbeat alone */
     redisAsyncCommand(ac, batch_heartbeat_cb, b, "EVAL %s 4 %s %s %s %s 0 %s %ld",
                       queue_script_claim, b->keys.queue, b->keys.processing, b->keys.heartbeat,
                       b->keys.writers, b->name, b->cfg->writer.heartbeat_ttl_s);
-    redisAsyncCommand(ac, batch_gauges_cb, b, "EVAL %s 2 %s %s %s", queue_script_gauges,
-                      b->keys.queue, b->keys.writers, prefix);
+    redisAsyncCommand(ac, batch_gauge_names_cb, b, "SRANDMEMBER %s %d", b->keys.writers,
+                      QUEUE_GAUGES_MAX);
 }
 
 static void batch_hb_timer_cb(evutil_socket_t fd, short what, void *arg)
