@@ -4,6 +4,7 @@
  */
 #include "ev_admin.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "log.h"
 
 struct admin_server {
     struct evhttp *http;
@@ -62,6 +64,39 @@ fail:
     return -1;
 }
 
+int admin_socket_address(int fd, char *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen = sizeof(ss);
+    char host[INET6_ADDRSTRLEN];
+    const void *ip;
+    unsigned port;
+    int n;
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &sslen) < 0) {
+        snprintf(buf, len, "getsockname: %s", strerror(errno));
+        return -1;
+    }
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+        ip = &sin->sin_addr;
+        port = ntohs(sin->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+        ip = &sin6->sin6_addr;
+        port = ntohs(sin6->sin6_port);
+    } else {
+        snprintf(buf, len, "address family %d", (int)ss.ss_family);
+        return -1;
+    }
+    if (inet_ntop(ss.ss_family, ip, host, sizeof(host)) == NULL) {
+        snprintf(buf, len, "inet_ntop: %s", strerror(errno));
+        return -1;
+    }
+    n = snprintf(buf, len, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+    return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
 static void admin_request_cb(struct evhttp_request *req, void *arg)
 {
     struct admin_server *admin = arg;
@@ -103,6 +138,7 @@ struct admin_server *admin_server_start(struct event_base *base, const char *hos
                                         admin_render_fn render, void *arg, char *err, size_t errlen)
 {
     struct admin_server *admin = calloc(1, sizeof(*admin));
+    char bound[ADMIN_ADDR_LEN];
     int fd = -1;
 
     if (admin == NULL) {
@@ -119,6 +155,11 @@ struct admin_server *admin_server_start(struct event_base *base, const char *hos
     fd = admin_listen_socket(hostport, 64, 0, err, errlen);
     if (fd < 0)
         goto fail;
+    if (admin_socket_address(fd, bound, sizeof(bound)) < 0) {
+        snprintf(err, errlen, "cannot read the address bound for %s: %s", hostport, bound);
+        close(fd);
+        goto fail;
+    }
     if (evhttp_accept_socket_with_handle(admin->http, fd) == NULL) {
         snprintf(err, errlen, "cannot accept on %s", hostport);
         close(fd);
@@ -130,6 +171,7 @@ struct admin_server *admin_server_start(struct event_base *base, const char *hos
     evhttp_set_allowed_methods(admin->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
                                                 EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
     evhttp_set_gencb(admin->http, admin_request_cb, admin);
+    log_msg(LOG_INFO, "listening", "what=admin addr=%s", bound);
     return admin;
 fail:
     admin_server_free(admin);

@@ -97,7 +97,7 @@ int main(int argc, char **argv)
     struct gateway_main gm = {0};
     struct event *ev_hup = NULL, *ev_term = NULL, *ev_int = NULL;
     SSL_CTX *ssl_ctx = NULL;
-    char err[512];
+    char err[512], bound[ADMIN_ADDR_LEN];
     int rc, exit_code = 1, started = 0;
 
     rc = cli_parse(&cli, argc, argv);
@@ -135,11 +135,20 @@ int main(int argc, char **argv)
     gm.workers = calloc((size_t)gm.nworkers, sizeof(*gm.workers));
     if (gm.workers == NULL)
         goto done;
+    /*
+     * One SO_REUSEPORT socket per worker, all on one port: the first binds the configured
+     * address (port 0: any free one) and the others bind the address it got.
+     */
     for (int i = 0; i < gm.nworkers; i++) {
-        int fd =
-            admin_listen_socket(gateway.cfg->gateway.listen, GATEWAY_BACKLOG, 1, err, sizeof(err));
+        int fd = admin_listen_socket(i == 0 ? gateway.cfg->gateway.listen : bound, GATEWAY_BACKLOG,
+                                     1, err, sizeof(err));
         if (fd < 0) {
             log_msg(LOG_ERROR, "cannot listen", "error=%s", log_value(err));
+            goto done;
+        }
+        if (i == 0 && admin_socket_address(fd, bound, sizeof(bound)) < 0) {
+            log_msg(LOG_ERROR, "cannot listen", "error=%s", log_value(bound));
+            close(fd);
             goto done;
         }
         started = i + 1;
@@ -148,6 +157,8 @@ int main(int argc, char **argv)
             goto done;
         }
     }
+    log_msg(LOG_INFO, "listening", "what=http addr=%s workers=%d tls=%s", bound, gm.nworkers,
+            ssl_ctx ? "on" : "off");
     if (gateway.cfg->gateway.admin_listen[0] != '\0') {
         gm.admin = admin_server_start(gm.base, gateway.cfg->gateway.admin_listen, gateway_render,
                                       &gm, err, sizeof(err));
@@ -172,10 +183,8 @@ int main(int argc, char **argv)
             goto done;
         }
     }
-    log_msg(LOG_INFO, "listening", "addr=%s admin=%s workers=%d sources=%zu tls=%s",
-            gateway.cfg->gateway.listen,
-            gateway.cfg->gateway.admin_listen[0] ? gateway.cfg->gateway.admin_listen : "off",
-            gm.nworkers, gateway.cfg->nsources, ssl_ctx ? "on" : "off");
+    log_msg(LOG_INFO, "started", "workers=%d sources=%zu tls=%s admin=%s", gm.nworkers,
+            gateway.cfg->nsources, ssl_ctx ? "on" : "off", gm.admin != NULL ? "on" : "off");
     event_base_dispatch(gm.base);
     for (int i = 0; i < gm.nworkers; i++)
         worker_join(&gm.workers[i]);

@@ -1,4 +1,4 @@
-"""pytest fixtures over harness.py: private Redis per test, the shared PostgreSQL and Redis,
+"""pytest fixtures over the harness package: private Redis per test, the shared PostgreSQL and Redis,
 a fresh database per test, a time limit per test, and an after-test check that kills every
 daemon a test left running and fails the test on a sanitizer report in any daemon log.
 """

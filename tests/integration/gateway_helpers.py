@@ -1,14 +1,12 @@
 """Helpers shared by the gateway integration tests (tests/integration/test_gateway_*.py).
 
-Builds on harness.py: a Gw object owns one generated config, one hookpipe-gateway
+Builds on the harness package: a Gw object owns one generated config, one hookpipe-gateway
 process and the Redis it pushes to, and knows how to sign, post and read back the
 queue. decode_envelope is an independent reader of envelope v1 (common/envelope.h),
 so a gateway that wrote the format wrongly fails these tests.
 """
 
 import asyncio
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -28,26 +26,12 @@ ENVELOPE_HEADER = re.compile(
     rb"^HP1 ([A-Za-z0-9_-]{1,64}) ([0-9]{1,20}) ([A-Za-z0-9_-]{1,64}) (\S+) ([0-9]{1,20})\n")
 
 
-def sign(secret, ts, body):
-    """The x-zm-signature Zoom sends: v0= + lowercase hex HMAC over v0:ts:body."""
-    if isinstance(secret, str):
-        secret = secret.encode()
-    return "v0=" + hmac.new(secret, b"v0:" + str(ts).encode() + b":" + body,
-                            hashlib.sha256).hexdigest()
+# The one Zoom signer of the tests (harness/zoom.py), under the names these tests use.
+sign = harness.zoom_signature
 
 
 def signed_headers(secret, body, ts=None, request_id=None, extra=None):
-    ts = int(time.time()) if ts is None else ts
-    h = {
-        "content-type": "application/json",
-        "x-zm-request-timestamp": str(ts),
-        "x-zm-signature": sign(secret, ts, body),
-    }
-    if request_id is not None:
-        h["x-zm-request-id"] = request_id
-    if extra:
-        h.update(extra)
-    return h
+    return harness.zoom_request_headers(secret, body, ts=ts, request_id=request_id, extra=extra)
 
 
 def event_body(event="meeting.started", pad_to=None, **fields):
@@ -122,13 +106,14 @@ class Gw:
     def __init__(self, tmp_path, redis, gateway=None, sources=None, name="gw"):
         self.tmp = tmp_path
         self.redis = redis
-        self.port = harness.free_port()
-        self.admin_port = harness.free_port()
+        # Port 0: the gateway binds free ports and reports them; start() reads them.
+        self.port = None
+        self.admin_port = None
         self.queue = "hp:test:%s:%s" % (name, uuid.uuid4().hex[:8])
         self.config_path = os.path.join(str(tmp_path), "%s.ini" % name)
         self.gateway_opts = {
-            "listen": "127.0.0.1:%d" % self.port,
-            "admin_listen": "127.0.0.1:%d" % self.admin_port,
+            "listen": "127.0.0.1:0",
+            "admin_listen": "127.0.0.1:0",
             "workers": "2",
         }
         self.gateway_opts.update(gateway or {})
@@ -146,9 +131,13 @@ class Gw:
                              sources=self.sources, extra=raw_append)
 
     def start(self, ready=True):
-        """Starts the daemon; with ready, waits until /readyz says Redis is connected."""
+        """Starts the daemon and reads the ports it bound (a restart may get new ones); with
+        ready, waits until /readyz says Redis is connected."""
         self.daemon = harness.Daemon("gateway", self.config_path)
-        self.daemon.start(wait_port=self.port)
+        admin = self.gateway_opts.get("admin_listen") not in (None, "")
+        self.daemon.start(wait_listen=("http", "admin") if admin else ("http",))
+        self.port = self.daemon.listen_port("http")
+        self.admin_port = self.daemon.listen_port("admin") if admin else None
         if ready:
             wait_ready(self, 200, timeout=10)
             # /readyz answers for the worker that took the connection: wait for all links
@@ -213,24 +202,7 @@ def default_sources():
     }
 
 
-def metric(m, name, **labels):
-    """Value of one sample from harness.metrics() output, 0 when absent."""
-    return harness_metric_lookup(m, name, labels)
-
-
-def harness_metric_lookup(m, name, labels):
-    # harness.metrics returns {sample_name_with_labels: value}; accept either form of key.
-    if labels:
-        want = ",".join('%s="%s"' % (k, labels[k]) for k in sorted(labels))
-        for key, value in m.items():
-            if not key.startswith(name + "{"):
-                continue
-            got = ",".join(sorted(key[len(name) + 1:-1].split(",")))
-            if got == want:
-                return value
-        return 0
-    # a label-less sample may be rendered as name{} (histogram _sum/_count)
-    return m.get(name, m.get(name + "{}", 0))
+metric = harness.metric  # value of one sample of harness.metrics() output, 0 when absent
 
 
 # --- raw sockets ------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Checks the integration harness itself: Redis restart keeps AOF data, PostgreSQL databases
 are created and reachable, private PostgreSQL survives restart and kill -9, the Zoom helpers
-match the published test vectors, config writing, metrics parsing and process cleanup.
+match the published test vectors, config writing, metrics parsing and process cleanup, and
+that a server whose chosen port is taken moves to another one (never using the other server).
 """
 
 import json
@@ -231,7 +232,7 @@ def test_processes_die_with_the_test_process(tmp_path):
         p = harness.PostgresServer().start()
         print(r.pid, p.pid, r.dir, p.dir, flush=True)
         time.sleep(120)
-        """ % os.path.dirname(os.path.abspath(harness.__file__)))
+        """ % os.path.dirname(os.path.dirname(os.path.abspath(harness.__file__))))
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
     try:
         line = proc.stdout.readline().split()
@@ -257,3 +258,60 @@ def test_build_option_reads_cmake_cache():
     if os.path.exists(exe):
         ldd = subprocess.run(["ldd", exe], stdout=subprocess.PIPE, timeout=30).stdout
         assert (b"libasan" in ldd) == harness.SANITIZED
+
+
+def _taken_first(monkeypatch, taken):
+    """Makes the servers' next free_port() return the taken port once, then real ones."""
+    import harness.servers as servers
+
+    real = servers.free_port
+    calls = []
+
+    def fake():
+        calls.append(1)
+        return taken if len(calls) == 1 else real()
+
+    monkeypatch.setattr(servers, "free_port", fake)
+    return calls
+
+
+def test_redis_retries_another_port_when_its_port_is_taken(monkeypatch):
+    # Another redis-server holds the port the new one was given: the new one must not
+    # take the other for itself (it checks the pid that answers) and moves to another port.
+    with harness.RedisServer() as other:
+        calls = _taken_first(monkeypatch, other.port)
+        with harness.RedisServer() as r:
+            assert len(calls) == 2
+            assert r.port != other.port
+            assert int(r.client().info("server")["process_id"]) == r.pid
+            assert "Address already in use" in r.log()
+            # The port it ended on is kept by a restart.
+            port = r.port
+            r.restart()
+            assert r.port == port and int(r.client().info("server")["process_id"]) == r.pid
+
+
+def test_redis_given_port_taken_fails_clearly():
+    with harness.RedisServer() as other:
+        r = harness.RedisServer(port=other.port)
+        try:
+            r.start(timeout=10)
+        except AssertionError as exc:
+            assert "Address already in use" in str(exc)
+        else:
+            raise AssertionError("a RedisServer on a taken port started")
+        finally:
+            r.close()
+
+
+def test_postgres_retries_another_port_when_its_port_is_taken(monkeypatch, shared_pg):
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        taken = holder.getsockname()[1]
+        calls = _taken_first(monkeypatch, taken)
+        with harness.PostgresServer() as pg:
+            assert len(calls) == 2 and pg.port != taken
+            assert pg.query("postgres", "SHOW data_directory")[0][0] == pg.data

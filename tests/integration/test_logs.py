@@ -71,13 +71,13 @@ def test_gateway_log_lines_parse(tmp_path, shared_redis):
     r = shared_redis.client()
     queue = harness.unique_name("hpq")
     r.set(queue, "not a list")  # LPUSH answers WRONGTYPE Operation against a key ...
-    port = harness.free_port()
     cfg = harness.write_config(
-        tmp_path / "gw.ini", gateway={"listen": f"127.0.0.1:{port}", "workers": 1,
+        tmp_path / "gw.ini", gateway={"listen": "127.0.0.1:0", "workers": 1,
                                       "admin_listen": ""},
         redis={"url": shared_redis.url, "queue": queue},
         sources={"acme": {"provider": "zoom", "secret": "s"}}, log={"level": "debug"})
-    gw = harness.Daemon("gateway", cfg).start(wait_port=port)
+    gw = harness.Daemon("gateway", cfg).start(wait_listen=("http",))
+    port = gw.listen_port("http")
     # ready = its Redis link is up, so the 503 below is Redis refusing the push
     harness.wait_for(lambda: harness.http_request(port, "GET", "/readyz")[0] == 200,
                      what="gateway ready")

@@ -1,19 +1,16 @@
 """tools/hookpipe-send: signs exactly as Zoom does and reports honestly.
 
-First against a small http.server stand-in whose signature check is itself pinned to the
-test vector in tests/fixtures/zoom/README.md, then (when build/hookpipe-gateway exists)
-against the real gateway with a private redis-server on a free port.
+First against a small http.server stand-in whose signature check (the harness's one Zoom
+signer) is itself pinned to the test vector in tests/fixtures/zoom/README.md, then (when
+build/hookpipe-gateway exists) against the real gateway with a private redis-server.
 """
 
-import hashlib
 import hmac
 import http.server
 import json
 import os
-import random
 import re
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -22,6 +19,8 @@ import time
 import uuid
 
 import pytest
+
+import harness
 
 SOURCE_DIR = os.environ.get(
     "HOOKPIPE_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
@@ -42,15 +41,13 @@ VECTOR_ENCRYPTED = "70c1f2e2e6ca2d39297490d1f9142c7d701415ea8e6151f6562a08fa657a
 
 
 def expected_signature(secret, ts, body):
-    return "v0=" + hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body,
-                            hashlib.sha256).hexdigest()
+    return harness.zoom_signature(secret, ts, body)  # the tests' one Zoom signer
 
 
 def test_stand_in_check_matches_published_vector():
     # The stand-in below is only a valid judge if it agrees with Zoom's own vector.
     assert expected_signature(SECRET, VECTOR_TS, VECTOR_BODY) == VECTOR_SIG
-    assert hmac.new(SECRET.encode(), VECTOR_PLAIN.encode(),
-                    hashlib.sha256).hexdigest() == VECTOR_ENCRYPTED
+    assert harness.zoom_token(SECRET, VECTOR_PLAIN) == VECTOR_ENCRYPTED
 
 
 class StandIn(http.server.BaseHTTPRequestHandler):
@@ -80,9 +77,7 @@ class StandIn(http.server.BaseHTTPRequestHandler):
             if doc.get("event") == "endpoint.url_validation":
                 plain = doc["payload"]["plainToken"]
                 key = srv.secret if not srv.wrong_token else "not-the-secret"
-                answer = {"plainToken": plain,
-                          "encryptedToken": hmac.new(key.encode(), plain.encode(),
-                                                     hashlib.sha256).hexdigest()}
+                answer = {"plainToken": plain, "encryptedToken": harness.zoom_token(key, plain)}
         data = json.dumps(answer).encode() if status != 204 else b""
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -267,48 +262,30 @@ def test_https_cacert_and_insecure(stand_in, tmp_path):
 # --- against the real gateway -------------------------------------------------------------
 
 
-def _free_ports(n):
-    """n distinct free ports below the kernel's ephemeral range, so the client connections
-    of tests running alongside cannot take them between this check and the bind."""
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            ephemeral_low = int(f.read().split()[0])
-    except OSError:
-        ephemeral_low = 32768
-    rng = random.Random()
-    ports = set()
-    while len(ports) < n:
-        p = rng.randrange(max(10000, ephemeral_low - 12000), ephemeral_low)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", p))
-            except OSError:
-                continue
-        ports.add(p)
-    return list(ports)
+class _Gateway:
+    """A real gateway with a private Redis (harness.RedisServer). Started on port 0, except
+    for a restart on the same port: then on a port chosen below the ephemeral range, where
+    the sender's own reconnects during the outage cannot land (a self-connect)."""
 
+    def __init__(self, tmp_path, redis, fixed_port=False):
+        self.tmp_path = tmp_path
+        self.redis = redis
+        self.redis_port = redis.port
+        self.listen = "127.0.0.1:%d" % harness.free_port() if fixed_port else "127.0.0.1:0"
+        self.daemon = None
+        self.url = None
 
-def _wait_port(port, proc, deadline_s=15):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise AssertionError("process exited early with %s" % proc.returncode)
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("port %d not listening after %ds" % (port, deadline_s))
+    def start(self):
+        config = harness.write_config(
+            self.tmp_path / "hookpipe.ini", gateway={"listen": self.listen, "workers": 1},
+            redis={"url": self.redis.url, "queue": "test:events"},
+            sources={"example": {"provider": "zoom", "secret_env": "HP_SENDER_TEST_SECRET"}})
+        self.daemon = harness.Daemon("gateway", config, env={"HP_SENDER_TEST_SECRET": SECRET})
+        self.daemon.start(wait_listen=("http",))
+        self.url = "http://127.0.0.1:%d/hooks/example" % self.daemon.listen_port("http")
 
-
-def _stop(proc):
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    def kill(self):
+        self.daemon.kill()
 
 
 def _redis_cli(port, *args):
@@ -316,65 +293,25 @@ def _redis_cli(port, *args):
                           timeout=10, check=True).stdout.strip()
 
 
-class _Gateway:
-    """A real gateway on a fixed port (so it can be restarted on it) with a private Redis."""
-
-    def __init__(self, tmp_path):
-        self.tmp_path = tmp_path
-        self.redis_port, self.port, self.admin_port = _free_ports(3)
-        self.url = "http://127.0.0.1:%d/hooks/example" % self.port
-        self.redis = None
-        self.proc = None
-        self.starts = 0
-
-    def start_redis(self):
-        self.redis = subprocess.Popen(
-            ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.tmp_path)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_port(self.redis_port, self.redis)
-
-    def start(self):
-        config = self.tmp_path / "hookpipe.ini"
-        config.write_text(
-            "[gateway]\nlisten = 127.0.0.1:%d\nadmin_listen = 127.0.0.1:%d\nworkers = 1\n"
-            "[redis]\nurl = redis://127.0.0.1:%d/0\nqueue = test:events\n"
-            "[source.example]\nprovider = zoom\nsecret_env = HP_SENDER_TEST_SECRET\n"
-            % (self.port, self.admin_port, self.redis_port))
-        env = dict(os.environ, HP_SENDER_TEST_SECRET=SECRET)
-        self.starts += 1
-        with open(self.tmp_path / ("gateway-%d.log" % self.starts), "wb") as log:
-            self.proc = subprocess.Popen([GATEWAY, "-c", str(config)], stdout=log, stderr=log,
-                                         env=env)
-        _wait_port(self.port, self.proc)
-
-    def kill(self):
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-
-    def close(self):
-        if self.proc is not None:
-            _stop(self.proc)
-        if self.redis is not None:
-            _stop(self.redis)
-
-
-@pytest.fixture
-def gateway_proc(tmp_path):
+def _built():
     if not os.access(GATEWAY, os.X_OK):
         pytest.skip("%s not built yet: the real-gateway part needs it" % GATEWAY)
-    gw = _Gateway(tmp_path)
-    try:
-        gw.start_redis()
-        gw.start()
-        yield gw
-    finally:
-        gw.close()
 
 
 @pytest.fixture
-def gateway(gateway_proc):
-    yield {"url": gateway_proc.url, "redis_port": gateway_proc.redis_port}
+def gateway(tmp_path, redis_server):
+    _built()
+    gw = _Gateway(tmp_path, redis_server)
+    gw.start()
+    yield {"url": gw.url, "redis_port": gw.redis_port}
+
+
+@pytest.fixture
+def gateway_proc(tmp_path, redis_server):
+    _built()
+    gw = _Gateway(tmp_path, redis_server, fixed_port=True)
+    gw.start()
+    yield gw
 
 
 def _wait_llen(redis_port, want, deadline_s=10):

@@ -289,13 +289,13 @@ GATEWAY_SECRET = "writer-e2e-secret-0123"
 def test_every_zoom_fixture_through_gateway_and_writer(stack, tmp_path):
     if not os.access(harness.daemon_path("gateway"), os.X_OK):
         pytest.fail("hookpipe-gateway is not built")
-    gport = harness.free_port()
     cfg = harness.write_config(
-        tmp_path / "gw.ini", gateway={"listen": f"127.0.0.1:{gport}"},
+        tmp_path / "gw.ini", gateway={"listen": "127.0.0.1:0"},
         redis={"url": stack.redis.url, "queue": stack.queue},
         postgres={"conninfo": stack.pg.conninfo(stack.db)},
         sources={"acme": {"provider": "zoom", "secret": GATEWAY_SECRET}})
-    gw = harness.Daemon("gateway", cfg).start(wait_port=gport)
+    gw = harness.Daemon("gateway", cfg).start(wait_listen=("http",))
+    gport = gw.listen_port("http")
     stack.writer()
     names = sorted(n[:-5] for n in os.listdir(harness.FIXTURES) if n.endswith(".json"))
     queued = {}
@@ -321,12 +321,12 @@ def test_every_zoom_fixture_through_gateway_and_writer(stack, tmp_path):
 def test_env_overrides_writer_name_and_admin_listen(stack):
     """HOOKPIPE_WRITER_NAME / HOOKPIPE_WRITER_ADMIN_LISTEN override [writer] for one process
     (how the systemd template runs several writers from one INI); a bad address exits 2."""
-    port = harness.free_port()
     cfg = stack.config("from-ini")
     env = dict(os.environ, HOOKPIPE_WRITER_NAME="from-env",
-               HOOKPIPE_WRITER_ADMIN_LISTEN=f"127.0.0.1:{port}")
+               HOOKPIPE_WRITER_ADMIN_LISTEN="127.0.0.1:0")
     d = harness.Daemon("writer", cfg, env=env)
-    d.start(wait_port=port)
+    d.start(wait_listen=("admin",))
+    port = d.listen_port("admin")
     harness.wait_for(lambda: stack.r.exists(stack.queue + ":writer:from-env"), timeout=10,
                      what="the heartbeat key of the env-named writer")
     assert not stack.r.exists(stack.queue + ":writer:from-ini")

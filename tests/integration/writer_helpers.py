@@ -1,6 +1,6 @@
 """Helpers shared by the writer integration tests (tests/integration/test_writer*.py).
 
-Builds on harness.py: encode() writes queue envelopes v1 (common/envelope.h) independently
+Builds on the harness package: encode() writes queue envelopes v1 (common/envelope.h) independently
 of the C code, Stack owns one Redis queue name, one database and the writer configs, and
 knows how to push items, start writers and read back hookpipe.events / dead_letters.
 """
@@ -90,16 +90,24 @@ class Stack:
 
     def writer(self, name=None, admin=False, start=True, **writer):
         name = name or harness.unique_name("w")
-        port = None
         if admin:
-            port = harness.free_port()
-            writer["admin_listen"] = f"127.0.0.1:{port}"
+            writer["admin_listen"] = "127.0.0.1:0"  # the writer reports the port it bound
         d = harness.Daemon("writer", self.config(name, **writer))
         d.name = name
-        d.admin_port = port
+        d.admin_port = None
         self.writers.append(d)
         if start:
-            d.start(wait_port=port)
+            self.start_writer(d, admin)
+        return d
+
+    @staticmethod
+    def start_writer(d, admin=None):
+        """Starts writer d (again); with an admin listener, sets d.admin_port to its port."""
+        if admin is None:
+            admin = d.admin_port is not None
+        d.start(wait_listen=("admin",) if admin else ())
+        if admin:
+            d.admin_port = d.listen_port("admin")
         return d
 
     def push(self, items, chunk=1000):

@@ -1,0 +1,199 @@
+"""Processes: where the sources and binaries are, the registry of every process the harness
+starts (killed at interpreter exit and by the conftest after each test; children also get
+PR_SET_PDEATHSIG so they die with the test process however it dies), /proc helpers, ports
+and the one polling helper (wait_for).
+"""
+
+import atexit
+import ctypes
+import itertools
+import os
+import pwd
+import random
+import signal
+import socket
+import time
+import uuid
+
+SOURCE_DIR = os.path.abspath(
+    os.environ.get("HOOKPIPE_SOURCE_DIR")
+    or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
+)
+BUILD_DIR = os.path.abspath(os.environ.get("HOOKPIPE_BUILD_DIR") or os.path.join(SOURCE_DIR, "build"))
+
+
+def build_option(name, default=""):
+    """The value of a CMake cache entry of BUILD_DIR (e.g. 'HOOKPIPE_SANITIZE'), else default."""
+    try:
+        with open(os.path.join(BUILD_DIR, "CMakeCache.txt")) as f:
+            for line in f:
+                if line.startswith(name + ":"):
+                    return line.split("=", 1)[1].strip()
+    except OSError:
+        pass
+    return default
+
+
+# True when BUILD_DIR is the ASan+UBSan build (tests that inspect binaries or time may adapt).
+SANITIZED = build_option("HOOKPIPE_SANITIZE").upper() in ("ON", "1", "TRUE", "YES")
+
+IS_ROOT = os.geteuid() == 0
+
+_random = random.SystemRandom()
+
+# --------------------------------------------------------------------------- process registry
+
+_cleanups = {}  # id -> callable, run (newest first) at exit
+_cleanup_ids = itertools.count()
+
+
+def _register_cleanup(fn):
+    key = next(_cleanup_ids)
+    _cleanups[key] = fn
+    return key
+
+
+def _unregister_cleanup(key):
+    _cleanups.pop(key, None)
+
+
+def cleanup_all():
+    """Kills every process the harness started and removes its temp dirs. Idempotent."""
+    for key in sorted(_cleanups, reverse=True):
+        fn = _cleanups.pop(key, None)
+        if fn is None:
+            continue
+        try:
+            fn()
+        except Exception:  # cleanup must go on for the others
+            pass
+
+
+atexit.register(cleanup_all)
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """preexec_fn: the child gets SIGKILL when the test process dies, however it dies."""
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() == 1:  # parent already gone between fork and prctl
+        os._exit(1)
+
+
+def _pg_user_kwargs():
+    """subprocess kwargs that run a command as the postgres user when we are root."""
+    if not IS_ROOT:
+        return {}
+    pw = pwd.getpwnam("postgres")
+    return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+
+
+def _kill_pid(pid, sig=signal.SIGKILL):
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _children_of(pid):
+    """PIDs whose parent is pid (from /proc)."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ..." — comm may contain spaces and parentheses
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 1 and int(fields[1]) == pid:
+            kids.append(int(entry))
+    return kids
+
+
+def _pid_alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
+
+
+# --------------------------------------------------------------------------- ports and polling
+
+_ports_given = set()
+
+
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+            return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_port():
+    """A TCP port free on 127.0.0.1 right now (never the same one twice per process), for a
+    server that needs its port chosen in advance (redis-server, PostgreSQL, a restart on the
+    same port). Taken at random below the kernel's ephemeral range, where port-0 binds and
+    client connections never land. It is still only free *now*: whoever binds it must
+    retry with another port on EADDRINUSE (the servers here do). Daemons bind port 0
+    instead and report their port (Daemon.listen_port)."""
+    low = _ephemeral_range()[0]
+    start = max(1024, low - 20000)
+    for _ in range(200):
+        port = _random.randrange(start, low)
+        if port in _ports_given:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
+    raise RuntimeError("no free port found")
+
+
+def port_open(port, host="127.0.0.1", timeout=0.2):
+    """True when a TCP connection to host:port succeeds."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for(pred, timeout=10, interval=0.02, what="", fatal=()):
+    """Polls pred() until it returns something truthy (which is returned) or timeout. An
+    exception from pred is taken as "not yet" (a thing starting may fail), except those of
+    the types in fatal, which are raised at once."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            value = pred()
+            if value:
+                return value
+        except fatal:
+            raise
+        except Exception as exc:  # a predicate may fail while the thing is starting
+            last_exc = exc
+        if time.monotonic() >= deadline:
+            msg = f"timed out after {timeout}s waiting for {what or getattr(pred, '__name__', 'condition')}"
+            if last_exc is not None:
+                msg += f" (last error: {last_exc!r})"
+            raise AssertionError(msg)
+        time.sleep(interval)
+
+
+def unique_name(prefix="hp"):
+    """A fresh name for keys, queues and writers on shared servers: prefix + 12 hex digits."""
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
