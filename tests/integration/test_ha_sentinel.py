@@ -16,8 +16,8 @@ import pytest
 
 import harness
 from gateway_helpers import SECRET_A, decode_envelope, event_body, metric, signed_headers
-from ha_helpers import MASTER_NAME, RedisNode, Sentinel, redis_group, sentinel_list, \
-    wait_replicas_online
+from harness import (MASTER_NAME, RedisNode, Sentinel, redis_group, sentinel_list,
+                     wait_replicas_online)
 
 
 class HaGw:

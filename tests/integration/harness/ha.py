@@ -1,51 +1,30 @@
-"""Helpers for the high-availability tests (tests/integration/test_ha_*.py): Redis
-replicas and Sentinels, a PostgreSQL streaming standby made with pg_basebackup, and
-PgBouncer, all real servers on loopback, started and killed like harness.py's.
+"""High-availability servers for the tests: Redis replicas and Sentinels, a PostgreSQL
+streaming standby made with pg_basebackup, and PgBouncer, all real servers on loopback,
+registered for cleanup like the other servers here.
 """
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 
-import harness
+from .processes import (IS_ROOT, _die_with_parent, _pg_user_kwargs, _register_cleanup,
+                        _unregister_cleanup, free_port, port_open, wait_for)
+from .servers import PG_BIN, REDIS_SERVER, PostgresServer, RedisServer
 
 MASTER_NAME = "hpmaster"
 
 
-class RedisNode(harness.RedisServer):
-    """A private redis-server that may be a replica (replicaof) and takes extra arguments."""
+class RedisNode(RedisServer):
+    """A private redis-server that may be a replica of another RedisServer (replicaof)."""
 
-    def __init__(self, replicaof=None, extra=(), **kw):
-        super().__init__(**kw)
+    def __init__(self, replicaof=None, extra_args=(), **kw):
+        more = ["--replicaof", "127.0.0.1", str(replicaof.port)] if replicaof is not None else []
+        super().__init__(extra_args=more + list(extra_args), **kw)
         self.replicaof = replicaof
-        self.extra = list(extra)
-
-    def start(self, timeout=10):
-        if self.alive():
-            return self
-        argv = [harness.REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", self.dir, "--save", "", "--daemonize", "no",
-                "--logfile", self.log_path,
-                "--appendonly", "yes" if self.appendonly else "no",
-                "--appendfsync", self.appendfsync]
-        if self.replicaof is not None:
-            argv += ["--replicaof", "127.0.0.1", str(self.replicaof.port)]
-        argv += self.extra
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, preexec_fn=harness._die_with_parent)
-
-        def ready():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"redis-server exited ({self.proc.returncode}): {self.log()}")
-            return self.client(socket_timeout=0.5).ping()
-
-        harness.wait_for(ready, timeout=timeout, what=f"redis-server on port {self.port}")
-        return self
 
     def role(self):
+        """'master', 'slave', or None when it does not answer."""
         try:
             r = self.client(socket_timeout=1).execute_command("ROLE")
         except Exception:
@@ -53,6 +32,7 @@ class RedisNode(harness.RedisServer):
         return r[0].decode() if isinstance(r[0], bytes) else r[0]
 
     def stop_signal(self, sig):
+        """Sends sig (SIGSTOP: a replica that stops acknowledging; SIGCONT) to the server."""
         os.kill(self.proc.pid, sig)
 
 
@@ -60,7 +40,7 @@ class Sentinel:
     """A redis-server --sentinel monitoring MASTER_NAME at master_port (quorum 2 unless told)."""
 
     def __init__(self, master_port, quorum=2, down_after_ms=1000, name=MASTER_NAME):
-        self.port = harness.free_port()
+        self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="hookpipe-sentinel-")
         self.conf = os.path.join(self.dir, "sentinel.conf")
         self.log_path = os.path.join(self.dir, "sentinel.log")
@@ -72,17 +52,17 @@ class Sentinel:
                     f"sentinel failover-timeout {name} 10000\n"
                     f"sentinel parallel-syncs {name} 1\n")
         self.proc = None
-        self._cleanup_key = harness._register_cleanup(self.close)
+        self._cleanup_key = _register_cleanup(self.close)
 
     @property
     def addr(self):
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout=10):
-        self.proc = subprocess.Popen([harness.REDIS_SERVER, self.conf, "--sentinel"],
+        self.proc = subprocess.Popen([REDIS_SERVER, self.conf, "--sentinel"],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, preexec_fn=harness._die_with_parent)
-        harness.wait_for(lambda: self.proc.poll() is None and self.client().ping(),
+                                     stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        wait_for(lambda: self.proc.poll() is None and self.client().ping(),
                          timeout=timeout, what=f"sentinel on port {self.port}")
         return self
 
@@ -121,7 +101,7 @@ class Sentinel:
     def close(self):
         self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
-        harness._unregister_cleanup(self._cleanup_key)
+        _unregister_cleanup(self._cleanup_key)
 
 
 def wait_replicas_online(master, n, timeout=20):
@@ -131,7 +111,7 @@ def wait_replicas_online(master, n, timeout=20):
         online = [k for k, v in info.items()
                   if k.startswith("slave") and isinstance(v, dict) and v.get("state") == "online"]
         return len(online) >= n
-    harness.wait_for(ok, timeout=timeout, interval=0.1, what=f"{n} replica(s) online")
+    wait_for(ok, timeout=timeout, interval=0.1, what=f"{n} replica(s) online")
 
 
 def redis_group(nreplicas=1, nsentinels=3, down_after_ms=1000):
@@ -150,7 +130,7 @@ def redis_group(nreplicas=1, nsentinels=3, down_after_ms=1000):
             if int(info.get("num-slaves", 0)) != nreplicas:
                 return False
         return True
-    harness.wait_for(settled, timeout=30, interval=0.2,
+    wait_for(settled, timeout=30, interval=0.2,
                      what="sentinels to find each other and the replicas")
     return master, replicas, sentinels
 
@@ -162,7 +142,7 @@ def sentinel_list(sentinels):
 # --------------------------------------------------------------------------- PostgreSQL
 
 
-class PgStandby(harness.PostgresServer):
+class PgStandby(PostgresServer):
     """A streaming standby of primary, made with pg_basebackup -R (hot_standby on)."""
 
     def __init__(self, primary, **kw):
@@ -170,13 +150,13 @@ class PgStandby(harness.PostgresServer):
         self.primary = primary
 
     def _initdb(self):
-        kw = harness._pg_user_kwargs()
-        r = subprocess.run([os.path.join(harness.PG_BIN, "pg_basebackup"), "-h", "127.0.0.1",
+        kw = _pg_user_kwargs()
+        r = subprocess.run([os.path.join(PG_BIN, "pg_basebackup"), "-h", "127.0.0.1",
                             "-p", str(self.primary.port), "-U", self.primary.user,
                             "-D", self.data, "-R", "-X", "stream", "-c", "fast",
                             "--application-name=standby1"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120,
-                           preexec_fn=harness._die_with_parent, **kw)
+                           preexec_fn=_die_with_parent, **kw)
         if r.returncode != 0:
             raise AssertionError(f"pg_basebackup failed: {r.stdout.decode(errors='replace')}")
         # primary_conninfo from -R names application_name=standby1 for synchronous_standby_names
@@ -185,15 +165,15 @@ class PgStandby(harness.PostgresServer):
                     % (self.primary.port, self.primary.user))
 
     def promote(self, timeout=30):
-        kw = harness._pg_user_kwargs()
-        subprocess.run([os.path.join(harness.PG_BIN, "pg_ctl"), "promote", "-D", self.data, "-w",
+        kw = _pg_user_kwargs()
+        subprocess.run([os.path.join(PG_BIN, "pg_ctl"), "promote", "-D", self.data, "-w",
                         "-t", str(timeout)], check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.STDOUT, timeout=timeout + 10,
-                       preexec_fn=harness._die_with_parent, **kw)
+                       preexec_fn=_die_with_parent, **kw)
 
         def writable():
             return self.query("postgres", "SELECT pg_is_in_recovery()")[0][0] is False
-        harness.wait_for(writable, timeout=timeout, interval=0.1, what="standby promoted")
+        wait_for(writable, timeout=timeout, interval=0.1, what="standby promoted")
 
 
 def pg_primary(sync=True):
@@ -203,7 +183,7 @@ def pg_primary(sync=True):
                 "fsync": "on", "synchronous_commit": "on"}
     if sync:
         settings["synchronous_standby_names"] = "standby1"
-    return harness.PostgresServer(settings=settings).start()
+    return PostgresServer(settings=settings).start()
 
 
 # --------------------------------------------------------------------------- PgBouncer
@@ -216,7 +196,7 @@ class PgBouncer:
 
     def __init__(self, pg, pool_mode="transaction", pool_size=10):
         self.pg = pg
-        self.port = harness.free_port()
+        self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="hookpipe-pgbouncer-")
         os.chmod(self.dir, 0o777)
         self.ini = os.path.join(self.dir, "pgbouncer.ini")
@@ -235,17 +215,17 @@ class PgBouncer:
                     "ignore_startup_parameters = extra_float_digits,options\n"
                     "server_reset_query =\n")
         self.proc = None
-        self._cleanup_key = harness._register_cleanup(self.close)
+        self._cleanup_key = _register_cleanup(self.close)
 
     def start(self, timeout=10):
-        kw = harness._pg_user_kwargs()  # pgbouncer refuses to run as root
-        if harness.IS_ROOT:
+        kw = _pg_user_kwargs()  # pgbouncer refuses to run as root
+        if IS_ROOT:
             for p in (self.dir, self.ini):
                 os.chown(p, kw["user"], kw["group"])
         self.proc = subprocess.Popen([PGBOUNCER, self.ini], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     preexec_fn=harness._die_with_parent, **kw)
-        harness.wait_for(lambda: self.proc.poll() is None and harness.port_open(self.port),
+                                     preexec_fn=_die_with_parent, **kw)
+        wait_for(lambda: self.proc.poll() is None and port_open(self.port),
                          timeout=timeout, what=f"pgbouncer on port {self.port}")
         return self
 
@@ -267,16 +247,5 @@ class PgBouncer:
     def close(self):
         self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
-        harness._unregister_cleanup(self._cleanup_key)
+        _unregister_cleanup(self._cleanup_key)
 
-
-def kill_hard(proc):
-    """SIGKILL a Popen (or a Daemon) and wait."""
-    p = getattr(proc, "proc", proc)
-    if p is not None and p.poll() is None:
-        p.send_signal(signal.SIGKILL)
-        p.wait()
-
-
-def monotonic():
-    return time.monotonic()
