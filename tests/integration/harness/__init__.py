@@ -24,5 +24,5 @@ from .daemons import (LISTENING, SANITIZER_MARKERS, Daemon, _daemons, check_sani
 from .zoom import (FIXTURES, fixture_body, fixture_json, fixture_path, zoom_headers,
                    zoom_request_headers, zoom_signature, zoom_token)
 from .http import http_request, metric, metrics, post_hook, raw_request, tls_cert
-from .ha import (MASTER_NAME, PgBouncer, PgStandby, RedisNode, Sentinel, pg_primary,
-                 redis_group, sentinel_list, wait_replicas_online)
+from .ha import (MASTER_NAME, PgBouncer, PgStandby, RedisNode, Sentinel, make_synchronous,
+                 pg_primary, redis_group, sentinel_list, wait_replicas_online)

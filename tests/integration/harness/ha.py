@@ -150,11 +150,13 @@ class PgStandby(PostgresServer):
         self.primary = primary
 
     def _initdb(self):
+        os.mkdir(self.data, 0o700)
         kw = _pg_user_kwargs()
+        if IS_ROOT:
+            os.chown(self.data, kw["user"], kw["group"])
         r = subprocess.run([os.path.join(PG_BIN, "pg_basebackup"), "-h", "127.0.0.1",
                             "-p", str(self.primary.port), "-U", self.primary.user,
-                            "-D", self.data, "-R", "-X", "stream", "-c", "fast",
-                            "--application-name=standby1"],
+                            "-D", self.data, "-R", "-X", "stream", "-c", "fast"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120,
                            preexec_fn=_die_with_parent, **kw)
         if r.returncode != 0:
@@ -176,14 +178,21 @@ class PgStandby(PostgresServer):
         wait_for(writable, timeout=timeout, interval=0.1, what="standby promoted")
 
 
-def pg_primary(sync=True):
-    """A primary that accepts replication connections (trust on 127.0.0.1 already: initdb
-    --auth=trust), with synchronous_standby_names = standby1 when sync."""
-    settings = {"wal_level": "replica", "max_wal_senders": "5", "hot_standby": "on",
-                "fsync": "on", "synchronous_commit": "on"}
-    if sync:
-        settings["synchronous_standby_names"] = "standby1"
+def pg_primary():
+    """A primary that accepts replication connections (initdb --auth=trust already trusts
+    replication from 127.0.0.1). Make it synchronous with make_synchronous once the standby
+    streams: before that, every commit would wait for a standby that is not there."""
+    settings = {"wal_level": "replica", "max_wal_senders": "5", "hot_standby": "on"}
     return PostgresServer(settings=settings).start()
+
+
+def make_synchronous(primary, standby_name="standby1", timeout=30):
+    """synchronous_standby_names = standby_name on primary; waits until it streams as sync."""
+    primary.query("postgres", f"ALTER SYSTEM SET synchronous_standby_names = '{standby_name}'")
+    primary.query("postgres", "SELECT pg_reload_conf()")
+    wait_for(lambda: primary.query("postgres", "SELECT sync_state FROM pg_stat_replication "
+                                   "WHERE application_name = %s", (standby_name,)) == [("sync",)],
+             timeout=timeout, interval=0.1, what="the standby streaming as synchronous")
 
 
 # --------------------------------------------------------------------------- PgBouncer
