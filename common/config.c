@@ -485,6 +485,11 @@ static int config_validate(struct config_parse *p)
         }
         explicit_bzero(t.url.password, sizeof(t.url.password));
     }
+    if (cfg->writer.name[0] != '\0' && !name_valid(cfg->writer.name, strlen(cfg->writer.name))) {
+        config_error(p, config_at_key(p, "writer", "name"),
+                     "bad writer name (must be 1-%d of A-Z a-z 0-9 _ -)", NAME_MAX_LEN);
+        return -1;
+    }
     if (cfg->redis.queue[0] == '\0') {
         config_error(p, config_at_key(p, "redis", "queue"), "must not be empty");
         return -1;

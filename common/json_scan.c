@@ -6,10 +6,11 @@
  */
 #include "json_scan.h"
 
-#include "text.h"
-
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "text.h"
 
 /* byte classes inside a string: 0 plain, 1 quote/backslash/control, 2 non-ASCII */
 static const unsigned char json_scan_class[256] = {
@@ -412,4 +413,94 @@ done:
 bad:
     *why = s.why != NULL ? s.why : "invalid JSON";
     return -1;
+}
+
+/* Appends code point cp as UTF-8 at out; returns the bytes written. */
+static size_t json_scan_put_utf8(char *out, unsigned cp)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xc0 | cp >> 6);
+        out[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xe0 | cp >> 12);
+        out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+        out[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    out[0] = (char)(0xf0 | cp >> 18);
+    out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+    out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+    out[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+char *json_scan_str_decode(const struct json_scan_str *s)
+{
+    /* decoding never lengthens: \uXXXX is at most 3 bytes, a 12-byte pair 4 */
+    char *out = malloc(s->len + 1);
+    const char *p = s->p, *end = s->p + s->len;
+    size_t o = 0;
+
+    if (out == NULL)
+        return NULL;
+    if (!s->escaped) {
+        memcpy(out, s->p, s->len);
+        out[s->len] = '\0';
+        return out;
+    }
+    while (p < end) {
+        unsigned cp, lo;
+        if (*p != '\\') {
+            out[o++] = *p++;
+            continue;
+        }
+        if (end - p < 2)
+            goto bad;
+        switch (p[1]) {
+        case 'b':
+            out[o++] = '\b';
+            break;
+        case 'f':
+            out[o++] = '\f';
+            break;
+        case 'n':
+            out[o++] = '\n';
+            break;
+        case 'r':
+            out[o++] = '\r';
+            break;
+        case 't':
+            out[o++] = '\t';
+            break;
+        case 'u':
+            if (end - p < 6 || json_scan_hex4(p + 2, &cp) < 0 || cp == 0 ||
+                (cp >= 0xdc00 && cp <= 0xdfff))
+                goto bad;
+            if (cp >= 0xd800 && cp <= 0xdbff) {
+                if (end - p < 12 || p[6] != '\\' || p[7] != 'u' || json_scan_hex4(p + 8, &lo) < 0 ||
+                    lo < 0xdc00 || lo > 0xdfff)
+                    goto bad;
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                p += 6;
+            }
+            o += json_scan_put_utf8(out + o, cp);
+            p += 6;
+            continue;
+        default: /* '"', '\\', '/' */
+            out[o++] = p[1];
+            break;
+        }
+        p += 2;
+    }
+    out[o] = '\0';
+    return out;
+bad:
+    free(out);
+    return NULL;
 }

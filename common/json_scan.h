@@ -53,4 +53,11 @@ struct json_scan_opts {
 int json_scan(const char *body, size_t len, const struct json_scan_opts *opts,
               struct json_scan_result *res, const char **why) __attribute__((warn_unused_result));
 
+/*
+ * The value of a string json_scan picked out, its escapes decoded (UTF-16 surrogate
+ * pairs to UTF-8), as a new NUL-terminated string the caller frees. NULL when out of
+ * memory, or when the value holds \u0000 or an unpaired surrogate escape.
+ */
+char *json_scan_str_decode(const struct json_scan_str *s) __attribute__((warn_unused_result));
+
 #endif

@@ -1,25 +1,28 @@
 /*
  * hookpipe-writer: parses the command line and config, applies the schema
  * migrations, then drains the Redis queue into PostgreSQL on one libevent loop
- * (batch.c) with the admin listener for /metrics. SIGTERM/SIGINT stop gracefully.
+ * (writer.c) with the admin listener for /metrics. SIGTERM/SIGINT stop gracefully.
  */
 #include <event2/event.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "batch.h"
+#include "backoff.h"
 #include "cli.h"
 #include "config.h"
 #include "ev_admin.h"
 #include "log.h"
 #include "migrate.h"
+#include "name.h"
 #include "stats.h"
+#include "timeutil.h"
+#include "writer.h"
 
-#define MAIN_NAME_MAX 100
+#define MAIN_MIGRATE_RETRY_MIN_MS 200 /* PostgreSQL unreachable at start */
+#define MAIN_MIGRATE_RETRY_MAX_MS 5000
 
 /* Set by SIGTERM/SIGINT while start-up migrations wait for PostgreSQL (before the loop). */
 static volatile sig_atomic_t main_stop_requested;
@@ -32,23 +35,29 @@ static void main_early_signal(int sig)
 static void main_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
     log_msg(LOG_INFO, "signal received", "signal=%d", (int)sig);
-    batch_stop(arg);
+    writer_stop(arg);
 }
 
-/* Writer names end up in Redis keys and metric labels: keep them plain. */
-static int main_name_ok(const char *s)
+/*
+ * The default writer name, hostname-pid, made to follow the name rule: the host name's
+ * first label (a domain's dots are not name characters), any other byte outside the
+ * rule as '-', cut so that the whole fits NAME_MAX_LEN.
+ */
+static void main_default_name(char *out, size_t outlen)
 {
-    size_t n = strlen(s);
+    char host[256] = "";
+    char pid[32];
+    int n = snprintf(pid, sizeof(pid), "-%ld", (long)getpid());
 
-    if (n == 0 || n > MAIN_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-' || c == '.'))
-            return 0;
+    if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0' || host[0] == '.')
+        snprintf(host, sizeof(host), "writer");
+    host[sizeof(host) - 1] = '\0';
+    host[strcspn(host, ".")] = '\0';
+    for (char *p = host; *p != '\0'; p++) {
+        if (!name_char((unsigned char)*p))
+            *p = '-';
     }
-    return 1;
+    snprintf(out, outlen, "%.*s%s", NAME_MAX_LEN - n, host, pid);
 }
 
 /*
@@ -58,15 +67,16 @@ static int main_name_ok(const char *s)
  */
 static int main_migrate(const struct config *cfg, long wait_s)
 {
-    char err[512];
-    int delay_ms = 200;
-    struct timespec start, now;
+    char err[512], why[600];
+    struct backoff delay;
+    double give_up = monotonic_s() + (double)wait_s;
 
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    backoff_init(&delay, MAIN_MIGRATE_RETRY_MIN_MS, MAIN_MIGRATE_RETRY_MAX_MS);
     for (;;) {
         bool retryable = false;
         int n = migrate_apply(cfg->postgres.conninfo, &retryable, err, sizeof(err));
-        long left_ms;
+        long ms = backoff_next(&delay);
+        long left_ms = (long)((give_up - monotonic_s()) * 1000);
         if (n >= 0) {
             log_msg(LOG_INFO, "schema up to date", "applied=%d", n);
             return 0;
@@ -75,26 +85,21 @@ static int main_migrate(const struct config *cfg, long wait_s)
             log_msg(LOG_ERROR, "migration failed", "error=%s", log_value(err));
             return -1;
         }
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        left_ms = wait_s * 1000 -
-                  ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
         if (wait_s >= 0 && left_ms <= 0) {
-            char why[CONFIG_ERR_LEN + 96];
             snprintf(why, sizeof(why),
                      "postgres unreachable, gave up after %ld s (migrate_wait_s): %s", wait_s, err);
             log_msg(LOG_ERROR, "migration failed", "error=%s", log_value(why));
             return -1;
         }
-        if (wait_s >= 0 && delay_ms > left_ms)
-            delay_ms = (int)left_ms;
-        log_msg(LOG_WARN, "postgres unavailable for migrations, retrying", "error=%s retry_ms=%d",
-                log_value(err), delay_ms);
-        usleep((useconds_t)delay_ms * 1000);
+        if (wait_s >= 0 && ms > left_ms)
+            ms = left_ms;
+        log_msg(LOG_WARN, "postgres unavailable for migrations, retrying", "error=%s retry_ms=%ld",
+                log_value(err), ms);
+        usleep((useconds_t)ms * 1000);
         if (main_stop_requested) {
-            log_msg(LOG_INFO, "stopped before start-up finished", NULL);
+            log_msg(LOG_INFO, "stopped before start-up finished", "%s", "");
             return 1;
         }
-        delay_ms = delay_ms * 2 > 5000 ? 5000 : delay_ms * 2;
     }
 }
 
@@ -110,10 +115,10 @@ int main(int argc, char **argv)
                       .flags = flags};
     struct config *cfg = NULL;
     struct event_base *base = NULL;
-    struct batch *b = NULL;
+    struct writer *w = NULL;
     struct admin_server *admin = NULL;
     struct event *sigterm = NULL, *sigint = NULL;
-    char name[MAIN_NAME_MAX + 1];
+    char name[NAME_MAX_LEN + 1];
     char err[512];
     int level;
     int rc = cli_parse(&cli, argc, argv);
@@ -159,19 +164,15 @@ int main(int argc, char **argv)
     log_init("writer", level < 0 ? LOG_INFO : (enum log_level)level);
     signal(SIGPIPE, SIG_IGN);
 
-    if (cfg->writer.name[0] != '\0') {
+    if (cfg->writer.name[0] == '\0') {
+        main_default_name(name, sizeof(name));
+    } else if (name_valid(cfg->writer.name, strlen(cfg->writer.name))) {
         snprintf(name, sizeof(name), "%s", cfg->writer.name);
     } else {
-        char host[64] = "localhost";
-        gethostname(host, sizeof(host) - 1);
-        host[sizeof(host) - 1] = '\0';
-        snprintf(name, sizeof(name), "%s-%ld", host, (long)getpid());
-    }
-    if (!main_name_ok(name)) {
         fprintf(stderr,
-                "hookpipe-writer: config error: %s: writer name \"%s\" must be 1-%d of "
-                "A-Z a-z 0-9 _ - .\n",
-                cfg->path, name, MAIN_NAME_MAX);
+                "hookpipe-writer: config error: %s: writer name %s must be 1-%d of "
+                "A-Z a-z 0-9 _ -\n",
+                cfg->path, log_value(cfg->writer.name), NAME_MAX_LEN);
         rc = 2;
         goto done;
     }
@@ -192,8 +193,8 @@ int main(int argc, char **argv)
         log_msg(LOG_ERROR, "event_base_new failed", "%s", "");
         goto done;
     }
-    b = batch_start(base, cfg, name, err, sizeof(err));
-    if (b == NULL) {
+    w = writer_start(base, cfg, name, err, sizeof(err));
+    if (w == NULL) {
         log_msg(LOG_ERROR, "writer start failed", "error=%s", log_value(err));
         goto done;
     }
@@ -206,15 +207,15 @@ int main(int argc, char **argv)
             goto done;
         }
     }
-    sigterm = evsignal_new(base, SIGTERM, main_signal_cb, b);
-    sigint = evsignal_new(base, SIGINT, main_signal_cb, b);
+    sigterm = evsignal_new(base, SIGTERM, main_signal_cb, w);
+    sigint = evsignal_new(base, SIGINT, main_signal_cb, w);
     if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) != 0 ||
         evsignal_add(sigint, NULL) != 0) {
         log_msg(LOG_ERROR, "signal setup failed", "%s", "");
         goto done;
     }
     if (main_stop_requested)
-        batch_stop(b); /* a signal that arrived before the loop's handlers existed */
+        writer_stop(w); /* a signal that arrived before the loop's handlers existed */
     log_msg(LOG_INFO, "writer started", "writer=%s queue=%s batch_size=%ld admin=%s", name,
             cfg->redis.queue, cfg->writer.batch_size,
             cfg->writer.admin_listen[0] ? cfg->writer.admin_listen : "off");
@@ -226,7 +227,7 @@ done:
     if (sigint != NULL)
         event_free(sigint);
     admin_server_free(admin);
-    batch_free(b);
+    writer_free(w);
     if (base != NULL)
         event_base_free(base);
     config_free(cfg);

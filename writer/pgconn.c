@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backoff.h"
 #include "log.h"
+#include "timeutil.h"
 
 #define PGCONN_BACKOFF_MIN_MS 100
 #define PGCONN_BACKOFF_MAX_MS 5000
@@ -32,9 +34,9 @@ struct pgconn {
     char *setup_sql;
     PGconn *pg;
     enum pgconn_state state;
-    struct event *io;    /* socket readiness, re-assigned on every wait */
-    struct event *retry; /* reconnect timer */
-    int backoff_ms;
+    struct event *io;       /* socket readiness, re-assigned on every wait */
+    struct event *retry;    /* reconnect timer */
+    struct backoff backoff; /* reconnect delays */
     pgconn_state_fn state_fn;
     void *arg;
     /* the statement in flight */
@@ -91,7 +93,8 @@ static void pgconn_wait(struct pgconn *c, short what, int timeout_s)
 /* Drops the connection; reports the statement in flight as lost, then "down". */
 static void pgconn_fail(struct pgconn *c, const char *why)
 {
-    struct timeval tv = {c->backoff_ms / 1000, (c->backoff_ms % 1000) * 1000};
+    int delay_ms = backoff_next(&c->backoff);
+    struct timeval tv = timeval_ms(delay_ms);
     enum pgconn_state was = c->state;
     pgconn_done_fn done = c->done;
     char msg[512];
@@ -99,7 +102,7 @@ static void pgconn_fail(struct pgconn *c, const char *why)
     snprintf(msg, sizeof(msg), "%s", why);
     msg[strcspn(msg, "\n")] = '\0';
     log_msg(LOG_WARN, "postgres connection failed", "state=%s error=%s retry_ms=%d",
-            pgconn_state_name(was), log_value(msg), c->backoff_ms);
+            pgconn_state_name(was), log_value(msg), delay_ms);
     event_del(c->io);
     if (c->pg != NULL) {
         PQfinish(c->pg);
@@ -107,8 +110,6 @@ static void pgconn_fail(struct pgconn *c, const char *why)
     }
     pgconn_set_state(c, PGCONN_DOWN);
     evtimer_add(c->retry, &tv);
-    c->backoff_ms =
-        c->backoff_ms * 2 > PGCONN_BACKOFF_MAX_MS ? PGCONN_BACKOFF_MAX_MS : c->backoff_ms * 2;
     c->done = NULL;
     c->copy = NULL;
     c->copying = false;
@@ -173,7 +174,7 @@ static void pgconn_connect(struct pgconn *c)
         return;
     }
     if (c->setup_sql == NULL || c->setup_sql[0] == '\0') {
-        c->backoff_ms = PGCONN_BACKOFF_MIN_MS;
+        backoff_reset(&c->backoff);
         pgconn_set_state(c, PGCONN_IDLE);
         c->state_fn(c, true, c->arg);
         return;
@@ -212,7 +213,7 @@ static void pgconn_complete(struct pgconn *c)
             pgconn_fail(c, res.message);
             return;
         }
-        c->backoff_ms = PGCONN_BACKOFF_MIN_MS;
+        backoff_reset(&c->backoff);
         pgconn_set_state(c, PGCONN_IDLE);
         c->state_fn(c, true, c->arg);
         return;
@@ -339,7 +340,7 @@ struct pgconn *pgconn_new(struct event_base *base, const char *conninfo, const c
     c->base = base;
     c->state_fn = state_fn;
     c->arg = arg;
-    c->backoff_ms = PGCONN_BACKOFF_MIN_MS;
+    backoff_init(&c->backoff, PGCONN_BACKOFF_MIN_MS, PGCONN_BACKOFF_MAX_MS);
     c->conninfo = strdup(conninfo);
     c->setup_sql = setup_sql ? strdup(setup_sql) : NULL;
     c->io = event_new(base, -1, 0, pgconn_io_cb, c);

@@ -1,5 +1,5 @@
 /*
- * The writer's side of the queue contract (DESIGN.md "Queue contract"): key names and
+ * The writer's side of the queue contract (docs/design.md "Queue contract"): key names and
  * the Lua scripts that claim, recover and measure atomically inside Redis. Pure data,
  * no I/O. Every script works on a Redis full to maxmemory under noeviction: the claim
  * and the recovery start with a write that is no deny-oom command (see queue.c), and

@@ -12,6 +12,7 @@
 
 #include "envelope.h"
 #include "event_key.h"
+#include "strbuf.h"
 
 struct row {
     const char *item;    /* the raw queue item (not owned) */
@@ -31,14 +32,6 @@ struct row {
 
 /* Latest receive time a row may carry: 9999-12-31, PostgreSQL's timestamptz range. */
 #define ROW_RECEIVED_US_MAX 253402300799999999LL
-
-/* A growable byte buffer for COPY data. */
-struct copybuf {
-    char *data;  /* bytes, not NUL-terminated */
-    size_t len;  /* used */
-    size_t cap;  /* allocated */
-    bool failed; /* an allocation failed: the contents are incomplete */
-};
 
 /*
  * Fills r from item (which must outlive r). Never fails on bad input: a bad item is
@@ -62,29 +55,20 @@ void row_free(struct row *r);
     "request_id"
 
 /* Appends r (a good row) as one COPY text line with ordinal ord. Errors set buf->failed. */
-void row_copy_line(struct copybuf *buf, const struct row *r, long ord);
+void row_copy_line(struct strbuf *buf, const struct row *r, long ord);
 
 /*
  * Columns of hookpipe.events that row_copy_events_line writes, in order: the batch's
- * optimistic COPY straight into the table (see batch.c).
+ * optimistic COPY straight into the table (see store.c).
  */
 #define ROW_EVENTS_COLUMNS                                                                         \
     "source, event, event_ts, account_id, received_at, event_key, payload, delivery_id, "          \
     "request_id"
 
 /* Appends r as one COPY text line for ROW_EVENTS_COLUMNS (timestamps as UTC text). */
-void row_copy_events_line(struct copybuf *buf, const struct row *r);
+void row_copy_events_line(struct strbuf *buf, const struct row *r);
 
 /* Appends len bytes escaped for a COPY text field (backslash, tab, newline, CR). */
-void copybuf_escaped(struct copybuf *buf, const char *s, size_t len);
-void copybuf_append(struct copybuf *buf, const char *s, size_t len);
-void copybuf_reset(struct copybuf *buf);
-void copybuf_free(struct copybuf *buf);
-
-/*
- * Writes request_id percent-encoded (bytes outside '!'..'~' and '%' as %XX) into out
- * (at least 3 * ENVELOPE_REQUEST_ID_MAX + 1 bytes), so it is always valid text.
- */
-void row_request_id_text(const struct envelope *env, char *out);
+void row_copy_escaped(struct strbuf *buf, const char *s, size_t len);
 
 #endif

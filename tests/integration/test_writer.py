@@ -33,6 +33,16 @@ def test_claim_copy_insert_release(stack):
     assert w.stop() == 0
 
 
+def test_many_one_item_batches_drain(stack):
+    """With one item per batch PostgreSQL often answers a COPY before the call that sent it
+    returns; the writer must go on regardless (it once stalled there)."""
+    stack.push([encode(body(obj={"id": f"one{i}"}), delivery_id=f"one{i}") for i in range(300)])
+    w = stack.writer(batch_size=1)
+    stack.wait_rows(300, timeout=60)
+    stack.wait_drained()
+    assert w.stop() == 0
+
+
 def test_zoom_retry_gives_one_row(stack):
     b = body(event="meeting.started", event_ts=1700000000001)
     # a retry: same body bytes, new delivery (new timestamp/signature at the gateway)
@@ -336,6 +346,27 @@ def test_env_overrides_writer_name_and_admin_listen(stack):
     r = harness.run_daemon("writer", ["-c", cfg], env=bad)
     assert r.returncode == 2
     assert "HOOKPIPE_WRITER_ADMIN_LISTEN" in r.stderr
+
+
+def test_writer_name_follows_the_name_rule(stack):
+    """Writer names end up in Redis keys and metric labels: 1-64 of A-Z a-z 0-9 _ -
+    (common/name.h), from the INI or HOOKPIPE_WRITER_NAME; anything else exits 2."""
+    for bad in ("has.dot", "x" * 65, "sp ace", "quo\"te"):
+        r = harness.run_daemon("writer", ["-c", stack.config(bad)], timeout=20)
+        assert r.returncode == 2, (bad, r.stderr)
+        assert "writer name" in r.stderr and "1-64" in r.stderr
+    # the config pass itself refuses it, with file:line: key
+    path = stack.config("has.dot")
+    r = harness.run_daemon("writer", ["--check-config", "-c", path], timeout=20)
+    assert r.returncode == 2 and ": name: bad writer name" in r.stderr, r.stderr
+    assert path + ":" in r.stderr
+    env = dict(os.environ, HOOKPIPE_WRITER_NAME="from.env")
+    r = harness.run_daemon("writer", ["-c", stack.config("ok")], env=env, timeout=20)
+    assert r.returncode == 2 and "writer name" in r.stderr
+    w = stack.writer("x" * 64)
+    stack.push([encode(body())])
+    stack.wait_rows(1)
+    assert w.stop() == 0
 
 
 def test_request_id_with_copy_escape_bytes_is_stored_exactly(stack):

@@ -166,7 +166,7 @@ static void test_full_config(void)
     config_free(cfg);
 }
 
-/* An empty file is a valid config: every key has the default of DESIGN.md. */
+/* An empty file is a valid config: every key has its documented default (README key tables). */
 static void test_defaults(void)
 {
     char err[CONFIG_ERR_LEN];
@@ -266,6 +266,8 @@ static void test_errors(void)
     /* a Redis URL the daemons could not use is a config error, not a start-up failure */
     CHECK_ERROR("[redis]\nqueue = q\nurl = redis://h:1/0x\n", 3, "url", "bad Redis URL");
     CHECK_ERROR("[redis]\nurl = http://h:1/0\n", 2, "url", "redis:// or unix://");
+    CHECK_ERROR("[writer]\nbatch_size = 5\nname = host.example.com-1\n", 3, "name",
+                "bad writer name");
     CHECK_ERROR("[redis]\nurl = redis://h:99999/0\n", 2, "url", "bad port");
     /* Sentinel settings: each mistake names the key that holds it */
     CHECK_ERROR("[redis]\nsentinels = h:1\n", 2, "sentinels", "sentinels need master_name");

@@ -216,6 +216,43 @@ static void test_depth(void)
     free(deep);
 }
 
+/* Decodes the "event" member of body; NULL when json_scan_str_decode refuses it. */
+static char *decode_event(const char *body)
+{
+    struct json_scan_result r;
+
+    CHECK(scan(body, &r) == 0);
+    CHECK(r.event.p != NULL);
+    return r.event.p ? json_scan_str_decode(&r.event) : NULL;
+}
+
+static void test_str_decode(void)
+{
+    static const struct {
+        const char *body, *want; /* want NULL: refused */
+    } cases[] = {
+        {"{\"event\":\"plain.event\"}", "plain.event"},
+        {"{\"event\":\"\"}", ""},
+        {"{\"event\":\"a\\\"b\\\\c\\/d\"}", "a\"b\\c/d"},
+        {"{\"event\":\"\\b\\f\\n\\r\\t\"}", "\b\f\n\r\t"},
+        {"{\"event\":\"ev\\u0065nt \\u00e9 \\u20AC\"}", "event \xc3\xa9 \xe2\x82\xac"},
+        {"{\"event\":\"\\ud83d\\ude00!\"}", "\xf0\x9f\x98\x80!"},
+        {"{\"event\":\"raw \xc3\xa9\"}", "raw \xc3\xa9"},
+        {"{\"event\":\"a\\u0000b\"}", NULL},
+        {"{\"event\":\"\\ude00\"}", NULL},
+        {"{\"event\":\"\\ud83dx\"}", NULL},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = decode_event(cases[i].body);
+        if (cases[i].want == NULL)
+            CHECK(got == NULL);
+        else
+            CHECK_STR_EQ(got ? got : "(null)", cases[i].want);
+        free(got);
+    }
+}
+
 int main(void)
 {
     test_accepts();
@@ -224,5 +261,6 @@ int main(void)
     test_text_mode();
     test_emit();
     test_depth();
+    test_str_decode();
     return check_summary("test_json_scan");
 }

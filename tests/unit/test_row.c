@@ -141,13 +141,13 @@ static void test_copy_escaping_every_byte(void)
 {
     char all[255];
     char back[1024];
-    struct copybuf buf = {0};
+    struct strbuf buf = {0};
     bool bad = false;
     size_t n;
 
     for (int i = 1; i < 256; i++)
         all[i - 1] = (char)i;
-    copybuf_escaped(&buf, all, sizeof(all));
+    row_copy_escaped(&buf, all, sizeof(all));
     CHECK(!buf.failed);
     for (size_t i = 0; i < buf.len; i++) {
         /* no raw delimiter, newline or CR may survive; every backslash starts an escape */
@@ -163,7 +163,7 @@ static void test_copy_escaping_every_byte(void)
     CHECK(!bad);
     n = unescape(buf.data, buf.len, back);
     CHECK(n == sizeof(all) && memcmp(back, all, n) == 0);
-    copybuf_free(&buf);
+    strbuf_free(&buf);
 }
 
 static void test_copy_line(void)
@@ -171,7 +171,7 @@ static void test_copy_line(void)
     const char *b = "{\"event\":\"a\\tb\",\"event_ts\":7,\"payload\":{\"account_id\":\"x\\\\y\"},"
                     "\"t\":\"\\\\N\"}\n";
     struct row r;
-    struct copybuf buf = {0};
+    struct strbuf buf = {0};
     char *line;
     size_t n = make_item(b, strlen(b), "r i%d");
 
@@ -197,7 +197,7 @@ static void test_copy_line(void)
         CHECK_LONG_EQ(tabs, 9);
     }
     free(line);
-    copybuf_free(&buf);
+    strbuf_free(&buf);
     row_free(&r);
 }
 
@@ -205,7 +205,7 @@ static void test_copy_line_nulls(void)
 {
     const char *b = "{\"event\":\"e\"}";
     struct row r;
-    struct copybuf buf = {0};
+    struct strbuf buf = {0};
     char *line;
 
     classify(&r, b, strlen(b));
@@ -214,7 +214,44 @@ static void test_copy_line_nulls(void)
     CHECK(strncmp(line, "0\tacme\te\t\\N\t\\N\t", strlen("0\tacme\te\t\\N\t\\N\t")) == 0);
     CHECK(buf.len > 3 && strcmp(line + buf.len - 4, "\t\\N\n") == 0);
     free(line);
-    copybuf_free(&buf);
+    strbuf_free(&buf);
+    row_free(&r);
+}
+
+/* The direct form: no ordinal, times as UTC timestamptz text, the same columns otherwise. */
+static void test_copy_events_line(void)
+{
+    const char *b = "{\"event\":\"a\\tb\",\"event_ts\":1626230691572,\"payload\":"
+                    "{\"account_id\":\"x\\\\y\"}}\n";
+    struct row r;
+    struct strbuf buf = {0};
+    char want[512];
+    char key[2 * EVENT_KEY_LEN + 1];
+    size_t n = make_item(b, strlen(b), "r i%d");
+
+    CHECK(row_classify(&r, item_buf, n) == 0);
+    CHECK(!r.dead);
+    for (int i = 0; i < EVENT_KEY_LEN; i++)
+        snprintf(key + 2 * i, 3, "%02x", r.key[i]);
+    row_copy_events_line(&buf, &r);
+    CHECK(!buf.failed);
+    snprintf(want, sizeof(want),
+             "acme\ta\\tb\t2021-07-14 02:44:51.572+00\tx\\\\y\t2023-11-14 22:13:20.123456+00\t"
+             "\\\\x%s\t{\"event\":\"a\\\\tb\",\"event_ts\":1626230691572,\"payload\":"
+             "{\"account_id\":\"x\\\\\\\\y\"}}\\n\tdlv1\tr%%20i%%25d\n",
+             key);
+    CHECK_STR_EQ(buf.data, want);
+    strbuf_free(&buf);
+    row_free(&r);
+
+    /* no event_ts, no account_id, no request id: NULLs */
+    b = "{\"event\":\"e\"}";
+    classify(&r, b, strlen(b));
+    row_copy_events_line(&buf, &r);
+    CHECK(strncmp(buf.data, "acme\te\t\\N\t\\N\t2023-11-14 22:13:20.123456+00\t",
+                  strlen("acme\te\t\\N\t\\N\t2023-11-14 22:13:20.123456+00\t")) == 0);
+    CHECK(buf.len > 3 && strcmp(buf.data + buf.len - 4, "\t\\N\n") == 0);
+    strbuf_free(&buf);
     row_free(&r);
 }
 
@@ -240,6 +277,7 @@ int main(void)
     test_copy_escaping_every_byte();
     test_copy_line();
     test_copy_line_nulls();
+    test_copy_events_line();
     test_mark_dead();
     return check_summary("test_row");
 }

@@ -1,0 +1,334 @@
+/*
+ * The store runs one statement at a time; store_step() picks the next one from where
+ * the batch stands: the ranges of good rows still to COPY (a stack: a rejected range is
+ * split in two, a rejected single row becomes a dead letter), then the dead letters,
+ * then done. Every statement's outcome comes back to copy_done/dead_done, which record
+ * it and call store_step() again.
+ */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "log.h"
+#include "pgconn.h"
+#include "stats.h"
+#include "strbuf.h"
+#include "timeutil.h"
+
+#define STORE_RETRY_MIN_MS 250 /* PostgreSQL error that is not the row's fault */
+#define STORE_RETRY_MAX_MS 5000
+#define STORE_STACK_MAX (2 + 2 * 64) /* bisection depth <= log2(n) + 1 */
+
+#define STORE_STAGE_SETUP_SQL                                                                      \
+    "CREATE TEMP TABLE IF NOT EXISTS hookpipe_stage (ord bigint, source text, event text, "        \
+    "event_ts_ms bigint, account_id text, received_us bigint, event_key bytea, payload jsonb, "    \
+    "delivery_id text, request_id text) ON COMMIT DELETE ROWS"
+
+/*
+ * One simple query, hence one implicit transaction: COPY into the session's staging
+ * table, then insert what is new. It commits only if both statements succeed.
+ */
+#define STORE_STAGED_SQL                                                                           \
+    "COPY pg_temp.hookpipe_stage (" ROW_COPY_COLUMNS ") FROM STDIN; "                              \
+    "INSERT INTO hookpipe.events (source, event, event_ts, account_id, received_at, event_key, "   \
+    "payload, delivery_id, request_id) SELECT source, event, "                                     \
+    "timestamptz 'epoch' + event_ts_ms * interval '1 millisecond', account_id, "                   \
+    "timestamptz 'epoch' + received_us * interval '1 microsecond', event_key, payload, "           \
+    "delivery_id, request_id FROM pg_temp.hookpipe_stage ORDER BY ord "                            \
+    "ON CONFLICT (event_key) DO NOTHING"
+
+/*
+ * The optimistic path: COPY the whole batch straight into the table. Zoom retries
+ * and re-processed batches are the exception, so most batches need no staging pass;
+ * a batch holding any duplicate (unique violation) or bad row fails as a whole and is
+ * redone through the staging table, where duplicates are skipped and bad rows found.
+ */
+#define STORE_DIRECT_SQL "COPY hookpipe.events (" ROW_EVENTS_COLUMNS ") FROM STDIN"
+
+#define STORE_DEAD_SQL                                                                             \
+    "INSERT INTO hookpipe.dead_letters (source, received_at, reason, body, delivery_id, "          \
+    "item_key) "                                                                                   \
+    "VALUES ($1, COALESCE(timestamptz 'epoch' + $2::bigint * interval '1 microsecond', now()), "   \
+    "$3, $4, $5, $6) ON CONFLICT (item_key) DO NOTHING"
+
+struct store_range {
+    size_t lo, hi; /* indices into good[] */
+};
+
+struct store {
+    char name[128]; /* the writer's, for log lines */
+    struct pgconn *pg;
+    store_done_fn done;
+    void *done_arg;
+    uint64_t id;                               /* batch number, for log lines */
+    struct row *rows;                          /* the batch (borrowed), NULL when none */
+    size_t nrows;                              /* its length */
+    size_t *good;                              /* indices of rows that are not dead */
+    size_t ngood;                              /* entries of good[] */
+    struct store_range stack[STORE_STACK_MAX]; /* ranges of good[] still to store */
+    size_t nstack;                             /* entries of stack[] */
+    size_t dead_next;                          /* next row to look at for dead letters */
+    bool direct;               /* the next COPY is the whole batch straight into events */
+    bool inflight;             /* a statement awaits its outcome */
+    struct strbuf copy;        /* COPY data of the range in flight */
+    double attempt_start;      /* monotonic_s() when that COPY was sent */
+    struct backoff retry;      /* delays for errors that are not the data's fault */
+    struct event *retry_timer; /* next attempt */
+};
+
+static void store_step(struct store *s);
+
+static bool store_row_error(const char *sqlstate)
+{
+    /* data exception, integrity violation, program limit (e.g. a value too large) */
+    return strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0 ||
+           strncmp(sqlstate, "54", 2) == 0;
+}
+
+static void store_retry_later(struct store *s, const struct pgconn_result *res)
+{
+    int ms = backoff_next(&s->retry);
+    struct timeval tv = timeval_ms(ms);
+
+    log_msg(LOG_WARN, "postgres statement failed, will retry",
+            "batch=%llu sqlstate=%s error=%s retry_ms=%d", (unsigned long long)s->id, res->sqlstate,
+            log_value(res->message), ms);
+    evtimer_add(s->retry_timer, &tv);
+}
+
+/* The range on top of the stack was stored, or rejected: split it or give up on its row. */
+static void store_copy_done(struct pgconn *c, const struct pgconn_result *res, void *arg)
+{
+    struct store *s = arg;
+    struct store_range top = s->stack[s->nstack - 1];
+    size_t n = top.hi - top.lo;
+
+    s->inflight = false;
+    if (res->ok) {
+        writer_stats.rows_inserted += (uint64_t)res->tuples;
+        writer_stats.duplicates += n - (size_t)res->tuples;
+        histogram_observe(&writer_stats.batch_size, (double)n);
+        histogram_observe(&writer_stats.copy_seconds, monotonic_s() - s->attempt_start);
+        backoff_reset(&s->retry);
+        s->nstack--;
+        store_step(s);
+        return;
+    }
+    writer_stats.pg_errors++;
+    if (res->conn_lost)
+        return; /* the range stays on the stack; store_step runs again when reconnected */
+    if (!store_row_error(res->sqlstate)) {
+        store_retry_later(s, res);
+        return;
+    }
+    if (s->direct) {
+        /* a duplicate or a bad row: redo the batch through the staging table */
+        s->direct = false;
+        writer_stats.direct_fallbacks++;
+        log_msg(LOG_DEBUG, "direct copy failed, using staging", "batch=%llu sqlstate=%s",
+                (unsigned long long)s->id, res->sqlstate);
+    } else if (n == 1) {
+        struct row *r = &s->rows[s->good[top.lo]];
+        char reason[600];
+        snprintf(reason, sizeof(reason), "postgres: %s (SQLSTATE %s)", res->message, res->sqlstate);
+        if (row_mark_dead(r, reason) != 0) {
+            store_retry_later(s, res);
+            return;
+        }
+        log_msg(LOG_WARN, "delivery rejected by postgres", "batch=%llu delivery=%s sqlstate=%s",
+                (unsigned long long)s->id, r->env.delivery_id, res->sqlstate);
+        s->nstack--;
+    } else {
+        size_t mid = top.lo + n / 2;
+        writer_stats.bisect_splits++;
+        s->stack[s->nstack - 1] = (struct store_range){mid, top.hi};
+        s->stack[s->nstack++] = (struct store_range){top.lo, mid};
+    }
+    store_step(s);
+}
+
+static void store_dead_done(struct pgconn *c, const struct pgconn_result *res, void *arg)
+{
+    struct store *s = arg;
+    struct row *r = &s->rows[s->dead_next];
+
+    s->inflight = false;
+    if (res->ok) {
+        writer_stats.dead_letters += (uint64_t)res->tuples;
+        log_msg(LOG_WARN, "dead letter stored", "batch=%llu delivery=%s reason=%s",
+                (unsigned long long)s->id, r->has_envelope ? r->env.delivery_id : "-",
+                log_value(r->reason));
+        s->dead_next++;
+        backoff_reset(&s->retry);
+        store_step(s);
+        return;
+    }
+    writer_stats.pg_errors++;
+    if (res->conn_lost)
+        return;
+    if (!store_row_error(res->sqlstate) || r->dead_minimal) {
+        store_retry_later(s, res);
+        return;
+    }
+    /*
+     * Only the envelope's fields can be at fault (the body is bytea): store the dead
+     * letter again with just reason, raw item and key. Nothing is ever dropped; if even
+     * that fails, it is retried like any other error.
+     */
+    log_msg(LOG_ERROR, "dead letter rejected, storing it without envelope fields",
+            "batch=%llu sqlstate=%s error=%s", (unsigned long long)s->id, res->sqlstate,
+            log_value(res->message));
+    r->dead_minimal = true;
+    store_step(s);
+}
+
+static void store_send_copy(struct store *s)
+{
+    struct store_range top = s->stack[s->nstack - 1];
+    bool direct = s->direct && s->nstack == 1 && top.lo == 0 && top.hi == s->ngood;
+
+    strbuf_reset(&s->copy);
+    for (size_t i = top.lo; i < top.hi; i++) {
+        if (direct)
+            row_copy_events_line(&s->copy, &s->rows[s->good[i]]);
+        else
+            row_copy_line(&s->copy, &s->rows[s->good[i]], (long)i);
+    }
+    if (s->copy.failed) {
+        struct timeval tv = timeval_ms(STORE_RETRY_MAX_MS);
+        log_msg(LOG_ERROR, "out of memory building COPY data", "batch=%llu",
+                (unsigned long long)s->id);
+        evtimer_add(s->retry_timer, &tv);
+        return;
+    }
+    s->attempt_start = monotonic_s();
+    /* set first: PostgreSQL may answer, and copy_done run, before pgconn_exec returns */
+    s->inflight = true;
+    if (pgconn_exec(s->pg, direct ? STORE_DIRECT_SQL : STORE_STAGED_SQL, s->copy.data, s->copy.len,
+                    0, NULL, NULL, NULL, store_copy_done, s) != 0)
+        s->inflight = false;
+}
+
+static void store_send_dead(struct store *s, struct row *r)
+{
+    char received[32];
+    const char *values[6];
+    int lengths[6] = {0, 0, 0, 0, 0, EVENT_KEY_LEN};
+    int formats[6] = {0, 0, 0, 1, 0, 1};
+    bool env = r->has_envelope && !r->dead_minimal;
+
+    snprintf(received, sizeof(received), "%lld", (long long)r->env.received_us);
+    values[0] = env ? r->env.source : NULL;
+    values[1] = env && r->env.received_us <= ROW_RECEIVED_US_MAX ? received : NULL; /* now() */
+    values[2] = r->reason;
+    values[3] = env ? r->env.body : r->item;
+    lengths[3] = (int)(env ? r->env.body_len : r->item_len);
+    values[4] = env ? r->env.delivery_id : NULL;
+    values[5] = (const char *)r->item_key;
+    s->inflight = true; /* as in store_send_copy */
+    if (pgconn_exec(s->pg, STORE_DEAD_SQL, NULL, 0, 6, values, lengths, formats, store_dead_done,
+                    s) != 0)
+        s->inflight = false;
+}
+
+/* Sends the batch's next statement, or reports it stored when none is left. */
+static void store_step(struct store *s)
+{
+    store_done_fn done = s->done;
+
+    if (s->rows == NULL || s->inflight || evtimer_pending(s->retry_timer, NULL) ||
+        !pgconn_ready(s->pg))
+        return;
+    if (s->nstack > 0) {
+        store_send_copy(s);
+        return;
+    }
+    while (s->dead_next < s->nrows && !s->rows[s->dead_next].dead)
+        s->dead_next++;
+    if (s->dead_next < s->nrows) {
+        store_send_dead(s, &s->rows[s->dead_next]);
+        return;
+    }
+    log_msg(LOG_DEBUG, "batch stored", "batch=%llu items=%zu", (unsigned long long)s->id, s->nrows);
+    free(s->good);
+    s->good = NULL;
+    s->rows = NULL;
+    done(s->done_arg);
+}
+
+static void store_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    store_step(arg);
+}
+
+static void store_pg_state(struct pgconn *c, bool up, void *arg)
+{
+    struct store *s = arg;
+
+    if (up) {
+        writer_stats.pg_reconnects++;
+        log_msg(LOG_INFO, "postgres connected", "writer=%s", s->name);
+        store_step(s);
+    }
+}
+
+int store_batch(struct store *s, struct row *rows, size_t n, uint64_t id)
+{
+    s->good = calloc(n ? n : 1, sizeof(*s->good));
+    if (s->good == NULL)
+        return -1;
+    s->rows = rows;
+    s->nrows = n;
+    s->id = id;
+    s->direct = true;
+    s->ngood = s->nstack = s->dead_next = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!rows[i].dead)
+            s->good[s->ngood++] = i;
+    }
+    if (s->ngood > 0)
+        s->stack[s->nstack++] = (struct store_range){0, s->ngood};
+    log_msg(LOG_DEBUG, "batch flush", "batch=%llu items=%zu rows=%zu", (unsigned long long)id, n,
+            s->ngood);
+    store_step(s);
+    return 0;
+}
+
+struct store *store_new(struct event_base *base, const struct config *cfg, const char *name,
+                        store_done_fn done, void *arg)
+{
+    struct store *s = calloc(1, sizeof(*s));
+
+    if (s == NULL)
+        return NULL;
+    snprintf(s->name, sizeof(s->name), "%s", name);
+    s->done = done;
+    s->done_arg = arg;
+    backoff_init(&s->retry, STORE_RETRY_MIN_MS, STORE_RETRY_MAX_MS);
+    s->retry_timer = evtimer_new(base, store_retry_cb, s);
+    s->pg = pgconn_new(base, cfg->postgres.conninfo,
+                       cfg->writer.synchronous_commit
+                           ? STORE_STAGE_SETUP_SQL
+                           : "SET synchronous_commit = off; " STORE_STAGE_SETUP_SQL,
+                       store_pg_state, s);
+    if (s->retry_timer == NULL || s->pg == NULL) {
+        store_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void store_free(struct store *s)
+{
+    if (s == NULL)
+        return;
+    pgconn_free(s->pg);
+    if (s->retry_timer != NULL)
+        event_free(s->retry_timer);
+    free(s->good);
+    strbuf_free(&s->copy);
+    free(s);
+}
