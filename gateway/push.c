@@ -245,6 +245,7 @@ int pusher_send(struct pusher *p, const struct push_request *req, char id[PUSH_I
             push->reported = true;
             push->done = NULL;
             push->refs--;
+            pusher_send_wait(p); /* fails the group now if no WAIT is in flight to take it */
             return -1;
         }
         free(push);

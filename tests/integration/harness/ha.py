@@ -201,9 +201,11 @@ PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 
 
 class PgBouncer:
-    """pgbouncer in front of pg (pool_mode transaction unless told), trust auth."""
+    """pgbouncer in front of pg (pool_mode transaction unless told), trust auth. A short
+    server_lifetime replaces server connections by fresh backends all the time, so a client
+    that relies on session state (a temp table, a SET) finds it missing."""
 
-    def __init__(self, pg, pool_mode="transaction", pool_size=10):
+    def __init__(self, pg, pool_mode="transaction", pool_size=10, server_lifetime=3600):
         self.pg = pg
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="hookpipe-pgbouncer-")
@@ -221,6 +223,7 @@ class PgBouncer:
                     f"unix_socket_dir =\nauth_type = trust\nauth_file = {users}\n"
                     f"pool_mode = {pool_mode}\ndefault_pool_size = {pool_size}\n"
                     f"max_client_conn = 200\nlogfile = {self.log_path}\n"
+                    f"server_lifetime = {server_lifetime}\n"
                     "ignore_startup_parameters = extra_float_digits,options\n"
                     "server_reset_query =\n")
         self.proc = None
