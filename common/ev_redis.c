@@ -192,7 +192,7 @@ static void redis_link_handshake_cb(redisAsyncContext *ac, void *r, void *privda
     if (strcmp(step, "role") == 0) {
         enum redis_role role = sentinel_parse_role(reply);
         if (role != REDIS_ROLE_MASTER) {
-            char why[64];
+            char why[SENTINEL_HOST_MAX + 64];
             snprintf(why, sizeof(why), "it named %s, whose ROLE is %s", link->addr,
                      sentinel_role_name(role));
             redis_link_close(link);

@@ -301,3 +301,72 @@ def test_wrong_master_name_and_disagreeing_sentinels(tmp_path):
         assert gw.post(event_body())[0] == 503
     assert other.client().llen(gw.queue) == 0 and other_replica.client().llen(gw.queue) == 0
     assert gw.daemon.stop() == 0
+
+
+@pytest.mark.timeout(90)
+def test_manual_failover_is_followed_by_gateway_and_writer(tmp_path):
+    """SENTINEL FAILOVER: the master is demoted while still running (its clients are told
+    by a dropped connection, a READONLY reply or the once-a-second ROLE check). Both
+    daemons end up on the new master without a restart; nothing 200'd is lost."""
+    master, (replica,), sentinels = redis_group(nreplicas=1, nsentinels=3)
+    redis = sentinel_redis(sentinels)
+    gw = HaGw(tmp_path, redis).start()
+    redis["queue"] = gw.queue
+    pg = harness.shared_postgres()
+    db = pg.create_database()
+    w = harness.Daemon("writer", writer_config(tmp_path, redis, db, "w1")).start()
+    ok = []
+    for _ in range(5):
+        body = event_body()
+        st, doc = gw.post(body)
+        assert st == 200, doc
+        ok.append(doc["id"])
+    sentinels[0].client().execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
+    harness.wait_for(lambda: replica.role() == "master" and master.role() == "slave",
+                     timeout=30, interval=0.1, what="the replica promoted, the master demoted")
+    wait_replicas_online(replica, 1, timeout=30)
+
+    def post_ok():
+        st, doc = gw.post(event_body())
+        if st == 200:
+            ok.append(doc["id"])
+        return st == 200
+    harness.wait_for(post_ok, timeout=20, interval=0.2, what="a 200 after the failover")
+    for _ in range(5):
+        assert post_ok()
+    harness.wait_for(lambda: pg.query(db, "SELECT count(*) FROM hookpipe.events "
+                                          "WHERE delivery_id = ANY(%s)", (ok,))[0][0] == len(ok),
+                     timeout=30, interval=0.2, what=f"{len(ok)} rows")
+    assert f"127.0.0.1:{replica.port}" in gw.log() and f"127.0.0.1:{replica.port}" in w.log()
+    assert gw.daemon.stop() == 0
+    assert w.stop() == 0
+
+
+@pytest.mark.timeout(90)
+def test_master_demoted_behind_the_sentinels_back_is_left(tmp_path):
+    """The master becomes a replica without its clients being dropped (REPLICAOF on it):
+    a push gets READONLY and is answered 503, an idle link notices through its ROLE check,
+    and the sentinels (still naming it) get no 200 out of it. Once it is a master again the
+    gateway comes back by itself."""
+    master, (replica,), sentinels = redis_group(nreplicas=1, nsentinels=3)
+    gw = HaGw(tmp_path, sentinel_redis(sentinels), gateway={"workers": "2"}).start()
+    assert gw.post(event_body())[0] == 200
+    elsewhere = RedisNode().start()
+    master.client().execute_command("REPLICAOF", "127.0.0.1", str(elsewhere.port))
+    try:
+        st, doc = gw.post(event_body())
+        assert st == 503, doc
+        harness.wait_for(lambda: "redis server is no longer the master" in gw.log(), timeout=5,
+                         interval=0.05, what="an idle link's ROLE check to notice")
+        assert "redis sentinel named a server that is not the master" in gw.log() or \
+            "READONLY" in gw.log(), gw.log()[-2000:]
+        for _ in range(3):
+            assert gw.post(event_body())[0] == 503
+    finally:
+        master.client().execute_command("REPLICAOF", "NO", "ONE")
+    gw.wait_up()
+    body = event_body()
+    st, doc = gw.post(body)
+    assert st == 200, doc
+    assert body in [decode_envelope(i)["body"] for i in master.client().lrange(gw.queue, 0, -1)]
+    assert gw.daemon.stop() == 0
