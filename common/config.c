@@ -6,7 +6,7 @@
 #include "config.h"
 #include "log.h"
 #include "name.h"
-#include "redis_url.h"
+#include "sentinel.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -74,6 +74,10 @@ static const struct config_key config_keys[] = {
     CK_STR("gateway", gateway.tls_key, "tls_key", "", RESTART),
     CK_STR("redis", redis.url, "url", "redis://127.0.0.1:6379/0", RESTART),
     CK_STR("redis", redis.queue, "queue", "hookpipe:events", RESTART),
+    CK_STR("redis", redis.sentinels, "sentinels", "", RESTART),
+    CK_STR("redis", redis.master_name, "master_name", "", RESTART),
+    CK_LONG("redis", redis.ack_replicas, "ack_replicas", "0", 0, 64, RESTART),
+    CK_LONG("redis", redis.ack_timeout_ms, "ack_timeout_ms", "500", 1, 60000, RESTART),
     CK_STR("postgres", postgres.conninfo, "conninfo",
            "postgresql://hookpipe@127.0.0.1:5432/hookpipe", RESTART),
     CK_LONG("writer", writer.batch_size, "batch_size", "1000", 1, 100000, RESTART),
@@ -823,15 +827,23 @@ static int config_validate(struct config_parse *p)
         return -1;
     }
     {
-        struct redis_url url;
+        struct redis_target t;
         const char *why;
         /* the reason is static text: the URL itself may carry a password */
-        if (redis_url_parse(cfg->redis.url, &url, &why) < 0) {
-            config_error(p, config_at_key(p, "redis", "url"), "bad Redis URL: %s", why);
-            explicit_bzero(url.password, sizeof(url.password));
+        if (redis_target_parse(cfg->redis.url, cfg->redis.sentinels, cfg->redis.master_name, &t,
+                               &why) < 0) {
+            const char *key = "url";
+            if (strncmp(why, "bad sentinel", 12) == 0 || strncmp(why, "too many", 8) == 0 ||
+                strncmp(why, "sentinels need", 14) == 0)
+                key = "sentinels";
+            else if (strstr(why, "master_name") == why || strstr(why, "bad master_name") == why)
+                key = "master_name";
+            config_error(p, config_at_key(p, "redis", key), "bad Redis %s: %s",
+                         strcmp(key, "url") == 0 ? "URL" : "setting", why);
+            explicit_bzero(t.url.password, sizeof(t.url.password));
             return -1;
         }
-        explicit_bzero(url.password, sizeof(url.password));
+        explicit_bzero(t.url.password, sizeof(t.url.password));
     }
     if (cfg->writer.name[0] != '\0' && !name_valid(cfg->writer.name, strlen(cfg->writer.name))) {
         config_error(p, config_at_key(p, "writer", "name"),

@@ -66,8 +66,12 @@ struct config_gateway {
 };
 
 struct config_redis {
-    char *url;   /* redis://[user:password@]host:port/db or unix:///path.sock */
-    char *queue; /* list the gateway LPUSHes to and writers drain */
+    char *url;           /* redis://[user:password@]host:port/db or unix:///path.sock */
+    char *queue;         /* list the gateway LPUSHes to and writers drain */
+    char *sentinels;     /* host:port[,host:port...] of Redis Sentinels; "" = use url's host */
+    char *master_name;   /* the master's name at the sentinels */
+    long ack_replicas;   /* gateway: 200 only once WAIT says this many replicas have the push */
+    long ack_timeout_ms; /* gateway: WAIT's timeout */
 };
 
 struct config_postgres {

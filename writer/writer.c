@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "drain.h"
 #include "ev_redis.h"
@@ -75,7 +76,7 @@ struct writer *writer_start(struct event_base *base, const struct config *cfg, c
                             char *err, size_t errlen)
 {
     struct writer *w = calloc(1, sizeof(*w));
-    struct redis_url url;
+    struct redis_target target;
     const char *why = NULL;
 
     if (w == NULL) {
@@ -84,12 +85,14 @@ struct writer *writer_start(struct event_base *base, const struct config *cfg, c
     }
     w->base = base;
     w->cfg = cfg;
-    if (redis_url_parse(cfg->redis.url, &url, &why) != 0) {
-        snprintf(err, errlen, "redis url: %s", why);
+    if (redis_target_parse(cfg->redis.url, cfg->redis.sentinels, cfg->redis.master_name, &target,
+                           &why) != 0) {
+        snprintf(err, errlen, "redis settings: %s", why);
         goto fail;
     }
     w->stop_timer = evtimer_new(base, writer_stop_timer_cb, w);
-    w->redis = redis_link_new(base, &url, "queue", writer_redis_state, w);
+    w->redis = redis_link_new(base, &target, "queue", writer_redis_state, w);
+    explicit_bzero(target.url.password, sizeof(target.url.password));
     if (w->stop_timer == NULL || w->redis == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;

@@ -269,6 +269,17 @@ static void test_errors(void)
     CHECK_ERROR("[writer]\nbatch_size = 5\nname = host.example.com-1\n", 3, "name",
                 "bad writer name");
     CHECK_ERROR("[redis]\nurl = redis://h:99999/0\n", 2, "url", "bad port");
+    /* Sentinel settings: each mistake names the key that holds it */
+    CHECK_ERROR("[redis]\nsentinels = h:1\n", 2, "sentinels", "sentinels need master_name");
+    CHECK_ERROR("[redis]\nmaster_name = m\n", 2, "master_name", "master_name needs sentinels");
+    CHECK_ERROR("[redis]\nmaster_name = m\nsentinels = h\n", 3, "sentinels",
+                "bad sentinel address");
+    CHECK_ERROR("[redis]\nsentinels = h:1\nmaster_name = a b\n", 3, "master_name",
+                "bad master_name");
+    CHECK_ERROR("[redis]\nurl = unix:///r.sock\nsentinels = h:1\nmaster_name = m\n", 2, "url",
+                "must be redis://");
+    CHECK_ERROR("[redis]\nack_timeout_ms = 0\n", 2, "ack_timeout_ms", "out of range");
+    CHECK_ERROR("[redis]\nack_replicas = -1\n", 2, "ack_replicas", "out of range");
     {
         /* the reason never echoes the URL, which may hold a password */
         char err[CONFIG_ERR_LEN];
