@@ -18,7 +18,7 @@
 #include "stats.h"
 #include "timeutil.h"
 
-#define MAINT_LOCK_TIMEOUT "SET LOCAL lock_timeout = '1s'; "
+#define MAINT_LOCK_TIMEOUT "SET LOCAL lock_timeout = '500ms'; "
 #define MAINT_DELETE_BATCH 1000 /* rows per retention DELETE transaction */
 #define MAINT_RETRIES 8         /* attempts of one step that fails (e.g. lock_timeout) */
 #define MAINT_RETRY_MIN_MS 250
