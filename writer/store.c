@@ -67,8 +67,12 @@
     "SELECT hookpipe.ensure_partitions(ARRAY(SELECT timestamptz 'epoch' + x * interval "           \
     "'1 millisecond' FROM unnest('%s'::bigint[]) x), '%s')"
 
-/* At most this many distinct event times go into one STORE_ENSURE_SQL. */
-#define STORE_ENSURE_MAX 256
+/*
+ * At most this many distinct event times go into one STORE_ENSURE_SQL, so that the bounds
+ * it returns fit pgconn_result.value; a batch needing more asks again (the known ones are
+ * then skipped).
+ */
+#define STORE_ENSURE_MAX 32
 #define STORE_DAY_MS 86400000LL
 #define STORE_UNDATED_END_MS 31536000000LL /* 1971-01-01: the undated partition ends there */
 
@@ -101,6 +105,7 @@ struct store {
     bool direct;               /* the next COPY is the whole batch straight into events */
     bool check_partitions;     /* the batch's event times are not yet known to have partitions */
     bool exact_times;          /* ask for each distinct event time, not one per day */
+    bool ensure_more;          /* the last request was full: some times may not be in it */
     int partition_misses;      /* COPYs in a row that found no partition */
     struct partcache parts;    /* event_time ranges known to have a partition */
     const struct config *cfg;  /* [writer] synchronous_commit, [storage] */
@@ -162,7 +167,7 @@ static void store_ensure_done(struct pgconn *c, const struct pgconn_result *res,
         if (partcache_learn(&s->parts, res->value) < 0)
             log_msg(LOG_WARN, "unexpected partition bounds from postgres", "batch=%llu value=%s",
                     (unsigned long long)s->id, log_value(res->value));
-        s->check_partitions = false;
+        s->check_partitions = s->ensure_more;
         backoff_reset(&s->retry);
         store_step(s);
         return;
@@ -202,6 +207,7 @@ static bool store_send_ensure(struct store *s)
         s->check_partitions = false;
         return false;
     }
+    s->ensure_more = nsent == STORE_ENSURE_MAX;
     strbuf_append(&list, "{", 1);
     for (size_t j = 0; j < nsent; j++)
         strbuf_printf(&list, "%s%lld", j ? "," : "", (long long)sent[j]);

@@ -314,3 +314,18 @@ def test_migration_from_v1_keeps_every_row(stack):
     stack.wait_rows(len(before) + 1)
     assert stack.q("SELECT id > %s FROM hookpipe.events WHERE delivery_id = 'new'",
                    (max_id,)) == [(True,)]
+
+
+@pytest.mark.timeout(120)
+def test_one_batch_spanning_hundreds_of_partitions(stack):
+    """A replayed export: one batch whose rows need 300 day partitions that do not exist yet
+    (more than one partition request holds) is stored whole, without a dead letter."""
+    items = [encode(body(event_ts=ms(2020, 1, 1) + d * DAY_MS), delivery_id=f"x{d}")
+             for d in range(300)]
+    stack.push(items)
+    w = writer(stack, {"partition_interval": "day", "premake": 0}, admin=True, batch_size=1000)
+    stack.wait_rows(300, timeout=90)
+    assert stack.q("SELECT count(DISTINCT tableoid) FROM hookpipe.events") == [(300,)]
+    m = harness.metrics(w.admin_port)
+    assert m["hookpipe_writer_batches_total"] == 1
+    assert m["hookpipe_writer_partition_misses_total"] == 0
