@@ -1,9 +1,10 @@
 /*
  * The store runs one statement at a time; store_step() picks the next one from where
- * the batch stands: the ranges of good rows still to COPY (a stack: a rejected range is
- * split in two, a rejected single row becomes a dead letter), then the dead letters,
- * then done. Every statement's outcome comes back to copy_done/dead_done, which record
- * it and call store_step() again.
+ * the batch stands: the partitions its rows need (once per batch, and again after a COPY
+ * found none for a row), the ranges of good rows still to COPY (a stack: a rejected range
+ * is split in two, a rejected single row becomes a dead letter), then the dead letters,
+ * then done. Every statement's outcome comes back to ensure_done/copy_done/dead_done,
+ * which record it and call store_step() again.
  */
 #include "store.h"
 
