@@ -301,6 +301,24 @@ def plot(res, path):
     fig.savefig(path, dpi=100)
 
 
+def machine():
+    """CPU model, cores, memory, kernel, PostgreSQL: one line."""
+    cpu = "?"
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = 0
+    for line in open("/proc/meminfo"):
+        if line.startswith("MemTotal:"):
+            mem = int(line.split()[1]) / 2**20
+    try:
+        pgv = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pgv = "psql ?"
+    return (f"{os.cpu_count()} x {cpu}, {mem:.1f} GiB, kernel {os.uname().release}, {pgv}")
+
+
 def report(a, res):
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     load = " ".join(open("/proc/loadavg").read().split()[:3])
@@ -308,7 +326,7 @@ def report(a, res):
              f"Run {now}{' (--quick)' if a.quick else ''}: {a.rows:,} rows per layout, 2 writers, "
              f"batch 1000, feeder keeping LLEN < {LLEN_MAX:,}, event_ts advancing "
              f"{a.rows * 2 // 11:,} rows a day; load average at the end {load}. "
-             "Curve: [growth.png](growth.png).", "",
+             "Curve: [growth.png](growth.png).", "", f"Machine: {machine()}.", "",
              "| layout | rows | first step rows/s | last step rows/s | last / first | "
              "partitions | size | target |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for tag in ("partitioned", "v1"):
