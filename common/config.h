@@ -14,12 +14,39 @@
 #define CONFIG_ERR_LEN 512
 #define CONFIG_SOURCE_NAME_MAX NAME_MAX_LEN
 
+/* [source.NAME] auth: which checks a delivery must pass (all of those listed). */
+#define CONFIG_AUTH_SIGNATURE 0x01u /* x-zm-signature (v0 HMAC) and its timestamp window */
+#define CONFIG_AUTH_BASIC 0x02u     /* Authorization: Basic, basic_user + basic_password */
+#define CONFIG_AUTH_HEADER 0x04u    /* header_name: header_value */
+#define CONFIG_AUTH_BEARER 0x08u    /* Authorization: Bearer, a token from /hooks/NAME/token */
+#define CONFIG_AUTH_TOKEN 0x10u     /* Authorization: the legacy verification token */
+
+#define CONFIG_HEADER_NAME_MAX 64   /* header_name length */
+#define CONFIG_CREDENTIAL_MAX 256   /* basic_user + basic_password, oauth id + secret */
+#define CONFIG_HEADER_VALUE_MAX 480 /* header_value, verification_token */
+
 struct config_source {
     char *name;            /* [source.NAME]: [A-Za-z0-9_-]{1,64}, its URL is /hooks/NAME */
     char *provider;        /* "zoom" (the only provider so far) */
     char *secret;          /* current secret (from secret, secret_file or secret_env) */
     char *secret_previous; /* also accepted while rotating; NULL when unset */
-    int line;              /* line of the section header, for messages */
+    unsigned auth;         /* CONFIG_AUTH_* bits; CONFIG_AUTH_SIGNATURE when auth is unset */
+    /* each of the following is NULL when unset; a _previous is accepted while rotating */
+    char *basic_user;                   /* basic: the user name */
+    char *basic_user_previous;          /* basic: the user paired with basic_password_previous */
+    char *basic_password;               /* basic */
+    char *basic_password_previous;      /* basic */
+    char *header_name;                  /* header: the request header to compare */
+    char *header_value;                 /* header */
+    char *header_value_previous;        /* header */
+    char *verification_token;           /* token: the legacy Authorization value */
+    char *verification_token_previous;  /* token */
+    char *oauth_client_id;              /* bearer: client_id at /hooks/NAME/token */
+    char *oauth_client_id_previous;     /* bearer: paired with oauth_client_secret_previous */
+    char *oauth_client_secret;          /* bearer: client secret; also keys the tokens */
+    char *oauth_client_secret_previous; /* bearer: its tokens and credentials still accepted */
+    long oauth_token_ttl_s;             /* bearer: lifetime of an issued token */
+    int line;                           /* line of the section header, for messages */
 };
 
 struct config_gateway {

@@ -8,8 +8,18 @@
 
 #include <stddef.h>
 
-/* The value of hex digit c (either case), or -1. */
-int hex_value(char c);
+/* The value of hex digit c (either case), or -1. Inline: the JSON and URL scanners call it per
+ * byte. */
+static inline int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
 
 /* Writes 2 * n lower-case hex digits of in[0..n) to out, then a NUL (out holds 2n + 1). */
 void hex_encode(const unsigned char *in, size_t n, char *out);

@@ -21,6 +21,7 @@
 #include "http_parser.h"
 #include "keyring.h"
 #include "log.h"
+#include "oauth.h"
 #include "push.h"
 #include "request.h"
 #include "response.h"
@@ -305,7 +306,7 @@ static bool conn_on_head(struct conn *c, const char *buf, size_t len)
     }
     request_begin(&c->req, &h);
     route_match(&h, &r);
-    if (r.target != ROUTE_HOOK) {
+    if (r.target != ROUTE_HOOK && r.target != ROUTE_TOKEN) {
         conn_skip_body(c, &h);
         if (r.target == ROUTE_NOT_FOUND)
             conn_error(c, 404, NULL, "not found");
@@ -325,6 +326,12 @@ static bool conn_on_head(struct conn *c, const char *buf, size_t len)
         return false;
     }
     c->req.stats = e->stats;
+    bool token = r.target == ROUTE_TOKEN;
+    if (token && !(e->auth & CONFIG_AUTH_BEARER)) {
+        conn_skip_body(c, &h);
+        conn_error(c, 404, NULL, "no token endpoint for this source");
+        return false;
+    }
     if (r.allow != NULL) {
         conn_skip_body(c, &h);
         conn_error(c, 405, r.allow, "method not allowed");
@@ -334,7 +341,7 @@ static bool conn_on_head(struct conn *c, const char *buf, size_t len)
         conn_reject(c, 411, NULL, "chunked bodies are not supported; send Content-Length");
         return false;
     }
-    if (h.content_length > s->max_body_bytes) {
+    if (h.content_length > (token ? OAUTH_REQUEST_MAX : s->max_body_bytes)) {
         conn_reject(c, 413, NULL, "body too large");
         return false;
     }
@@ -345,7 +352,12 @@ static bool conn_on_head(struct conn *c, const char *buf, size_t len)
         conn_reject(c, 503, "Retry-After: 1\r\n", "overloaded");
         return false;
     }
-    request_keep(&c->req, &h, r.source, r.source_len, len, body_len);
+    struct request_capture cap = {
+        .authorization = token || e->wants_authorization,
+        .custom_name = token ? NULL : e->header_name,
+        .token_endpoint = token,
+    };
+    request_keep(&c->req, &h, r.source, r.source_len, len, body_len, &cap);
     conn_set_state(c, CONN_BODY);
     if (h.expect_continue && pending)
         transport_send(c->t, RESPONSE_CONTINUE, sizeof(RESPONSE_CONTINUE) - 1, true);
@@ -401,6 +413,34 @@ static void conn_deliver(struct conn *c, const char *body)
     conn_set_state(c, CONN_DELIVER);
 }
 
+/* A token request for source e: answered at once, nothing is queued. */
+static void conn_token(struct conn *c, struct keyring_entry *e, const char *body)
+{
+    const char *head = body - c->req.head_len;
+    const char *query = request_span_at(&c->req.query, head);
+    struct oauth_request oreq = {
+        .query = query != NULL ? query : "",
+        .query_len = c->req.query.len,
+        .query_too_long = c->req.query_too_long,
+        .authorization = request_span_at(&c->req.authorization, head),
+        .authorization_len = c->req.authorization.len,
+        .body = body,
+        .body_len = c->req.body_len,
+        .now = time(NULL),
+    };
+    struct oauth_answer ans;
+
+    oauth_token(&e->keys, &oreq, &ans);
+    if (ans.reason != VERIFY_REASON_NONE) {
+        stats_count_auth_failure(e->stats, ans.reason);
+        log_msg(LOG_DEBUG, "token request refused",
+                "worker=%d conn=%" PRIu64 " source=%s reason=%s", c->env->worker_id, c->id, e->name,
+                verify_reason_label(ans.reason));
+    }
+    conn_respond(c, ans.status, ans.extra, ans.body);
+    explicit_bzero(&ans, sizeof(ans));
+}
+
 /* A whole request is in the input buffer: verify it, then answer or queue it. */
 static void conn_on_request(struct conn *c)
 {
@@ -424,8 +464,16 @@ static void conn_on_request(struct conn *c)
     e = keyring_find(c->env->keyring, c->req.source, strlen(c->req.source));
     if (e == NULL) { /* removed by a reload while the body arrived */
         conn_error(c, 404, NULL, "unknown source");
+    } else if (c->req.token_endpoint) {
+        if (e->auth & CONFIG_AUTH_BEARER)
+            conn_token(c, e, body);
+        else /* bearer mode removed by a reload while the body arrived */
+            conn_error(c, 404, NULL, "no token endpoint for this source");
     } else if (!verify_run(e->checks, &e->keys, &vreq, &vr)) {
-        conn_error(c, vr.status, NULL, vr.message);
+        stats_count_auth_failure(e->stats, vr.reason);
+        log_msg(LOG_DEBUG, "delivery refused", "worker=%d conn=%" PRIu64 " source=%s reason=%s",
+                c->env->worker_id, c->id, e->name, verify_reason_label(vr.reason));
+        conn_error(c, vr.status, vr.extra, vr.message);
     } else {
         hook_inspect(body, c->req.body_len, vr.key, &hr);
         if (hr.action == HOOK_DELIVER) {
@@ -440,6 +488,11 @@ static void conn_on_request(struct conn *c)
         }
         free(hr.body);
     }
+    /* the credentials this request presented do not outlive it in freed buffer memory */
+    if (c->req.authorization.set)
+        explicit_bzero((unsigned char *)all + c->req.authorization.off, c->req.authorization.len);
+    if (c->req.custom.set)
+        explicit_bzero((unsigned char *)all + c->req.custom.off, c->req.custom.len);
     evbuffer_drain(in, total);
 }
 

@@ -5,6 +5,7 @@
 #include "hook.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "json_scan.h"
@@ -19,10 +20,10 @@ static bool hook_is_url_validation(const struct json_scan_str *ev)
 
     if (!ev->escaped)
         return ev->len == sizeof(name) - 1 && memcmp(ev->p, name, ev->len) == 0;
-    /* decode the quoted token itself: escapes are rare enough to pay for jansson */
-    json_t *s = json_loadb(ev->p - 1, ev->len + 2, JSON_DECODE_ANY, NULL);
-    yes = json_is_string(s) && strcmp(json_string_value(s), name) == 0;
-    json_decref(s);
+    /* escapes are rare: decode the value, then compare */
+    char *s = json_scan_str_decode(ev);
+    yes = s != NULL && strcmp(s, name) == 0;
+    free(s);
     return yes;
 }
 

@@ -73,6 +73,10 @@ static int http_parse_request_line(const char *p, const char *eol, struct http_h
     head->path.p = sp1 + 1;
     q = memchr(sp1 + 1, '?', (size_t)(sp2 - sp1 - 1));
     head->path.len = (size_t)((q ? q : sp2) - (sp1 + 1));
+    if (q != NULL) {
+        head->query.p = q + 1;
+        head->query.len = (size_t)(sp2 - q - 1);
+    }
     if (eol - sp2 - 1 != 8 || memcmp(sp2 + 1, "HTTP/", 5) != 0 || sp2[7] != '.' || sp2[6] < '0' ||
         sp2[6] > '9' || sp2[8] < '0' || sp2[8] > '9')
         return 400;
@@ -174,6 +178,7 @@ int http_parse_head(const char *buf, size_t len, struct http_head *head)
     int rc, nheaders = 0;
 
     memset(head, 0, sizeof(*head));
+    head->start = buf;
     head->content_length = -1;
     if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4) != 0)
         return 400;
@@ -187,6 +192,8 @@ int http_parse_head(const char *buf, size_t len, struct http_head *head)
     if (rc != 0)
         return rc;
     p = eol + 2;
+    head->fields.p = p;
+    head->fields.len = (size_t)(end - 2 - p);
     while (p < end) {
         eol = memchr(p, '\r', (size_t)(end - p));
         if (eol == NULL || eol + 1 >= end || eol[1] != '\n')
@@ -203,4 +210,39 @@ int http_parse_head(const char *buf, size_t len, struct http_head *head)
         p = eol + 2;
     }
     return 400;
+}
+
+int http_find_header(const struct http_head *head, const char *name, size_t nlen,
+                     struct http_str *out)
+{
+    const char *p = head->fields.p;
+    const char *end = p != NULL ? p + head->fields.len : NULL;
+    int found = 0;
+
+    out->p = NULL;
+    out->len = 0;
+    /* the head was validated: every line ends in CRLF and has a colon after a token */
+    while (p != NULL && p < end) {
+        const char *eol = memchr(p, '\r', (size_t)(end - p));
+        const char *colon, *v, *vend;
+        if (eol == NULL)
+            eol = end;
+        colon = memchr(p, ':', (size_t)(eol - p));
+        if (colon != NULL && (size_t)(colon - p) == nlen && strncasecmp(p, name, nlen) == 0) {
+            v = colon + 1;
+            vend = eol;
+            while (v < vend && (*v == ' ' || *v == '\t'))
+                v++;
+            while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t'))
+                vend--;
+            if (found++ == 0) {
+                out->p = v;
+                out->len = (size_t)(vend - v);
+            }
+            if (found == 2)
+                break;
+        }
+        p = eol + 2;
+    }
+    return found;
 }

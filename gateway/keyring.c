@@ -5,6 +5,7 @@
 #include "keyring.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,84 @@ static uint64_t keyring_hash(const char *s, size_t len)
     return h;
 }
 
+/* The digests of value and previous (either may be NULL) into d[0..2). 0 or -1. */
+static int keyring_digests(struct verify_digest d[2], const char *value, const char *previous)
+{
+    const char *v[2] = {value, previous};
+
+    for (int i = 0; i < 2; i++) {
+        if (v[i] != NULL && verify_digest_set(&d[i], v[i], strlen(v[i])) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The digests of "a:b" for the current and the previous pair (a_prev defaults to a). */
+static int keyring_pairs(struct verify_digest d[2], const char *a, const char *a_prev,
+                         const char *b, const char *b_prev)
+{
+    char buf[2 * CONFIG_CREDENTIAL_MAX + 2];
+    const char *first[2] = {a, a_prev != NULL ? a_prev : a};
+    const char *second[2] = {b, b_prev};
+    int rc = 0;
+
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        if (first[i] == NULL || second[i] == NULL)
+            continue;
+        int n = snprintf(buf, sizeof(buf), "%s:%s", first[i], second[i]);
+        if (n < 0 || (size_t)n >= sizeof(buf) || verify_digest_set(&d[i], buf, (size_t)n) < 0)
+            rc = -1;
+    }
+    explicit_bzero(buf, sizeof(buf));
+    return rc;
+}
+
+/* Fills e from src. 0, or -1 on allocation (or OpenSSL) failure. */
+static int keyring_entry_init(struct keyring_entry *e, const struct config_source *src)
+{
+    struct verify_keys *k = &e->keys;
+    const char *bearer[2] = {src->oauth_client_secret, src->oauth_client_secret_previous};
+
+    e->name = strdup(src->name);
+    e->auth = src->auth != 0 ? src->auth : CONFIG_AUTH_SIGNATURE;
+    e->wants_authorization =
+        (e->auth & (CONFIG_AUTH_BASIC | CONFIG_AUTH_BEARER | CONFIG_AUTH_TOKEN)) != 0;
+    k->current = zoom_key_new(src->secret, strlen(src->secret));
+    if (src->secret_previous != NULL)
+        k->previous = zoom_key_new(src->secret_previous, strlen(src->secret_previous));
+    e->stats = stats_source(src->name);
+    if (e->name == NULL || k->current == NULL ||
+        (src->secret_previous != NULL && k->previous == NULL) ||
+        verify_build(src->provider, e->auth, e->checks) < 0)
+        return -1;
+    k->source = e->name;
+    k->token_ttl_s = src->oauth_token_ttl_s > 0 ? src->oauth_token_ttl_s : 3600;
+    if ((e->auth & CONFIG_AUTH_HEADER) && src->header_name != NULL) {
+        e->header_name = strdup(src->header_name);
+        if (e->header_name == NULL)
+            return -1;
+    }
+    if (keyring_digests(k->header, src->header_value, src->header_value_previous) < 0 ||
+        keyring_digests(k->token, src->verification_token, src->verification_token_previous) < 0)
+        return -1;
+    if (src->basic_user != NULL &&
+        keyring_pairs(k->basic, src->basic_user, src->basic_user_previous, src->basic_password,
+                      src->basic_password_previous) < 0)
+        return -1;
+    if (src->oauth_client_id != NULL &&
+        keyring_pairs(k->client, src->oauth_client_id, src->oauth_client_id_previous,
+                      src->oauth_client_secret, src->oauth_client_secret_previous) < 0)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        if (bearer[i] == NULL)
+            continue;
+        if (token_key_derive(bearer[i], strlen(bearer[i]), k->bearer_key[i]) < 0)
+            return -1;
+        k->bearer_set[i] = true;
+    }
+    return 0;
+}
+
 struct keyring *keyring_new(const struct config *cfg)
 {
     struct keyring *kr = calloc(1, sizeof(*kr));
@@ -40,18 +119,10 @@ struct keyring *keyring_new(const struct config *cfg)
     if (kr->entries == NULL || kr->slots == NULL)
         goto fail;
     for (size_t i = 0; i < cfg->nsources; i++) {
-        const struct config_source *src = &cfg->sources[i];
         struct keyring_entry *e = &kr->entries[i];
         size_t slot;
         kr->nentries++;
-        e->name = strdup(src->name);
-        e->keys.current = zoom_key_new(src->secret, strlen(src->secret));
-        if (src->secret_previous != NULL)
-            e->keys.previous = zoom_key_new(src->secret_previous, strlen(src->secret_previous));
-        e->checks = verify_checks(src->provider);
-        e->stats = stats_source(src->name);
-        if (e->name == NULL || e->keys.current == NULL ||
-            (src->secret_previous != NULL && e->keys.previous == NULL) || e->checks == NULL)
+        if (keyring_entry_init(e, &cfg->sources[i]) < 0)
             goto fail;
         slot = keyring_hash(e->name, strlen(e->name)) & (kr->nslots - 1);
         while (kr->slots[slot] != NULL)
@@ -69,9 +140,12 @@ void keyring_free(struct keyring *kr)
     if (kr == NULL)
         return;
     for (size_t i = 0; i < kr->nentries; i++) {
-        free(kr->entries[i].name);
-        zoom_key_free(kr->entries[i].keys.current);
-        zoom_key_free(kr->entries[i].keys.previous);
+        struct keyring_entry *e = &kr->entries[i];
+        free(e->name);
+        free(e->header_name);
+        zoom_key_free(e->keys.current);
+        zoom_key_free(e->keys.previous);
+        explicit_bzero(&e->keys, sizeof(e->keys));
     }
     free(kr->entries);
     free(kr->slots);

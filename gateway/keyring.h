@@ -1,11 +1,13 @@
 /*
  * A worker's view of the configured sources: name -> keyed HMAC contexts (current
- * and previous secret) and stats slot. Each worker builds its own keyring from a
+ * and previous secret), the digests and token keys of its other auth modes, its checks
+ * and stats slot. Each worker builds its own keyring from a
  * config (OpenSSL MAC contexts are not shared between threads) and swaps it on reload.
  */
 #ifndef HOOKPIPE_KEYRING_H
 #define HOOKPIPE_KEYRING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -13,10 +15,13 @@
 #include "verify.h"
 
 struct keyring_entry {
-    char *name;                               /* source name (owned) */
-    struct verify_keys keys;                  /* keyed with secret and secret_previous (or NULL) */
-    const struct verify_check *const *checks; /* how its requests are verified, in order */
-    struct stats_source *stats;               /* this source's counters */
+    char *name;              /* source name (owned) */
+    struct verify_keys keys; /* its secrets: zoom keys, digests and bearer token keys */
+    const struct verify_check *checks[VERIFY_CHECKS_MAX]; /* its auth modes, in order */
+    unsigned auth;                                        /* CONFIG_AUTH_* bits */
+    bool wants_authorization;   /* a check reads the Authorization header */
+    char *header_name;          /* header mode: the header to capture (owned), else NULL */
+    struct stats_source *stats; /* this source's counters */
 };
 
 struct keyring;

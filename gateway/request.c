@@ -30,8 +30,25 @@ static void request_copy(const struct http_str *s, char *dst, size_t cap, size_t
     *len = s->len;
 }
 
+/* Locates the header name's value when it occurs exactly once and is at most cap bytes. */
+static void request_locate(const struct http_head *h, const char *name, size_t cap,
+                           struct request_span *span)
+{
+    struct http_str v;
+
+    span->set = http_find_header(h, name, strlen(name), &v) == 1 && v.len <= cap;
+    span->off = span->set ? (size_t)(v.p - h->start) : 0;
+    span->len = span->set ? v.len : 0;
+}
+
+const char *request_span_at(const struct request_span *span, const char *head)
+{
+    return span->set ? head + span->off : NULL;
+}
+
 void request_keep(struct request *r, const struct http_head *h, const char *source,
-                  size_t source_len, size_t head_len, size_t body_len)
+                  size_t source_len, size_t head_len, size_t body_len,
+                  const struct request_capture *cap)
 {
     const struct http_str *rid = h->request_id.p != NULL ? &h->request_id : &h->tracking_id;
 
@@ -46,16 +63,33 @@ void request_keep(struct request *r, const struct http_head *h, const char *sour
         memcpy(r->request_id, rid->p, r->request_id_len);
     r->head_len = head_len;
     r->body_len = body_len;
+    r->token_endpoint = cap->token_endpoint;
+    memset(&r->authorization, 0, sizeof(r->authorization));
+    memset(&r->custom, 0, sizeof(r->custom));
+    memset(&r->query, 0, sizeof(r->query));
+    if (cap->authorization)
+        request_locate(h, "authorization", REQUEST_AUTHORIZATION_MAX, &r->authorization);
+    if (cap->custom_name != NULL)
+        request_locate(h, cap->custom_name, REQUEST_CUSTOM_MAX, &r->custom);
+    r->query_too_long = cap->token_endpoint && h->query.len > REQUEST_QUERY_MAX;
+    if (cap->token_endpoint && h->query.p != NULL && !r->query_too_long)
+        r->query = (struct request_span){(size_t)(h->query.p - h->start), h->query.len, true};
 }
 
 void request_verify_input(const struct request *r, const char *body, time_t now, long tolerance_s,
                           struct verify_request *out)
 {
+    const char *head = body - r->head_len;
+
     *out = (struct verify_request){
         .timestamp = r->timestamp,
         .timestamp_len = r->timestamp_len,
         .signature = r->signature,
         .signature_len = r->signature_len,
+        .authorization = request_span_at(&r->authorization, head),
+        .authorization_len = r->authorization.len,
+        .custom = request_span_at(&r->custom, head),
+        .custom_len = r->custom.len,
         .body = body,
         .body_len = r->body_len,
         .now = now,

@@ -20,8 +20,22 @@
 
 #define REQUEST_SIGNATURE_MAX 80 /* longer x-zm-signature values are dropped (they fail) */
 #define REQUEST_TIMESTAMP_MAX 24
+#define REQUEST_AUTHORIZATION_MAX 512 /* longer Authorization values are ignored (they fail) */
+#define REQUEST_CUSTOM_MAX 512        /* the same for the source's header_name value */
+#define REQUEST_QUERY_MAX 512         /* the token endpoint's query string; longer: 400 */
 
 struct stats_source;
+
+/*
+ * Where a header value lies in the head, as an offset from its first byte: the head
+ * stays at the start of the input until the request is answered, so credentials are
+ * read in place, never copied. Set only when the header occurs once and fits its cap.
+ */
+struct request_span {
+    size_t off;
+    size_t len;
+    bool set;
+};
 
 struct request {
     bool keep_alive;               /* the connection persists after the answer */
@@ -40,6 +54,11 @@ struct request {
     char request_id[ENVELOPE_REQUEST_ID_MAX + 1]; /* x-zm-request-id, else x-zm-trackingid */
     size_t request_id_len;                        /* cut to ENVELOPE_REQUEST_ID_MAX */
     char delivery_id[PUSH_ID_MAX];                /* id of the delivery being pushed */
+    bool token_endpoint;               /* POST /hooks/NAME/token rather than a delivery */
+    struct request_span authorization; /* the Authorization value */
+    struct request_span custom;        /* the source's header_name value */
+    struct request_span query;         /* the token endpoint's query string */
+    bool query_too_long;               /* the query did not fit: the token request is refused */
 };
 
 /* Forgets the request served last (the strings are rewritten before they are used). */
@@ -48,11 +67,25 @@ void request_reset(struct request *r);
 /* Starts a request from its parsed head: keep_alive and head_only. */
 void request_begin(struct request *r, const struct http_head *h);
 
-/* A delivery: keeps its source name, its header values, and where its body lies. */
-void request_keep(struct request *r, const struct http_head *h, const char *source,
-                  size_t source_len, size_t head_len, size_t body_len);
+/* What request_keep captures beyond the Zoom headers, by the source's auth modes. */
+struct request_capture {
+    bool authorization;      /* the Authorization header */
+    const char *custom_name; /* this header (header mode), or NULL */
+    bool token_endpoint;     /* a token request: the query string too */
+};
 
-/* The verification input for body, at now with tolerance_s. */
+/*
+ * A delivery or token request: keeps its source name, its header values (each copied
+ * only when it occurs once and fits), and where its body lies.
+ */
+void request_keep(struct request *r, const struct http_head *h, const char *source,
+                  size_t source_len, size_t head_len, size_t body_len,
+                  const struct request_capture *cap);
+
+/* The value span points at in the request whose head starts at head, or NULL if unset. */
+const char *request_span_at(const struct request_span *span, const char *head);
+
+/* The verification input for body (which follows the head), at now with tolerance_s. */
 void request_verify_input(const struct request *r, const char *body, time_t now, long tolerance_s,
                           struct verify_request *out);
 

@@ -26,6 +26,13 @@ static const int stats_status_codes[] = {
 
 struct stats_source *stats_unknown;
 
+/* the reason labels, from the same X-macro as verify.c's (stats.c links without it) */
+static const char *const stats_reason_labels[] = {"",
+#define STATS_REASON_LABEL(id, label) label,
+                                                  VERIFY_REASONS(STATS_REASON_LABEL)
+#undef STATS_REASON_LABEL
+};
+
 void stats_init(void)
 {
     histogram_init(&gateway_stats.enqueue_seconds, stats_enqueue_bounds,
@@ -74,6 +81,12 @@ void stats_count_status(struct stats_source *src, int status)
     atomic_fetch_add_explicit(&src->by_status[idx], 1, memory_order_relaxed);
 }
 
+void stats_count_auth_failure(struct stats_source *src, enum verify_reason reason)
+{
+    if (reason > VERIFY_REASON_NONE && reason < VERIFY_REASON_COUNT)
+        atomic_fetch_add_explicit(&src->auth_failures[reason], 1, memory_order_relaxed);
+}
+
 void stats_render(struct strbuf *sb)
 {
     size_t n = atomic_load(&stats_nsources);
@@ -94,6 +107,18 @@ void stats_render(struct strbuf *sb)
                 strbuf_printf(sb,
                               "hookpipe_gateway_requests_total{source=\"%s\",status=\"%d\"} %llu\n",
                               stats_sources[i].name, stats_status_codes[s], (unsigned long long)v);
+        }
+    }
+    metrics_header(sb, "hookpipe_gateway_auth_failures_total", "counter",
+                   "Requests refused by authentication, by source and reason.");
+    for (size_t i = 0; i < n; i++) {
+        for (size_t r = VERIFY_REASON_NONE + 1; r < VERIFY_REASON_COUNT; r++) {
+            uint64_t v =
+                atomic_load_explicit(&stats_sources[i].auth_failures[r], memory_order_relaxed);
+            if (v != 0)
+                strbuf_printf(
+                    sb, "hookpipe_gateway_auth_failures_total{source=\"%s\",reason=\"%s\"} %llu\n",
+                    stats_sources[i].name, stats_reason_labels[r], (unsigned long long)v);
         }
     }
     histogram_render(sb, "hookpipe_gateway_enqueue_seconds",

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "metrics.h"
+#include "verify.h"
 
 /* X(name, type, help) — counters end in _total */
 #define GATEWAY_STATS(X)                                                                           \
@@ -64,8 +65,9 @@ enum stats_status {
 
 /* Counters of one source name; never freed, so pointers stay valid across reloads. */
 struct stats_source {
-    char name[65];                                  /* source name, "" for unknown sources */
-    _Atomic uint64_t by_status[STATS_STATUS_COUNT]; /* requests answered, by status */
+    char name[65];                                       /* source name, "" for unknown sources */
+    _Atomic uint64_t by_status[STATS_STATUS_COUNT];      /* requests answered, by status */
+    _Atomic uint64_t auth_failures[VERIFY_REASON_COUNT]; /* refusals, by verify_reason */
 };
 
 /* Counters for requests to unknown sources (404), created by stats_init. */
@@ -80,6 +82,9 @@ void stats_init(void);
 struct stats_source *stats_source(const char *name);
 
 void stats_count_status(struct stats_source *src, int status);
+
+/* Counts one authentication refusal of src (VERIFY_REASON_NONE is not counted). */
+void stats_count_auth_failure(struct stats_source *src, enum verify_reason reason);
 
 /* Appends every gateway metric to sb. */
 void stats_render(struct strbuf *sb);

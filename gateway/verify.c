@@ -1,18 +1,68 @@
 /*
- * The verification checks (see verify.h) and the list each provider uses. Zoom signs
- * "v0:<timestamp>:<body>", so the timestamp window is what bounds a replay.
+ * The verification checks (see verify.h) and how a source's list is made. Zoom signs
+ * "v0:<timestamp>:<body>", so the timestamp window is what bounds a replay. The other
+ * modes compare a presented value with the configured one through SHA-256 digests and
+ * CRYPTO_memcmp, so neither the content nor the length of a secret shows in the timing.
  */
 #include "verify.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "authz.h"
+#include "config.h"
+
 #define VERIFY_TIMESTAMP_DIGITS_MAX 12
 
-static bool verify_refuse(struct verify_result *res, int status, const char *message)
+static const char verify_basic_challenge[] = "WWW-Authenticate: Basic realm=\"hookpipe\"\r\n";
+static const char verify_bearer_challenge[] = "WWW-Authenticate: Bearer realm=\"hookpipe\"\r\n";
+static const char verify_bearer_invalid[] =
+    "WWW-Authenticate: Bearer realm=\"hookpipe\", error=\"invalid_token\"\r\n";
+
+static const char *const verify_reason_labels[] = {"",
+#define VERIFY_REASON_LABEL(id, label) label,
+                                                   VERIFY_REASONS(VERIFY_REASON_LABEL)
+#undef VERIFY_REASON_LABEL
+};
+
+const char *verify_reason_label(enum verify_reason reason)
 {
-    res->status = status;
+    return reason < VERIFY_REASON_COUNT ? verify_reason_labels[reason] : "";
+}
+
+int verify_digest_set(struct verify_digest *d, const char *s, size_t n)
+{
+    unsigned int len = 0;
+
+    d->set = EVP_Digest(s, n, d->d, &len, EVP_sha256(), NULL) == 1 && len == sizeof(d->d);
+    return d->set ? 0 : -1;
+}
+
+bool verify_digest_match(const struct verify_digest d[2], const char *s, size_t n)
+{
+    struct verify_digest got;
+    bool ok = false;
+
+    if (verify_digest_set(&got, s, n) < 0)
+        return false;
+    for (int i = 0; i < 2; i++) {
+        /* both compared, whichever matches, so the timing does not tell which */
+        bool eq = CRYPTO_memcmp(got.d, d[i].d, sizeof(got.d)) == 0;
+        ok |= d[i].set & eq;
+    }
+    OPENSSL_cleanse(&got, sizeof(got));
+    return ok;
+}
+
+static bool verify_refuse(struct verify_result *res, enum verify_reason reason, const char *message,
+                          const char *extra)
+{
+    res->status = 401;
+    res->reason = reason;
     res->message = message;
+    res->extra = extra;
     return false;
 }
 
@@ -20,18 +70,19 @@ static bool verify_refuse(struct verify_result *res, int status, const char *mes
 static bool verify_zoom_timestamp(const struct verify_keys *keys, const struct verify_request *req,
                                   struct verify_result *res)
 {
+    static const char why[] = "timestamp missing or outside tolerance";
     long long ts = 0;
 
     (void)keys;
     if (req->timestamp_len == 0 || req->timestamp_len > VERIFY_TIMESTAMP_DIGITS_MAX)
-        return verify_refuse(res, 401, "timestamp missing or outside tolerance");
+        return verify_refuse(res, VERIFY_REASON_TIMESTAMP, why, NULL);
     for (size_t i = 0; i < req->timestamp_len; i++) {
         if (req->timestamp[i] < '0' || req->timestamp[i] > '9')
-            return verify_refuse(res, 401, "timestamp missing or outside tolerance");
+            return verify_refuse(res, VERIFY_REASON_TIMESTAMP, why, NULL);
         ts = ts * 10 + (req->timestamp[i] - '0');
     }
     if (llabs((long long)req->now - ts) > req->tolerance_s)
-        return verify_refuse(res, 401, "timestamp missing or outside tolerance");
+        return verify_refuse(res, VERIFY_REASON_TIMESTAMP, why, NULL);
     return true;
 }
 
@@ -48,13 +99,88 @@ static bool verify_zoom_signature(const struct verify_keys *keys, const struct v
             return true;
         }
     }
-    return verify_refuse(res, 401, "bad signature");
+    return verify_refuse(res, VERIFY_REASON_SIGNATURE, "bad signature", NULL);
+}
+
+/* Authorization: Basic base64(user:password), either configured pair. */
+static bool verify_basic(const struct verify_keys *keys, const struct verify_request *req,
+                         struct verify_result *res)
+{
+    char cred[AUTHZ_BASIC_MAX];
+    size_t n = 0, user_len;
+    struct authz a;
+    bool ok;
+
+    authz_parse(req->authorization, req->authorization_len, &a);
+    ok = authz_basic_decode(&a, cred, &n, &user_len) == 0 &&
+         verify_digest_match(keys->basic, cred, n);
+    OPENSSL_cleanse(cred, sizeof(cred));
+    if (!ok)
+        return verify_refuse(res, VERIFY_REASON_BASIC, "missing or wrong basic credentials",
+                             verify_basic_challenge);
+    return true;
+}
+
+/* header_name: header_value, the current or the previous value. */
+static bool verify_header(const struct verify_keys *keys, const struct verify_request *req,
+                          struct verify_result *res)
+{
+    if (req->custom == NULL || !verify_digest_match(keys->header, req->custom, req->custom_len))
+        return verify_refuse(res, VERIFY_REASON_HEADER, "missing or wrong authentication header",
+                             NULL);
+    return true;
+}
+
+/* The legacy verification token: the whole Authorization value. */
+static bool verify_token(const struct verify_keys *keys, const struct verify_request *req,
+                         struct verify_result *res)
+{
+    if (req->authorization == NULL ||
+        !verify_digest_match(keys->token, req->authorization, req->authorization_len))
+        return verify_refuse(res, VERIFY_REASON_VERIFICATION_TOKEN,
+                             "missing or wrong verification token", NULL);
+    return true;
+}
+
+/* Authorization: Bearer <a token this source's token endpoint issued, not expired>. */
+static bool verify_bearer(const struct verify_keys *keys, const struct verify_request *req,
+                          struct verify_result *res)
+{
+    const unsigned char *tk[2] = {keys->bearer_set[0] ? keys->bearer_key[0] : NULL,
+                                  keys->bearer_set[1] ? keys->bearer_key[1] : NULL};
+    struct authz a;
+
+    authz_parse(req->authorization, req->authorization_len, &a);
+    if (a.scheme != AUTHZ_BEARER)
+        return verify_refuse(res, VERIFY_REASON_BEARER_MISSING, "missing bearer token",
+                             verify_bearer_challenge);
+    switch (token_verify(tk, 2, keys->source, a.cred, a.cred_len, req->now)) {
+    case TOKEN_VALID:
+        return true;
+    case TOKEN_MALFORMED:
+        return verify_refuse(res, VERIFY_REASON_BEARER_MALFORMED, "invalid bearer token",
+                             verify_bearer_invalid);
+    case TOKEN_OTHER_SOURCE:
+        return verify_refuse(res, VERIFY_REASON_BEARER_OTHER_SOURCE,
+                             "bearer token of another source", verify_bearer_invalid);
+    case TOKEN_EXPIRED:
+        return verify_refuse(res, VERIFY_REASON_BEARER_EXPIRED, "bearer token expired",
+                             verify_bearer_invalid);
+    case TOKEN_FORGED:
+        break;
+    }
+    return verify_refuse(res, VERIFY_REASON_BEARER_INVALID, "invalid bearer token",
+                         verify_bearer_invalid);
 }
 
 static const struct verify_check verify_check_zoom_timestamp = {"zoom_timestamp",
                                                                 verify_zoom_timestamp};
 static const struct verify_check verify_check_zoom_signature = {"zoom_signature",
                                                                 verify_zoom_signature};
+static const struct verify_check verify_check_basic = {"basic", verify_basic};
+static const struct verify_check verify_check_header = {"header", verify_header};
+static const struct verify_check verify_check_token = {"verification_token", verify_token};
+static const struct verify_check verify_check_bearer = {"bearer", verify_bearer};
 
 static const struct verify_check *const verify_zoom[] = {
     &verify_check_zoom_timestamp,
@@ -69,15 +195,50 @@ const struct verify_check *const *verify_checks(const char *provider)
     return NULL;
 }
 
+int verify_build(const char *provider, unsigned auth, const struct verify_check *out[])
+{
+    const struct verify_check *const *sig = verify_checks(provider);
+    static const struct {
+        unsigned bit;
+        const struct verify_check *check;
+    } modes[] = {
+        {CONFIG_AUTH_BASIC, &verify_check_basic},
+        {CONFIG_AUTH_HEADER, &verify_check_header},
+        {CONFIG_AUTH_TOKEN, &verify_check_token},
+        {CONFIG_AUTH_BEARER, &verify_check_bearer},
+    };
+    size_t n = 0;
+
+    if (sig == NULL)
+        return -1;
+    if (auth & CONFIG_AUTH_SIGNATURE) {
+        for (size_t i = 0; sig[i] != NULL && n < VERIFY_CHECKS_MAX - 1; i++)
+            out[n++] = sig[i];
+    }
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]) && n < VERIFY_CHECKS_MAX - 1; i++) {
+        if (auth & modes[i].bit)
+            out[n++] = modes[i].check;
+    }
+    out[n] = NULL;
+    return 0;
+}
+
 bool verify_run(const struct verify_check *const *checks, const struct verify_keys *keys,
                 const struct verify_request *req, struct verify_result *res)
 {
     memset(res, 0, sizeof(*res));
-    if (checks == NULL)
-        return verify_refuse(res, 401, "no verification for this source");
-    for (size_t i = 0; checks[i] != NULL; i++) {
-        if (!checks[i]->run(keys, req, res))
-            return false;
+    if (checks == NULL || checks[0] == NULL) {
+        res->status = 401;
+        res->message = "no verification for this source";
+        return false;
     }
+    for (size_t i = 0; checks[i] != NULL; i++) {
+        if (!checks[i]->run(keys, req, res)) {
+            res->key = NULL;
+            return false;
+        }
+    }
+    if (res->key == NULL)
+        res->key = keys->current;
     return true;
 }

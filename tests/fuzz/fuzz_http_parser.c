@@ -50,6 +50,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_check_str(&head.timestamp, buf, len);
         fuzz_check_str(&head.request_id, buf, len);
         fuzz_check_str(&head.tracking_id, buf, len);
+        fuzz_check_str(&head.query, buf, len);
+        fuzz_check_str(&head.fields, buf, len);
+        /* any header by name: the lookup stays in the head and agrees on presence */
+        struct http_str v;
+        int n = http_find_header(&head, "authorization", 13, &v);
+        if (n < 0 || n > 2 || (n > 0) != (v.p != NULL))
+            __builtin_trap();
+        fuzz_check_str(&v, buf, len);
+        n = http_find_header(&head, "content-length", 14, &v);
+        if ((n > 0) != (head.content_length >= 0))
+            __builtin_trap();
         if (head.content_length < -1 || head.minor_version < 0 || head.minor_version > 9)
             __builtin_trap();
         if (head.method != HTTP_METHOD_OTHER && head.method != HTTP_METHOD_GET &&
@@ -57,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap();
         struct route r;
         route_match(&head, &r);
-        if (r.target == ROUTE_HOOK) {
+        if (r.target == ROUTE_HOOK || r.target == ROUTE_TOKEN) {
             struct http_str src = {r.source, r.source_len};
             fuzz_check_str(&src, buf, len);
             if (r.source_len == 0 || r.source_len > 64 || memchr(r.source, '/', r.source_len))

@@ -1,4 +1,4 @@
-"""The gateway's HTTP contract, row by row (DESIGN.md "HTTP contract"), against the real
+"""The gateway's HTTP contract, row by row (docs/design.md "HTTP contract"), against the real
 hookpipe-gateway and a real redis-server: what each request is answered and exactly what
 (if anything) lands on the Redis list, decoded by an independent envelope v1 reader.
 """

@@ -5,6 +5,7 @@ signer) is itself pinned to the test vector in tests/fixtures/zoom/README.md, th
 build/hookpipe-gateway exists) against the real gateway with a private redis-server.
 """
 
+import base64
 import hmac
 import http.server
 import json
@@ -422,3 +423,84 @@ def _wait_llen_at_least(redis_port, want, deadline_s):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+# ---- the other authentication modes (issue 12) ---------------------------------------------
+
+def test_auth_flags_send_the_headers_of_each_mode(stand_in):
+    fixture = os.path.join(FIXTURES, "meeting.started.json")
+    r = send("--secret", SECRET, "--basic", "zoom:pa:ss", "--header", "X-Hook-Key: v1",
+             stand_in.url, fixture)
+    assert r.returncode == 0, r.stderr
+    (got,) = stand_in.received
+    h = {k.lower(): v for k, v in got["headers"].items()}
+    assert got["sig_ok"]  # still signed when a secret is given
+    assert h["authorization"] == "Basic " + base64.b64encode(b"zoom:pa:ss").decode()
+    assert h["x-hook-key"] == "v1"
+    stand_in.received.clear()
+    r = send("--secret", SECRET, "--verification-token", "vt-123", stand_in.url, fixture)
+    assert r.returncode == 0, r.stderr
+    assert {k.lower(): v for k, v in stand_in.received[0]["headers"].items()}[
+        "authorization"] == "vt-123"
+
+
+def test_auth_flags_without_a_secret_send_no_signature(stand_in):
+    stand_in.force_status = None
+    r = send("--basic", "zoom:pw", stand_in.url, "-", stdin=VECTOR_BODY)
+    (got,) = stand_in.received
+    h = {k.lower(): v for k, v in got["headers"].items()}
+    assert "x-zm-signature" not in h and "authorization" in h
+    assert r.returncode == 1  # the stand-in wants a signature: 401, reported as a failure
+
+
+@pytest.mark.parametrize("args", [
+    ["--basic", "zoom:pw", "--verification-token", "t"],
+    ["--basic", "nocolon"],
+    ["--header", ":v"],
+    ["--validate", "--basic", "zoom:pw"],  # url_validation needs the secret
+])
+def test_auth_flag_misuse_is_a_usage_error(stand_in, args):
+    r = send(*args, stand_in.url, "-", stdin=VECTOR_BODY)
+    assert r.returncode == 2, r.stderr
+    assert stand_in.received == []
+
+
+@pytest.fixture
+def auth_gateway(tmp_path):
+    if not os.access(GATEWAY, os.X_OK):
+        pytest.skip("%s not built yet" % GATEWAY)
+    import harness
+    from gateway_helpers import Gw
+    gw = Gw(tmp_path, harness.shared_redis(), name="send-auth", sources={
+        "b": {"provider": "zoom", "secret": SECRET, "auth": "signature bearer",
+              "oauth_client_id": "cid", "oauth_client_secret": "csec"},
+        "h": {"provider": "zoom", "secret": SECRET, "auth": "header,token",
+              "header_name": "X-Hook-Key", "header_value": "hv",
+              "verification_token": "vt"},
+    }).start()
+    yield gw
+    gw.stop()
+
+
+def test_oauth_fetches_a_token_from_the_real_gateway(auth_gateway):
+    url = "http://127.0.0.1:%d/hooks/b" % auth_gateway.port
+    fixture = os.path.join(FIXTURES, "meeting.started.json")
+    r = send("--secret", SECRET, "--oauth", "cid:csec", url, fixture)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert b"queued" in r.stdout
+    r = send("--secret", SECRET, "--validate", "--oauth", "cid:csec", url)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    r = send("--secret", SECRET, "--oauth", "cid:wrong", url, fixture)
+    assert r.returncode == 1
+    assert b"invalid_client" in r.stderr
+    r = send("--secret", SECRET, url, fixture)  # signed, but no token
+    assert r.returncode == 1 and b"HTTP 401" in r.stdout
+
+
+def test_header_and_verification_token_against_the_real_gateway(auth_gateway):
+    url = "http://127.0.0.1:%d/hooks/h" % auth_gateway.port
+    fixture = os.path.join(FIXTURES, "meeting.started.json")
+    r = send("--header", "X-Hook-Key:hv", "--verification-token", "vt", url, fixture)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    r = send("--header", "X-Hook-Key:hv", url, fixture)
+    assert r.returncode == 1 and b"HTTP 401" in r.stdout

@@ -366,6 +366,11 @@ def test_writer_name_follows_the_name_rule(stack):
         r = harness.run_daemon("writer", ["-c", stack.config(bad)], timeout=20)
         assert r.returncode == 2, (bad, r.stderr)
         assert "writer name" in r.stderr and "1-64" in r.stderr
+    # the config pass itself refuses it, with file:line: key
+    path = stack.config("has.dot")
+    r = harness.run_daemon("writer", ["--check-config", "-c", path], timeout=20)
+    assert r.returncode == 2 and ": name: bad writer name" in r.stderr, r.stderr
+    assert path + ":" in r.stderr
     env = dict(os.environ, HOOKPIPE_WRITER_NAME="from.env")
     r = harness.run_daemon("writer", ["-c", stack.config("ok")], env=env, timeout=20)
     assert r.returncode == 2 and "writer name" in r.stderr

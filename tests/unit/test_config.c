@@ -166,7 +166,7 @@ static void test_full_config(void)
     config_free(cfg);
 }
 
-/* An empty file is a valid config: every key has the default of DESIGN.md. */
+/* An empty file is a valid config: every key has its documented default (README key tables). */
 static void test_defaults(void)
 {
     char err[CONFIG_ERR_LEN];
@@ -270,6 +270,8 @@ static void test_errors(void)
     /* a Redis URL the daemons could not use is a config error, not a start-up failure */
     CHECK_ERROR("[redis]\nqueue = q\nurl = redis://h:1/0x\n", 3, "url", "bad Redis URL");
     CHECK_ERROR("[redis]\nurl = http://h:1/0\n", 2, "url", "redis:// or unix://");
+    CHECK_ERROR("[writer]\nbatch_size = 5\nname = host.example.com-1\n", 3, "name",
+                "bad writer name");
     CHECK_ERROR("[redis]\nurl = redis://h:99999/0\n", 2, "url", "bad port");
     CHECK_ERROR("[storage]\nkeep_days = 7\npartition_interval = year\n", 3, "partition_interval",
                 "must be day, week or month");
@@ -405,6 +407,134 @@ static void test_split_hostport(void)
     CHECK(config_split_hostport("averyveryverylonghostname:80", host, 8, &port) < 0);
 }
 
+#define SRC "[source.a]\nprovider = zoom\nsecret = s\n" /* lines 1-3 */
+
+/* Each auth mode, its keys in all three forms and their _previous, and the defaults. */
+static void test_auth_modes(void)
+{
+    char err[CONFIG_ERR_LEN];
+    char text[2048], path[300];
+    struct config *cfg;
+    FILE *fp;
+
+    cfg = load_text(SRC, err, sizeof(err));
+    CHECKF(cfg != NULL, "%s", err);
+    if (cfg != NULL) {
+        CHECK(cfg->sources[0].auth == CONFIG_AUTH_SIGNATURE); /* the default */
+        CHECK(cfg->sources[0].basic_user == NULL && cfg->sources[0].oauth_client_id == NULL);
+    }
+    config_free(cfg);
+
+    snprintf(path, sizeof(path), "%s/pw.txt", tmpdir);
+    fp = fopen(path, "w");
+    CHECK(fp != NULL);
+    fputs("pw-from-file\n", fp);
+    fclose(fp);
+    setenv("HP_TEST_HDR_OLD", "hv-old", 1);
+    snprintf(text, sizeof(text),
+             SRC "auth = signature, basic header\n"
+                 "basic_user = zoom\nbasic_password_file = %s\n"
+                 "basic_user_previous = zoom-old\nbasic_password_previous = pw-old\n"
+                 "header_name = X-Hook-Key\nheader_value = hv\n"
+                 "header_value_previous_env = HP_TEST_HDR_OLD\n"
+                 "[source.b]\nprovider = zoom\nsecret = t\nauth = bearer\n"
+                 "oauth_client_id = cid\noauth_client_secret = csec\n"
+                 "oauth_client_secret_previous = csec-old\noauth_token_ttl_s = 120\n"
+                 "[source.c]\nprovider = zoom\nsecret = u\nauth=token\n"
+                 "verification_token = vt\nverification_token_previous = vt-old\n",
+             path);
+    cfg = load_text(text, err, sizeof(err));
+    CHECKF(cfg != NULL, "%s", err);
+    if (cfg != NULL) {
+        const struct config_source *a = &cfg->sources[0], *b = &cfg->sources[1],
+                                   *c = &cfg->sources[2];
+        CHECK(a->auth == (CONFIG_AUTH_SIGNATURE | CONFIG_AUTH_BASIC | CONFIG_AUTH_HEADER));
+        CHECK_STR_EQ(a->basic_user, "zoom");
+        CHECK_STR_EQ(a->basic_password, "pw-from-file");
+        CHECK_STR_EQ(a->basic_user_previous, "zoom-old");
+        CHECK_STR_EQ(a->basic_password_previous, "pw-old");
+        CHECK_STR_EQ(a->header_name, "X-Hook-Key");
+        CHECK_STR_EQ(a->header_value, "hv");
+        CHECK_STR_EQ(a->header_value_previous, "hv-old");
+        CHECK(b->auth == CONFIG_AUTH_BEARER);
+        CHECK_STR_EQ(b->oauth_client_id, "cid");
+        CHECK_STR_EQ(b->oauth_client_secret, "csec");
+        CHECK_STR_EQ(b->oauth_client_secret_previous, "csec-old");
+        CHECK_LONG_EQ(b->oauth_token_ttl_s, 120);
+        CHECK(c->auth == CONFIG_AUTH_TOKEN);
+        CHECK_STR_EQ(c->verification_token, "vt");
+        CHECK_STR_EQ(c->verification_token_previous, "vt-old");
+    }
+    config_free(cfg);
+    cfg = load_text(SRC "auth = bearer\noauth_client_id = i\noauth_client_secret = s\n", err,
+                    sizeof(err));
+    CHECKF(cfg != NULL && cfg->sources[0].oauth_token_ttl_s == 3600, "%s", err);
+    config_free(cfg);
+}
+
+/* Bad auth config: exit-2 errors naming file:line:key. */
+static void test_auth_errors(void)
+{
+    CHECK_ERROR(SRC "auth = signature kerberos\n", 4, "auth", "unknown auth mode \"kerberos\"");
+    CHECK_ERROR(SRC "auth = ,\n", 4, "auth", "lists no mode");
+    CHECK_ERROR(SRC "auth = basic\nauth = basic\n", 5, "auth", "already set on line 4");
+    /* a listed mode without its keys: the line of auth */
+    CHECK_ERROR(SRC "auth = basic\nbasic_user = u\n", 4, "basic_password",
+                "auth lists basic but basic_password is not set");
+    CHECK_ERROR(SRC "auth = basic\nbasic_password = p\n", 4, "basic_user",
+                "auth lists basic but basic_user is not set");
+    CHECK_ERROR(SRC "auth = header\nheader_value = v\n", 4, "header_name", "is not set");
+    CHECK_ERROR(SRC "auth = header\nheader_name = X-K\n", 4, "header_value", "is not set");
+    CHECK_ERROR(SRC "auth = token\n", 4, "verification_token", "is not set");
+    CHECK_ERROR(SRC "auth = bearer\noauth_client_id = i\n", 4, "oauth_client_secret", "is not set");
+    CHECK_ERROR(SRC "auth = bearer\noauth_client_secret = s\n", 4, "oauth_client_id", "is not set");
+    /* keys of a mode not listed: the key's own line */
+    CHECK_ERROR(SRC "basic_user = u\n", 4, "basic_user", "auth does not list basic");
+    CHECK_ERROR(SRC "auth = signature\nbasic_password_env = HOME\n", 5, "basic_password",
+                "auth does not list basic");
+    CHECK_ERROR(SRC "header_name = X-K\n", 4, "header_name", "auth does not list header");
+    CHECK_ERROR(SRC "verification_token = t\n", 4, "verification_token",
+                "auth does not list token");
+    CHECK_ERROR(SRC "oauth_client_secret_previous = x\n", 4, "oauth_client_secret",
+                "auth does not list bearer");
+    CHECK_ERROR(SRC "oauth_token_ttl_s = 100\n", 4, "oauth_token_ttl_s",
+                "auth does not list bearer");
+    /* the rest */
+    CHECK_ERROR(SRC "auth = bearer\noauth_client_id = i\noauth_client_secret = s\n"
+                    "oauth_token_ttl_s = 10\n",
+                7, "oauth_token_ttl_s", "out of range (60 to 86400)");
+    CHECK_ERROR(SRC "auth = token\nverification_token_previous = o\n", 5, "verification_token",
+                "verification_token_previous is set without verification_token");
+    CHECK_ERROR(SRC "auth = basic\nbasic_user = u\nbasic_password = p\nbasic_user_previous = o\n",
+                7, "basic_user_previous", "needs basic_password_previous");
+    CHECK_ERROR(SRC "auth = basic token\nbasic_user = u\nbasic_password = p\n"
+                    "verification_token = t\n",
+                4, "auth", "list at most one of them");
+    CHECK_ERROR(SRC "auth = basic\nbasic_user = u:v\nbasic_password = p\n", 5, "basic_user",
+                "must not contain ':'");
+    CHECK_ERROR(SRC "auth = header\nheader_name = Content-Length\nheader_value = v\n", 5,
+                "header_name", "another purpose");
+    CHECK_ERROR(SRC "auth = header\nheader_name = bad name\nheader_value = v\n", 5, "header_name",
+                "not an HTTP header name");
+    CHECK_ERROR(SRC "auth = basic\nbasic_user = u\nbasic_password = p\nbasic_password = q\n", 7,
+                "basic_password", "basic_password already set on line 6");
+    CHECK_ERROR(SRC "auth = basic\nbasic_user = u\nbasic_password_env = HP_TEST_UNSET_VAR\n", 6,
+                "basic_password_env", "HP_TEST_UNSET_VAR is not set");
+    CHECK_ERROR(SRC "auth = header token\nheader_name = Authorization\nheader_value = v\n"
+                    "verification_token = t\n",
+                5, "header_name", "another purpose");
+    {
+        char err[CONFIG_ERR_LEN];
+        struct config *cfg = load_text(SRC "auth = header\nheader_name = Authorization\n"
+                                           "header_value = v\n",
+                                       err, sizeof(err));
+        CHECKF(cfg != NULL, "Authorization alone as the custom header: %s", err);
+        config_free(cfg);
+    }
+    CHECK_ERROR(SRC "basic_secret = x\n", 4, "basic_secret", "unknown key in [source.a]");
+    CHECK_ERROR(SRC "header_value_file2 = x\n", 4, "header_value_file2", "unknown key");
+}
+
 static void cleanup_tmpdir(void)
 {
     char cmd[300];
@@ -429,6 +559,8 @@ int main(void)
     test_errors();
     test_unreadable();
     test_split_hostport();
+    test_auth_modes();
+    test_auth_errors();
     cleanup_tmpdir();
     return check_summary("test_config");
 }

@@ -155,6 +155,29 @@ static void test_connection_close_is_final(void)
     CHECK(!h.keep_alive);
 }
 
+/* http_find_header: any header by name, case-insensitive, trimmed, counted; the query. */
+static void test_find_header(void)
+{
+    struct http_head h;
+    struct http_str v;
+
+    CHECK(parse("POST /hooks/a/token?grant_type=x&y HTTP/1.1\r\nAuthorization:  Basic abc \r\n"
+                "X-Hook-Key: k1\r\nx-hook-keys: no\r\nX-HOOK-KEY:\tk2\r\n\r\n",
+                &h) == 0);
+    CHECK(str_is(h.path, "/hooks/a/token"));
+    CHECK(str_is(h.query, "grant_type=x&y"));
+    CHECK(http_find_header(&h, "authorization", 13, &v) == 1 && str_is(v, "Basic abc"));
+    CHECK(http_find_header(&h, "x-hook-key", 10, &v) == 2 && str_is(v, "k1"));
+    CHECK(http_find_header(&h, "x-hook", 6, &v) == 0 && v.p == NULL);
+    CHECK(http_find_header(&h, "host", 4, &v) == 0);
+    CHECK(parse("GET / HTTP/1.1\r\n\r\n", &h) == 0);
+    CHECK(h.query.p == NULL && h.fields.len == 0);
+    CHECK(http_find_header(&h, "authorization", 13, &v) == 0);
+    CHECK(parse("GET /? HTTP/1.1\r\nA:\r\n\r\n", &h) == 0);
+    CHECK(h.query.p != NULL && h.query.len == 0);
+    CHECK(http_find_header(&h, "a", 1, &v) == 1 && v.len == 0);
+}
+
 int main(void)
 {
     test_zoom_post();
@@ -163,5 +186,6 @@ int main(void)
     test_malformed();
     test_too_many_headers();
     test_connection_close_is_final();
+    test_find_header();
     return check_summary("test_http_parser");
 }

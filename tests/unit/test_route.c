@@ -63,9 +63,26 @@ static void test_hooks(void)
     CHECK(route_of("POST", long_name).target == ROUTE_NOT_FOUND);
 }
 
+static void test_token_endpoint(void)
+{
+    struct route r = route_of("POST", "/hooks/acme-1/token?grant_type=client_credentials");
+
+    CHECK(r.target == ROUTE_TOKEN && r.allow == NULL);
+    CHECK(r.source_len == 6 && memcmp(r.source, "acme-1", 6) == 0);
+    r = route_of("GET", "/hooks/acme/token");
+    CHECK(r.target == ROUTE_TOKEN && r.allow != NULL && strstr(r.allow, "POST") != NULL);
+    CHECK(route_of("POST", "/hooks//token").target == ROUTE_NOT_FOUND);
+    CHECK(route_of("POST", "/hooks/acme/token/").target == ROUTE_NOT_FOUND);
+    CHECK(route_of("POST", "/hooks/acme/tokens").target == ROUTE_NOT_FOUND);
+    CHECK(route_of("POST", "/hooks/acme/toke").target == ROUTE_NOT_FOUND);
+    CHECK(route_of("POST", "/hooks/a/b/token").target == ROUTE_NOT_FOUND);
+    CHECK(route_of("POST", "/hooks/token").target == ROUTE_HOOK); /* a source named token */
+}
+
 int main(void)
 {
     test_health();
     test_hooks();
+    test_token_endpoint();
     return check_summary("test_route");
 }

@@ -162,11 +162,28 @@ class RedisServer:
         self.close()
 
 
-class SharedRedis:
+class _SharedServer:
+    """A server tests/run started for all tests: always up, and not theirs to stop."""
+
+    KIND = "server"
+    PRIVATE = "a private server"
+
+    def alive(self):
+        return True
+
+    def _refuse(self, *a, **kw):
+        raise RuntimeError(f"the shared {self.KIND} cannot be stopped or restarted; "
+                           f"use {self.PRIVATE}")
+
+    start = stop = kill = restart = _refuse
+
+
+class SharedRedis(_SharedServer):
     """The redis-server tests/run started (HOOKPIPE_TEST_REDIS_URL). Never stopped by tests:
     use unique_name() for keys and queues."""
 
     shared = True
+    KIND, PRIVATE = "redis", "RedisServer()"
 
     def __init__(self, url):
         u = urllib.parse.urlparse(url)
@@ -183,13 +200,6 @@ class SharedRedis:
         return redis.Redis(host=self.host, port=self.port, db=self.db, password=self.password,
                            decode_responses=False, **kwargs)
 
-    def alive(self):
-        return True
-
-    def _refuse(self, *a, **kw):
-        raise RuntimeError("the shared redis cannot be stopped or restarted; use RedisServer()")
-
-    start = stop = kill = restart = _refuse
 
 
 _shared_redis = None
@@ -402,24 +412,18 @@ class PostgresServer(_PostgresClient):
         self.close()
 
 
-class SharedPostgres(_PostgresClient):
+class SharedPostgres(_SharedServer, _PostgresClient):
     """The PostgreSQL tests/run started (HOOKPIPE_TEST_PG_*). Never stopped by tests: use
     create_database() for isolation and PostgresServer() for restart/kill tests."""
 
     shared = True
+    KIND, PRIVATE = "PostgreSQL", "PostgresServer()"
 
     def __init__(self, host, port, user):
         self.host = host
         self.port = int(port)
         self.user = user
 
-    def alive(self):
-        return True
-
-    def _refuse(self, *a, **kw):
-        raise RuntimeError("the shared PostgreSQL cannot be stopped or restarted; use PostgresServer()")
-
-    start = stop = kill = restart = _refuse
 
 
 _shared_pg = None
