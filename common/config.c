@@ -90,6 +90,11 @@ static const struct config_key config_keys[] = {
     CK_TYPED("writer", writer.synchronous_commit, "synchronous_commit", CONFIG_BOOL, "on", RESTART),
     CK_LONG("writer", writer.shutdown_timeout_s, "shutdown_timeout_s", "30", 0, 3600, RESTART),
     CK_LONG("writer", writer.migrate_wait_s, "migrate_wait_s", "60", 0, 3600, RESTART),
+    CK_STR("storage", storage.partition_interval, "partition_interval", "month", RESTART),
+    CK_LONG("storage", storage.premake, "premake", "2", 0, 366, RESTART),
+    CK_LONG("storage", storage.keep_days, "keep_days", "0", 0, 36500, RESTART),
+    CK_LONG("storage", storage.maintenance_interval_s, "maintenance_interval_s", "3600", 1, 604800,
+            RESTART),
 };
 
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -226,7 +231,8 @@ static char *config_reader(char *str, int num, void *stream)
                 name[n] = '\0';
                 if (strncmp(name, "source.", 7) != 0 && strcmp(name, "gateway") != 0 &&
                     strcmp(name, "redis") != 0 && strcmp(name, "postgres") != 0 &&
-                    strcmp(name, "writer") != 0 && strcmp(name, "log") != 0)
+                    strcmp(name, "writer") != 0 && strcmp(name, "storage") != 0 &&
+                    strcmp(name, "log") != 0)
                     config_error(p, NULL, "unknown section [%s]", name);
                 else if (strncmp(name, "source.", 7) == 0 && !config_source_name_ok(name + 7))
                     config_error(p, NULL,
@@ -844,6 +850,13 @@ static int config_validate(struct config_parse *p)
             return -1;
         }
         explicit_bzero(t.url.password, sizeof(t.url.password));
+    }
+    if (strcmp(cfg->storage.partition_interval, "day") != 0 &&
+        strcmp(cfg->storage.partition_interval, "week") != 0 &&
+        strcmp(cfg->storage.partition_interval, "month") != 0) {
+        config_error(p, config_at_key(p, "storage", "partition_interval"),
+                     "must be day, week or month, not \"%s\"", cfg->storage.partition_interval);
+        return -1;
     }
     if (cfg->writer.name[0] != '\0' && !name_valid(cfg->writer.name, strlen(cfg->writer.name))) {
         config_error(p, config_at_key(p, "writer", "name"),

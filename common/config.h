@@ -90,6 +90,13 @@ struct config_writer {
     long migrate_wait_s;     /* --migrate retries connection errors this long */
 };
 
+struct config_storage {
+    char *partition_interval;    /* hookpipe.events partitions span a "day", "week" or "month" */
+    long premake;                /* partitions created ahead of the current one */
+    long keep_days;              /* data older than this is dropped; 0 = kept for ever */
+    long maintenance_interval_s; /* how often a writer runs maintenance */
+};
+
 struct config {
     char *path;      /* the file it was read from */
     char *log_level; /* [log] level = debug|info|warn|error */
@@ -97,6 +104,7 @@ struct config {
     struct config_redis redis;
     struct config_postgres postgres;
     struct config_writer writer;
+    struct config_storage storage;
     struct config_source *sources; /* nsources entries, in file order */
     size_t nsources;
 };

@@ -1,7 +1,7 @@
 /*
- * Lifecycle: start-up of the parts, the Redis link's "up" fanned out to the janitor and
- * the drain, and the stop — graceful, bounded by shutdown_timeout_s, or immediate on a
- * second signal.
+ * Lifecycle: start-up of the parts (the drain, the janitor, storage maintenance), the Redis
+ * link's "up" fanned out to the janitor and the drain, and the stop — graceful, bounded by
+ * shutdown_timeout_s, or immediate on a second signal.
  */
 #include "writer.h"
 
@@ -13,6 +13,7 @@
 #include "ev_redis.h"
 #include "janitor.h"
 #include "log.h"
+#include "maint.h"
 #include "queue_client.h"
 #include "timeutil.h"
 
@@ -23,6 +24,7 @@ struct writer {
     struct queue_client qc;
     struct drain *drain;
     struct janitor *janitor;
+    struct maint *maint;      /* storage maintenance, on its own PostgreSQL connection */
     bool stopping;            /* writer_stop was called */
     struct event *stop_timer; /* shutdown_timeout_s after writer_stop */
 };
@@ -100,7 +102,8 @@ struct writer *writer_start(struct event_base *base, const struct config *cfg, c
     queue_client_init(&w->qc, w->redis, cfg->redis.queue, name, cfg->writer.heartbeat_ttl_s);
     w->janitor = janitor_new(base, cfg, &w->qc);
     w->drain = drain_new(base, cfg, &w->qc, writer_drained, w);
-    if (w->janitor == NULL || w->drain == NULL) {
+    w->maint = maint_new(base, cfg, false, NULL, NULL);
+    if (w->janitor == NULL || w->drain == NULL || w->maint == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -131,6 +134,7 @@ void writer_free(struct writer *w)
         return;
     redis_link_free(w->redis); /* pending replies come back lost while all else still exists */
     drain_free(w->drain);
+    maint_free(w->maint);
     janitor_free(w->janitor);
     if (w->stop_timer != NULL)
         event_free(w->stop_timer);

@@ -199,6 +199,10 @@ static void test_defaults(void)
     CHECK_LONG_EQ(cfg->writer.heartbeat_ttl_s, 10);
     CHECK_LONG_EQ(cfg->writer.recover_interval_s, 5);
     CHECK(cfg->writer.synchronous_commit == true);
+    CHECK_STR_EQ(cfg->storage.partition_interval, "month");
+    CHECK_LONG_EQ(cfg->storage.premake, 2);
+    CHECK_LONG_EQ(cfg->storage.keep_days, 0);
+    CHECK_LONG_EQ(cfg->storage.maintenance_interval_s, 3600);
     CHECK_LONG_EQ(cfg->nsources, 0);
     config_free(cfg);
 }
@@ -280,6 +284,10 @@ static void test_errors(void)
                 "must be redis://");
     CHECK_ERROR("[redis]\nack_timeout_ms = 0\n", 2, "ack_timeout_ms", "out of range");
     CHECK_ERROR("[redis]\nack_replicas = -1\n", 2, "ack_replicas", "out of range");
+    CHECK_ERROR("[storage]\nkeep_days = 7\npartition_interval = year\n", 3, "partition_interval",
+                "must be day, week or month");
+    CHECK_ERROR("[storage]\npremake = -1\n", 2, "premake", "");
+    CHECK_ERROR("[storage]\nretention = 7\n", 2, "retention", "unknown key in [storage]");
     {
         /* the reason never echoes the URL, which may hold a password */
         char err[CONFIG_ERR_LEN];
