@@ -102,9 +102,6 @@ def test_writer_follows_a_promoted_synchronous_standby(tmp_path):
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.xfail(strict=True, reason="the writer keeps its staging temp table per session "
-                   "(issue 10 makes it per transaction): through PgBouncer in transaction mode "
-                   "a batch fails with 'schema pg_temp does not exist'")
 def test_writers_through_pgbouncer_transaction_pooling_survive_a_writer_kill(tmp_path):
     """Three writers share two server connections through PgBouncer (pool_mode =
     transaction), and each server connection is replaced after a second (server_lifetime),
