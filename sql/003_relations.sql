@@ -10,54 +10,48 @@
 -- The meeting instance of a Zoom meeting or webinar event (object.uuid), then the event name:
 -- one index serves the lookups of all three views. Partial, so it only holds these events.
 CREATE INDEX events_zoom_meeting_uuid_idx
-    ON hookpipe.events ((payload -> 'payload' -> 'object' ->> 'uuid'), event)
+    ON hookpipe.events ((payload #>> '{payload,object,uuid}'), event)
     WHERE event IN ('meeting.started', 'meeting.ended',
                     'meeting.participant_joined', 'meeting.participant_left',
                     'webinar.started', 'webinar.ended',
                     'webinar.participant_joined', 'webinar.participant_left',
                     'recording.completed');
 
--- A Zoom time ("2021-07-13T21:44:51Z", an offset instead of Z, optional fraction) as
--- timestamptz, or NULL for anything else (no zone, a number, an object, Feb 30, hour 24):
--- bad data must never make a query fail. Computed by hand rather than by a text cast, whose
--- result depends on session settings, so the function really is IMMUTABLE.
+-- A Zoom time ("2021-07-13T21:44:51Z"; a space for the T, a fraction of up to 9 digits or an
+-- offset +hh:mm / +hhmm / +hh instead of Z are accepted too) as timestamptz, or NULL for
+-- anything else (no zone, a number, an object, Feb 30, hour 24, offset +16:00): bad data must
+-- never make a query fail, so the text is checked completely before the cast. The cast of a
+-- string of this shape (year first, explicit offset) does not depend on TimeZone or
+-- DateStyle, so the function is IMMUTABLE. Its shape check uses translate(), not a regular
+-- expression: it is called per participant event and a regex match costs several times more.
 CREATE FUNCTION hookpipe.zoom_time(s text) RETURNS timestamptz
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
 DECLARE
-    m   text[];
-    y   integer;
-    mo  integer;
-    d   integer;
-    h   integer;
-    mi  integer;
-    sec numeric;
-    off integer := 0;
+    shape text := translate(s, '0123456789 ', '9999999999T');
+    rest  text := substr(translate(s, '0123456789 ', '9999999999T'), 20);
+    zone  text;
 BEGIN
-    m := regexp_match(s, '^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2}(?:\.\d{1,9})?)'
-                         '(?:([Zz])|([+-])(\d{2}):?(\d{2}))$');
-    IF m IS NULL THEN
+    IF left(shape, 19) <> '9999-99-99T99:99:99' THEN
         RETURN NULL;
     END IF;
-    y := m[1]::integer;
-    mo := m[2]::integer;
-    d := m[3]::integer;
-    h := m[4]::integer;
-    mi := m[5]::integer;
-    sec := m[6]::numeric;
-    IF y < 1 OR mo < 1 OR mo > 12 OR d < 1 OR h > 23 OR mi > 59 OR sec >= 61 THEN
+    zone := CASE WHEN left(rest, 1) = '.' THEN ltrim(substr(rest, 2), '9') ELSE rest END;
+    IF zone NOT IN ('Z', '+99:99', '-99:99', '+9999', '-9999', '+99', '-99')
+       OR length(rest) - length(zone) NOT IN (0, 2, 3, 4, 5, 6, 7, 8, 9, 10) THEN
         RETURN NULL;
     END IF;
-    IF d > extract(day FROM make_date(y, mo, 1) + interval '1 month' - interval '1 day') THEN
-        RETURN NULL;
-    END IF;
-    IF m[7] IS NULL THEN
-        IF m[10]::integer > 59 THEN
-            RETURN NULL;
-        END IF;
-        off := (m[9]::integer * 60 + m[10]::integer) * (CASE m[8] WHEN '-' THEN -1 ELSE 1 END);
-    END IF;
-    RETURN (make_timestamp(y, mo, d, h, mi, 0) + make_interval(secs => sec)
-            - make_interval(mins => off)) AT TIME ZONE 'UTC';
+    RETURN CASE
+        WHEN substr(s, 1, 4) = '0000' OR substr(s, 6, 2) NOT BETWEEN '01' AND '12'
+          OR substr(s, 9, 2) NOT BETWEEN '01' AND '31' OR substr(s, 12, 2) > '23'
+          OR substr(s, 15, 2) > '59' OR substr(s, 18, 2) > '60'
+          OR (zone <> 'Z' AND substr(s, length(s) - length(zone) + 2, 2) > '15')
+          OR (length(zone) > 3 AND right(s, 2) > '59') THEN NULL
+        WHEN substr(s, 9, 2) <= '28' OR substr(s, 9, 2)::integer <= CASE substr(s, 6, 2)
+            WHEN '02' THEN CASE WHEN substr(s, 1, 4)::integer % 4 = 0
+                                 AND (substr(s, 1, 4)::integer % 100 <> 0
+                                      OR substr(s, 1, 4)::integer % 400 = 0) THEN 29 ELSE 28 END
+            WHEN '04' THEN 30 WHEN '06' THEN 30 WHEN '09' THEN 30 WHEN '11' THEN 30 ELSE 31 END
+        THEN s::timestamptz
+    END;
 END
 $$;
 
@@ -79,33 +73,34 @@ $$;
 -- participant events. Descriptive columns come from the newest event that has them.
 CREATE VIEW hookpipe.meetings AS
 SELECT source,
-       (array_agg(account_id ORDER BY ord DESC) FILTER (WHERE account_id IS NOT NULL))[1]
-           AS account_id,
+       (array_agg(account_id ORDER BY ts DESC, event_id DESC)
+            FILTER (WHERE account_id IS NOT NULL))[1] AS account_id,
        CASE WHEN bool_or(event LIKE 'webinar.%') THEN 'webinar' ELSE 'meeting' END AS kind,
-       (array_agg(meeting_id ORDER BY ord DESC) FILTER (WHERE meeting_id IS NOT NULL))[1]
-           AS meeting_id,
+       (array_agg(meeting_id ORDER BY ts DESC, event_id DESC)
+            FILTER (WHERE meeting_id IS NOT NULL))[1] AS meeting_id,
        meeting_uuid,
-       (array_agg(topic ORDER BY ord DESC) FILTER (WHERE topic IS NOT NULL))[1] AS topic,
-       (array_agg(host_id ORDER BY ord DESC) FILTER (WHERE host_id IS NOT NULL))[1] AS host_id,
-       min(start_time) FILTER (WHERE event IN ('meeting.started', 'webinar.started'))
-           AS started_at,
-       max(end_time) FILTER (WHERE event IN ('meeting.ended', 'webinar.ended')) AS ended_at,
-       round(extract(epoch FROM
-           max(end_time) FILTER (WHERE event IN ('meeting.ended', 'webinar.ended'))
-           - min(start_time) FILTER (WHERE event IN ('meeting.started', 'webinar.started'))
-       ))::bigint AS duration_s,
+       (array_agg(topic ORDER BY ts DESC, event_id DESC) FILTER (WHERE topic IS NOT NULL))[1]
+           AS topic,
+       (array_agg(host_id ORDER BY ts DESC, event_id DESC)
+            FILTER (WHERE host_id IS NOT NULL))[1] AS host_id,
+       min(start_time) AS started_at,
+       max(end_time) AS ended_at,
+       round(extract(epoch FROM max(end_time) - min(start_time)))::bigint AS duration_s,
        max(ts) AS last_event_at,
        count(*) AS events
 FROM (
-    SELECT e.source, e.event, e.account_id,
-           e.payload -> 'payload' -> 'object' ->> 'uuid' AS meeting_uuid,
-           hookpipe.zoom_text(e.payload -> 'payload' -> 'object' -> 'id') AS meeting_id,
-           hookpipe.zoom_text(e.payload -> 'payload' -> 'object' -> 'topic') AS topic,
-           hookpipe.zoom_text(e.payload -> 'payload' -> 'object' -> 'host_id') AS host_id,
-           hookpipe.zoom_time(e.payload -> 'payload' -> 'object' ->> 'start_time') AS start_time,
-           hookpipe.zoom_time(e.payload -> 'payload' -> 'object' ->> 'end_time') AS end_time,
-           coalesce(e.event_ts, e.received_at) AS ts,
-           ROW(coalesce(e.event_ts, e.received_at), e.id) AS ord
+    SELECT e.source, e.event, e.account_id, e.id AS event_id,
+           e.payload #>> '{payload,object,uuid}' AS meeting_uuid,
+           hookpipe.zoom_text(e.payload #> '{payload,object,id}') AS meeting_id,
+           hookpipe.zoom_text(e.payload #> '{payload,object,topic}') AS topic,
+           hookpipe.zoom_text(e.payload #> '{payload,object,host_id}') AS host_id,
+           CASE WHEN e.event IN ('meeting.started', 'webinar.started')
+                THEN hookpipe.zoom_time(e.payload #>> '{payload,object,start_time}')
+           END AS start_time,
+           CASE WHEN e.event IN ('meeting.ended', 'webinar.ended')
+                THEN hookpipe.zoom_time(e.payload #>> '{payload,object,end_time}')
+           END AS end_time,
+           coalesce(e.event_ts, e.received_at) AS ts
     FROM hookpipe.events e
     WHERE e.event IN ('meeting.started', 'meeting.ended',
                       'meeting.participant_joined', 'meeting.participant_left',
@@ -115,12 +110,13 @@ FROM (
 GROUP BY source, meeting_uuid;
 
 -- One row per stay of a participant in a meeting instance. Each participant's joins and
--- leaves are ordered by the times in the events (join_time / leave_time; event_ts only when
--- that is missing or unreadable; a join before a leave at the same second), never by arrival;
--- a join pairs with the leave that directly follows it, i.e. the first leave at or after it
--- and before the participant's next join. A leave that follows no join is a stay with
--- joined_at NULL. A join or leave repeated with the same time (a duplicate Zoom sent with
--- other bytes) counts once.
+-- leaves are ordered by the times in the events (join_time / leave_time; a join before a
+-- leave of the same second; event_ts when the time is missing or unreadable), never by
+-- arrival; a join pairs with the leave that directly follows it, i.e. the first leave at or
+-- after it and before the participant's next join. A leave that follows no join is a stay
+-- with joined_at NULL. A join (leave) next to another join (leave) with the same time is the
+-- same notification sent again with other bytes: it counts once. A participant without any
+-- usable id is paired with nobody.
 CREATE VIEW hookpipe.participant_sessions AS
 SELECT source,
        account_id,
@@ -132,18 +128,18 @@ SELECT source,
            AS user_name,
        CASE WHEN is_join THEN coalesce(email, next_email) ELSE email END AS email,
        CASE WHEN is_join THEN t END AS joined_at,
-       CASE WHEN is_join THEN (CASE WHEN next_is_join = false THEN next_t END) ELSE t END
-           AS left_at,
-       CASE WHEN is_join AND next_is_join = false
+       CASE WHEN NOT is_join THEN t WHEN NOT next_is_join THEN next_t END AS left_at,
+       CASE WHEN is_join AND NOT next_is_join
             THEN round(extract(epoch FROM next_t - t))::bigint END AS duration_s,
-       CASE WHEN is_join THEN (CASE WHEN next_is_join = false THEN next_leave_reason END)
-            ELSE leave_reason END AS leave_reason,
+       CASE WHEN NOT is_join THEN leave_reason WHEN NOT next_is_join THEN next_leave_reason
+       END AS leave_reason,
        CASE WHEN is_join THEN event_id END AS join_event_id,
-       CASE WHEN is_join THEN (CASE WHEN next_is_join = false THEN next_event_id END)
-            ELSE event_id END AS leave_event_id
+       CASE WHEN NOT is_join THEN event_id WHEN NOT next_is_join THEN next_event_id END
+           AS leave_event_id
 FROM (
-    SELECT p.*,
+    SELECT q.*,
            lag(is_join) OVER w AS prev_is_join,
+           lag(t) OVER w AS prev_t,
            lead(is_join) OVER w AS next_is_join,
            lead(t) OVER w AS next_t,
            lead(leave_reason) OVER w AS next_leave_reason,
@@ -151,40 +147,41 @@ FROM (
            lead(email) OVER w AS next_email,
            lead(event_id) OVER w AS next_event_id
     FROM (
-        SELECT q.*, a.anon,
-               row_number() OVER (PARTITION BY source, meeting_uuid, participant_key, anon,
-                                               is_join, t, CASE WHEN t IS NULL THEN event_id END
-                                  ORDER BY event_id) AS copy
-        FROM (
-            SELECT e.source, e.account_id, e.id AS event_id,
-                   e.payload -> 'payload' -> 'object' ->> 'uuid' AS meeting_uuid,
-                   hookpipe.zoom_text(e.payload -> 'payload' -> 'object' -> 'id') AS meeting_id,
-                   CASE WHEN e.event LIKE 'webinar.%' THEN 'webinar' ELSE 'meeting' END AS kind,
-                   e.event LIKE '%.participant_joined' AS is_join,
-                   coalesce(
-                       nullif(hookpipe.zoom_text(pa -> 'participant_uuid'), ''),
-                       nullif(hookpipe.zoom_text(pa -> 'user_id'), ''),
-                       nullif(hookpipe.zoom_text(pa -> 'id'), '')) AS participant_key,
-                   hookpipe.zoom_text(pa -> 'user_name') AS user_name,
-                   hookpipe.zoom_text(pa -> 'email') AS email,
-                   hookpipe.zoom_text(pa -> 'leave_reason') AS leave_reason,
-                   hookpipe.zoom_time(CASE WHEN e.event LIKE '%.participant_joined'
-                                           THEN pa ->> 'join_time' ELSE pa ->> 'leave_time'
-                                      END) AS t,
-                   e.event_ts
-            FROM hookpipe.events e
-            CROSS JOIN LATERAL (SELECT e.payload -> 'payload' -> 'object' -> 'participant') j(pa)
-            WHERE e.event IN ('meeting.participant_joined', 'meeting.participant_left',
-                              'webinar.participant_joined', 'webinar.participant_left')
-        ) q
-        -- a participant without any usable id is one of a kind: never paired with another
-        CROSS JOIN LATERAL (SELECT CASE WHEN q.participant_key IS NULL THEN q.event_id END) a(anon)
-    ) p
-    WHERE copy = 1
-    WINDOW w AS (PARTITION BY source, meeting_uuid, participant_key, anon
+        -- DISTINCT changes nothing (event_id is unique) but keeps this level a subquery, so
+        -- each row's fields are computed once; a filter on meeting_uuid still goes through it
+        SELECT DISTINCT e.source, e.account_id, e.id AS event_id, e.event_ts,
+               e.payload #>> '{payload,object,uuid}' AS meeting_uuid,
+               hookpipe.zoom_text(e.payload #> '{payload,object,id}') AS meeting_id,
+               CASE WHEN e.event LIKE 'webinar.%' THEN 'webinar' ELSE 'meeting' END AS kind,
+               e.event LIKE '%.participant_joined' AS is_join,
+               coalesce(
+                   nullif(hookpipe.zoom_text(
+                       e.payload #> '{payload,object,participant,participant_uuid}'), ''),
+                   nullif(hookpipe.zoom_text(e.payload #> '{payload,object,participant,user_id}'),
+                          ''),
+                   nullif(hookpipe.zoom_text(e.payload #> '{payload,object,participant,id}'), ''))
+                   AS participant_key,
+               hookpipe.zoom_text(e.payload #> '{payload,object,participant,user_name}')
+                   AS user_name,
+               hookpipe.zoom_text(e.payload #> '{payload,object,participant,email}') AS email,
+               hookpipe.zoom_text(e.payload #> '{payload,object,participant,leave_reason}')
+                   AS leave_reason,
+               hookpipe.zoom_time(CASE WHEN e.event LIKE '%.participant_joined'
+                                       THEN e.payload #>> '{payload,object,participant,join_time}'
+                                       ELSE e.payload #>> '{payload,object,participant,leave_time}'
+                                  END) AS t
+        FROM hookpipe.events e
+        WHERE e.event IN ('meeting.participant_joined', 'meeting.participant_left',
+                          'webinar.participant_joined', 'webinar.participant_left')
+    ) q
+    WINDOW w AS (PARTITION BY source, meeting_uuid, participant_key,
+                              CASE WHEN participant_key IS NULL THEN event_id END
                  ORDER BY coalesce(t, event_ts) NULLS LAST, is_join DESC, event_id)
 ) s
-WHERE is_join OR prev_is_join IS NOT TRUE;
+-- a join: unless the next row is the same join again (then that one stands for both);
+-- a leave: unless it closes the join before it, or repeats the leave before it
+WHERE CASE WHEN is_join THEN (next_is_join AND next_t = t) IS NOT TRUE
+           ELSE prev_is_join IS NULL OR (NOT prev_is_join AND (prev_t = t) IS NOT TRUE) END;
 
 -- One row per file of recording.completed. Zoom may send recording.completed again for the
 -- same meeting (a retry with new download tokens is one events row already; a later
@@ -193,11 +190,11 @@ WHERE is_join OR prev_is_join IS NOT TRUE;
 CREATE VIEW hookpipe.recording_files AS
 SELECT e.source,
        e.account_id,
-       e.payload -> 'payload' -> 'object' ->> 'uuid' AS meeting_uuid,
-       hookpipe.zoom_text(e.payload -> 'payload' -> 'object' -> 'id') AS meeting_id,
-       hookpipe.zoom_text(e.payload -> 'payload' -> 'object' -> 'topic') AS topic,
-       hookpipe.zoom_text(e.payload -> 'payload' -> 'object' -> 'host_id') AS host_id,
-       hookpipe.zoom_text(e.payload -> 'payload' -> 'object' -> 'host_email') AS host_email,
+       e.payload #>> '{payload,object,uuid}' AS meeting_uuid,
+       hookpipe.zoom_text(e.payload #> '{payload,object,id}') AS meeting_id,
+       hookpipe.zoom_text(e.payload #> '{payload,object,topic}') AS topic,
+       hookpipe.zoom_text(e.payload #> '{payload,object,host_id}') AS host_id,
+       hookpipe.zoom_text(e.payload #> '{payload,object,host_email}') AS host_email,
        hookpipe.zoom_text(f.file -> 'id') AS file_id,
        hookpipe.zoom_text(f.file -> 'file_type') AS file_type,
        hookpipe.zoom_text(f.file -> 'file_extension') AS file_extension,
@@ -212,18 +209,17 @@ SELECT e.source,
        e.id AS event_id
 FROM hookpipe.events e
 CROSS JOIN LATERAL jsonb_array_elements(
-    CASE WHEN jsonb_typeof(e.payload -> 'payload' -> 'object' -> 'recording_files') = 'array'
-         THEN e.payload -> 'payload' -> 'object' -> 'recording_files' ELSE '[]'::jsonb END
+    CASE WHEN jsonb_typeof(e.payload #> '{payload,object,recording_files}') = 'array'
+         THEN e.payload #> '{payload,object,recording_files}' ELSE '[]'::jsonb END
 ) f(file)
 WHERE e.event = 'recording.completed'
   AND NOT (jsonb_typeof(f.file -> 'id') = 'string' AND EXISTS (
       SELECT 1
       FROM hookpipe.events l
       WHERE l.event = 'recording.completed'
-        AND (l.payload -> 'payload' -> 'object' ->> 'uuid')
-            = (e.payload -> 'payload' -> 'object' ->> 'uuid')
+        AND l.payload #>> '{payload,object,uuid}' = e.payload #>> '{payload,object,uuid}'
         AND l.source = e.source
         AND (coalesce(l.event_ts, l.received_at), l.id)
             > (coalesce(e.event_ts, e.received_at), e.id)
-        AND l.payload -> 'payload' -> 'object' -> 'recording_files'
+        AND l.payload #> '{payload,object,recording_files}'
             @> jsonb_build_array(jsonb_build_object('id', f.file -> 'id'))));
