@@ -205,6 +205,7 @@ SELECT e.source,
        hookpipe.zoom_text(f.file -> 'status') AS status,
        hookpipe.zoom_text(f.file -> 'download_url') AS download_url,
        hookpipe.zoom_text(f.file -> 'play_url') AS play_url,
+       hookpipe.zoom_text(e.payload -> 'download_token') AS download_token,
        e.event_ts,
        e.id AS event_id
 FROM hookpipe.events e
