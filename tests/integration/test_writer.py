@@ -225,7 +225,8 @@ def test_rows_postgres_rejects_are_bisected_out_of_their_batch(stack):
 
 
 # (version, name) of every sql/NNN_name.sql, as the writer embeds and records them
-MIGRATIONS = sorted((int(f[:3]), f[:-4]) for f in os.listdir(os.path.join(harness.SOURCE_DIR, "sql"))
+MIGRATIONS = sorted((int(f[:3]), f[:-4])
+                    for f in os.listdir(os.path.join(harness.SOURCE_DIR, "sql"))
                     if f[:3].isdigit() and f[3] == "_" and f.endswith(".sql"))
 
 
