@@ -15,6 +15,7 @@ on as many heap pages as it has events, as in production.
 
 import argparse
 import hashlib
+import io
 import os
 import random
 import shutil
@@ -175,6 +176,109 @@ LOOKUPS = {
 }
 
 
+READY = {
+    "2. minutes per account per day (meetings ended in a 10-minute window)": """
+SELECT m.account_id, date_trunc('day', m.started_at) AS day, count(*) AS meetings,
+       round(sum(m.duration_s) / 60.0) AS minutes
+FROM (SELECT DISTINCT source, payload #>> '{payload,object,uuid}' AS meeting_uuid
+      FROM hookpipe.events
+      WHERE event IN ('meeting.ended', 'webinar.ended')
+        AND event_ts >= %s AND event_ts < %s::timestamptz + interval '10 minutes') ended
+CROSS JOIN LATERAL (SELECT * FROM hookpipe.meetings m
+                    WHERE m.source = ended.source AND m.meeting_uuid = ended.meeting_uuid
+                    LIMIT 1) m
+GROUP BY 1, 2 ORDER BY 1, 2""",
+    "5. recordings of a user (one host, 30 days)": """
+SELECT meeting_uuid, meeting_id, topic, file_type, recording_type, recording_start,
+       file_size, download_url
+FROM hookpipe.recording_files
+WHERE host_email = 'host8@example.com'
+  AND event_ts >= %s AND event_ts < %s::timestamptz + interval '30 days'
+ORDER BY recording_start DESC, file_type""",
+}
+
+
+def ready_queries(conn, meetings):
+    """Times ready queries 2 and 5 of the README on the generated data."""
+    first_end = "2024-03-04 00:49:00+00"   # 147 steps of 20 s after the first start
+    with conn.cursor() as cur:
+        for name, sql in READY.items():
+            t = time.perf_counter()
+            cur.execute(sql, (first_end, first_end))
+            rows = cur.fetchall()
+            say(f"ready query {name}: {len(rows)} rows in {(time.perf_counter() - t) * 1000:.0f} ms")
+
+
+def index_build(conn):
+    """Time to build events_zoom_meeting_uuid_idx once more (what sql/003 costs on a full table)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_get_indexdef('hookpipe.events_zoom_meeting_uuid_idx'::regclass)")
+        ddl = cur.fetchone()[0].replace("events_zoom_meeting_uuid_idx",
+                                        "events_zoom_meeting_uuid_idx_bench", 1)
+        t = time.perf_counter()
+        cur.execute(ddl)
+        took = time.perf_counter() - t
+        cur.execute("DROP INDEX hookpipe.events_zoom_meeting_uuid_idx_bench")
+    say(f"building events_zoom_meeting_uuid_idx on the full table: {took:.0f} s")
+
+
+def backend_cpu_s(pid):
+    """User + system CPU seconds of a local backend (robust to other load, unlike wall time)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ingest_cost(conn, n, rounds=3):
+    """What the index costs the writer: text COPY (as the writer sends it: jsonb parsed, every
+    index updated) of n generated rows into copies of events with and without it, in backend
+    CPU seconds (wall time too; CPU time does not depend on what else runs) and WAL bytes."""
+    with conn.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE gen AS " +
+                    string.Template(GEN_SQL).substitute(meetings=n // EVENTS_PER_MEETING,
+                                                        lo=0, hi=n - 1))
+        data = io.StringIO()
+        cur.copy_expert(f"COPY (SELECT {COLUMNS} FROM gen) TO STDOUT", data)
+        cur.execute("SELECT pg_backend_pid()")
+        pid = cur.fetchone()[0]
+        local = os.path.exists(f"/proc/{pid}/stat")
+        took = {}
+        for table in ("plain", "indexed"):
+            # not TEMP: temp tables write no WAL, the writer's table does
+            cur.execute(f"CREATE TABLE hookpipe.bench_{table} (LIKE hookpipe.events INCLUDING ALL)")
+            took[table] = {"cpu": [], "wall": [], "wal": []}
+        cur.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'bench_plain' "
+                    "AND indexdef LIKE '%payload%'")
+        cur.execute(f"DROP INDEX hookpipe.{cur.fetchone()[0]}")
+        conn.commit()
+        for _ in range(rounds):
+            for table in ("plain", "indexed"):
+                cur.execute(f"TRUNCATE hookpipe.bench_{table}")
+                conn.commit()
+                data.seek(0)
+                cur.execute("SELECT pg_current_wal_insert_lsn()")
+                lsn = cur.fetchone()[0]
+                cpu = backend_cpu_s(pid) if local else 0.0
+                t = time.perf_counter()
+                cur.copy_expert(f"COPY hookpipe.bench_{table} ({COLUMNS}) FROM STDIN", data)
+                conn.commit()
+                took[table]["wall"].append(time.perf_counter() - t)
+                took[table]["cpu"].append((backend_cpu_s(pid) if local else 0.0) - cpu)
+                cur.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)", (lsn,))
+                took[table]["wal"].append(float(cur.fetchone()[0]))
+        cur.execute("DROP TABLE gen, hookpipe.bench_plain, hookpipe.bench_indexed")
+        conn.commit()
+    med = {t: {k: statistics.median(v) for k, v in d.items()} for t, d in took.items()}
+    p, i = med["plain"], med["indexed"]
+    if local:
+        say(f"COPY of {n} rows, backend CPU: {p['cpu']:.2f} s without "
+            f"events_zoom_meeting_uuid_idx, {i['cpu']:.2f} s with it "
+            f"({(i['cpu'] / p['cpu'] - 1) * 100:+.1f} %; median of {rounds})")
+    say(f"COPY of {n} rows, wall: {n / p['wall']:.0f} rows/s without, {n / i['wall']:.0f} "
+        f"rows/s with it ({(i['wall'] / p['wall'] - 1) * 100:+.1f} %); WAL "
+        f"{p['wal'] / n:.0f} B/row without, {i['wal'] / n:.0f} B/row with it")
+
+
 def fill(conn, n):
     meetings = n // EVENTS_PER_MEETING
     chunk = 1000000
@@ -211,6 +315,8 @@ def main():
     ap.add_argument("--writer", default=os.path.join(SOURCE_DIR, "build", "hookpipe-writer"))
     ap.add_argument("--samples", type=int, default=50, help="random meetings per relation")
     ap.add_argument("--keep", action="store_true", help="skip the fill if events has rows")
+    ap.add_argument("--extras", action="store_true",
+                    help="also time ready queries 2 and 5, the index build and its insert cost")
     a = ap.parse_args()
 
     own = None
@@ -263,6 +369,10 @@ def main():
             with conn.cursor() as cur:
                 cur.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, (uuid,))
                 print("\n".join(r[0] for r in cur.fetchall()), flush=True)
+        if a.extras:
+            ready_queries(conn, meetings)
+            index_build(conn)
+            ingest_cost(conn, 200000)
         conn.close()
     finally:
         if own is not None:
