@@ -339,3 +339,51 @@ def test_one_meeting_lookup_is_an_index_scan(stored, rel):
     top = scans[0]   # the scan that feeds the relation (recording_files adds its anti-join)
     assert top.get("Index Name") == "events_zoom_meeting_uuid_idx", json.dumps(plan, indent=1)
     assert M1 in top.get("Index Cond", ""), json.dumps(plan, indent=1)
+
+
+def test_relations_on_a_partitioned_events_table(shared_pg):
+    """sql/003 only uses columns events has before and after partitioning by event_time: on a
+    range-partitioned events table its index exists in every partition, a stay whose join and
+    leave lie in two partitions is still one row, and a lookup probes each partition's index.
+    (The partitioned table is made here by hand, the way the storage migration makes it.)"""
+    db = shared_pg.create_database()
+    sql = open(f"{harness.SOURCE_DIR}/sql/003_relations.sql").read()
+    shared_pg.query(db, """
+        CREATE SCHEMA hookpipe;
+        CREATE TABLE hookpipe.events (
+            id bigint GENERATED ALWAYS AS IDENTITY, source text NOT NULL, event text NOT NULL,
+            event_ts timestamptz, account_id text, received_at timestamptz NOT NULL,
+            event_key bytea NOT NULL, payload jsonb NOT NULL, delivery_id text,
+            request_id text, inserted_at timestamptz NOT NULL DEFAULT now(),
+            event_time timestamptz NOT NULL, PRIMARY KEY (id, event_time),
+            UNIQUE (event_key, event_time)) PARTITION BY RANGE (event_time);
+        CREATE TABLE hookpipe.events_undated PARTITION OF hookpipe.events
+            FOR VALUES FROM (MINVALUE) TO ('1971-01-01');
+        CREATE TABLE hookpipe.events_2024_03_05 PARTITION OF hookpipe.events
+            FOR VALUES FROM ('2024-03-05') TO ('2024-03-06');
+        CREATE TABLE hookpipe.events_2024_03_06 PARTITION OF hookpipe.events
+            FOR VALUES FROM ('2024-03-06') TO ('2024-03-07');
+    """ + sql)
+    late = participant("meeting.participant_left", M1, "81234567890",
+                       ms("00:30:00") + 86400000, ALICE,
+                       leave_time="2024-03-06T00:30:00Z", leave_reason="left the meeting")
+    docs = [joined(M1, "81234567890", ms("23:50:00"), ALICE, t("23:50:00")), late,
+            recording(M1, ms("23:55:00"), "a"), recording(M1, ms("00:40:00") + 86400000, "b")]
+    for i, doc in enumerate(docs):
+        shared_pg.query(db, "INSERT INTO hookpipe.events (source, event, event_ts, received_at, "
+                            "event_key, payload, event_time) VALUES ('acme', %s, "
+                            "to_timestamp(%s / 1000.0), now(), %s, %s, to_timestamp(%s / 1000.0))",
+                        (doc["event"], doc["event_ts"], bytes([i]), json.dumps(doc),
+                         doc["event_ts"]))
+    parts = shared_pg.query(db, "SELECT count(*) FROM pg_indexes WHERE schemaname = 'hookpipe' "
+                                "AND indexdef LIKE '%payload,object,uuid%'")
+    assert parts == [(4,)]   # the parent's and each partition's
+    assert shared_pg.query(db, "SELECT joined_at, left_at, duration_s FROM "
+                               "hookpipe.participant_sessions WHERE meeting_uuid = %s", (M1,)) == [
+        (ts("23:50:00"), ts("00:30:00", day="2024-03-06"), 2400)]
+    assert shared_pg.query(db, "SELECT count(*), min(download_url) FROM hookpipe.recording_files "
+                               "WHERE meeting_uuid = %s", (M1,))[0][0] == 3
+    plan = shared_pg.query(db, "SET enable_seqscan = off; EXPLAIN SELECT * FROM "
+                               "hookpipe.participant_sessions WHERE meeting_uuid = %s", (M1,))
+    text = "\n".join(r[0] for r in plan)
+    assert text.count("Index Cond: ((payload #>> '{payload,object,uuid}'::text[])") == 3, text
