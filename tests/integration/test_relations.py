@@ -376,7 +376,7 @@ def test_relations_on_a_partitioned_events_table(shared_pg):
                         (doc["event"], doc["event_ts"], bytes([i]), json.dumps(doc),
                          doc["event_ts"]))
     parts = shared_pg.query(db, "SELECT count(*) FROM pg_indexes WHERE schemaname = 'hookpipe' "
-                                "AND indexdef LIKE '%payload,object,uuid%'")
+                                "AND indexdef LIKE '%{payload,object,uuid}%'")
     assert parts == [(4,)]   # the parent's and each partition's
     assert shared_pg.query(db, "SELECT joined_at, left_at, duration_s FROM "
                                "hookpipe.participant_sessions WHERE meeting_uuid = %s", (M1,)) == [
@@ -386,4 +386,5 @@ def test_relations_on_a_partitioned_events_table(shared_pg):
     plan = shared_pg.query(db, "SET enable_seqscan = off; EXPLAIN SELECT * FROM "
                                "hookpipe.participant_sessions WHERE meeting_uuid = %s", (M1,))
     text = "\n".join(r[0] for r in plan)
-    assert text.count("Index Cond: ((payload #>> '{payload,object,uuid}'::text[])") == 3, text
+    # each of the three partitions is scanned through its copy of the index, by meeting
+    assert text.count("Index Cond: ((CASE WHEN") == 3, text
