@@ -350,10 +350,15 @@ def main():
             f"events_zoom_meeting_uuid_idx {isize}; {meetings} meetings")
         rnd = random.Random(13)
         conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            pid = cur.fetchone()[0]
+        local = os.path.exists(f"/proc/{pid}/stat")
         for rel, sql in LOOKUPS.items():
             ms_all = []
             first = []
             nrows = 0
+            cpu0 = backend_cpu_s(pid) if local else 0.0
             for _ in range(a.samples):
                 m = rnd.randrange(meetings)
                 if rel == "recording_files":
@@ -365,7 +370,9 @@ def main():
             say(f"{rel}: one meeting ({nrows} rows): first lookup median "
                 f"{statistics.median(first):.2f} ms, max {max(first):.2f} ms; repeated median "
                 f"{statistics.median(ms_all):.2f} ms, p95 "
-                f"{sorted(ms_all)[int(len(ms_all) * 0.95)]:.2f} ms")
+                f"{sorted(ms_all)[int(len(ms_all) * 0.95)]:.2f} ms" +
+                (f"; backend CPU {(backend_cpu_s(pid) - cpu0) * 1000 / (a.samples * 3):.2f} ms "
+                 "per lookup" if local else ""))
             with conn.cursor() as cur:
                 cur.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, (uuid,))
                 print("\n".join(r[0] for r in cur.fetchall()), flush=True)
