@@ -66,8 +66,12 @@ struct config_gateway {
 };
 
 struct config_redis {
-    char *url;   /* redis://[user:password@]host:port/db or unix:///path.sock */
-    char *queue; /* list the gateway LPUSHes to and writers drain */
+    char *url;           /* redis://[user:password@]host:port/db or unix:///path.sock */
+    char *queue;         /* list the gateway LPUSHes to and writers drain */
+    char *sentinels;     /* host:port[,host:port...] of Redis Sentinels; "" = use url's host */
+    char *master_name;   /* the master's name at the sentinels */
+    long ack_replicas;   /* gateway: 200 only once WAIT says this many replicas have the push */
+    long ack_timeout_ms; /* gateway: WAIT's timeout */
 };
 
 struct config_postgres {
@@ -86,6 +90,13 @@ struct config_writer {
     long migrate_wait_s;     /* --migrate retries connection errors this long */
 };
 
+struct config_storage {
+    char *partition_interval;    /* hookpipe.events partitions span a "day", "week" or "month" */
+    long premake;                /* partitions created ahead of the current one */
+    long keep_days;              /* data older than this is dropped; 0 = kept for ever */
+    long maintenance_interval_s; /* how often a writer runs maintenance */
+};
+
 struct config {
     char *path;      /* the file it was read from */
     char *log_level; /* [log] level = debug|info|warn|error */
@@ -93,6 +104,7 @@ struct config {
     struct config_redis redis;
     struct config_postgres postgres;
     struct config_writer writer;
+    struct config_storage storage;
     struct config_source *sources; /* nsources entries, in file order */
     size_t nsources;
 };
@@ -103,6 +115,18 @@ struct config {
  * (or "PATH: why") into err.
  */
 struct config *config_load(const char *path, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/*
+ * config_load with flags. CONFIG_LOAD_NO_SECRETS: the secret-bearing keys of [source.*]
+ * (secret, basic_password, header_value, …, each as KEY, KEY_file or KEY_env) may be given
+ * or left out and are never resolved (no file read, no variable needed), so a tool holding
+ * only the Redis and PostgreSQL credentials can load the daemons' file (or a copy without
+ * the secrets); every secret-bearing field of every source is then NULL. Everything else is
+ * validated as usual.
+ */
+enum config_load_flag { CONFIG_LOAD_NO_SECRETS = 1 };
+struct config *config_load_flags(const char *path, int flags, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 void config_free(struct config *cfg);

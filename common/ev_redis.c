@@ -1,7 +1,11 @@
 /*
  * Reconnecting Redis link over hiredis' async API and its libevent adapter.
  * hiredis frees the context itself after a failed connect or a disconnect, so the
- * link only forgets its pointer there and schedules a reconnect on a timer.
+ * link only forgets its pointer there and schedules a reconnect on a timer. With
+ * Sentinel, each connect is a discovery round: ask the sentinels in turn, connect to the
+ * master the first one names, check ROLE there; a sentinel that gives no master, or
+ * names a server that is not one, passes the turn to the next (Redis' "Sentinel clients"
+ * guidelines). Pure rules are in sentinel.c.
  */
 #include "ev_redis.h"
 
@@ -16,22 +20,36 @@
 #define REDIS_BACKOFF_MIN_MS 50
 #define REDIS_BACKOFF_MAX_MS 1000
 #define REDIS_CONNECT_TIMEOUT_MS 2000
+#define REDIS_SENTINEL_TIMEOUT_MS 1000 /* per sentinel: connect and answer */
+#define REDIS_ROLE_CHECK_MS 1000       /* with Sentinel: ROLE asked this often while up */
 
 struct redis_link {
     struct event_base *base;
-    struct redis_url url;
-    char name[64];          /* for log lines */
-    redisAsyncContext *ac;  /* current context, NULL while waiting to reconnect */
-    bool up;                /* handshake done */
-    bool freeing;           /* redis_link_free in progress: no reconnect, no callbacks */
-    struct backoff backoff; /* reconnect delays */
-    struct event *retry;    /* reconnect timer */
-    struct event *deadline; /* connect + handshake timeout */
+    struct redis_target target;       /* url (credentials, db) and the sentinels */
+    char name[64];                    /* for log lines */
+    redisAsyncContext *ac;            /* current context, NULL while waiting to reconnect */
+    redisAsyncContext *sac;           /* the sentinel being asked, NULL when none */
+    size_t sentinel_i;                /* index of the sentinel asked (or that named the master) */
+    size_t sentinel_tried;            /* sentinels asked in this discovery round */
+    char addr[SENTINEL_HOST_MAX + 8]; /* "host:port" of the server, for log lines */
+    bool up;                          /* handshake done */
+    bool freeing;                     /* redis_link_free in progress: no reconnect, no callbacks */
+    bool role_inflight;               /* the periodic ROLE awaits its reply */
+    struct backoff backoff;           /* reconnect delays */
+    struct event *retry;              /* reconnect timer */
+    struct event *deadline;           /* connect + handshake (or sentinel answer) timeout */
+    struct event *role_ev;            /* periodic ROLE check (Sentinel only) */
     redis_link_state_fn fn;
     void *arg;
 };
 
 static void redis_link_connect(struct redis_link *link);
+static void redis_link_ask_sentinel(struct redis_link *link);
+
+static bool redis_link_sentinel_mode(const struct redis_link *link)
+{
+    return link->target.nsentinels > 0;
+}
 
 static void redis_link_set_up(struct redis_link *link, bool up)
 {
@@ -56,12 +74,103 @@ static void redis_link_retry_cb(evutil_socket_t fd, short what, void *arg)
     redis_link_connect(arg);
 }
 
+/* Frees the current server context, if any, without scheduling anything. */
+static void redis_link_close(struct redis_link *link)
+{
+    redisAsyncContext *ac = link->ac;
+
+    link->ac = NULL;
+    link->role_inflight = false;
+    evtimer_del(link->deadline);
+    evtimer_del(link->role_ev);
+    redis_link_set_up(link, false);
+    if (ac != NULL) {
+        ac->data = NULL;
+        /* redisAsyncFree runs pending callbacks with NULL replies; ours check ac->data. */
+        redisAsyncFree(ac);
+    }
+}
+
+/* Frees the sentinel context, if any (inside its own callback hiredis defers the free). */
+static void redis_link_drop_sentinel(struct redis_link *link)
+{
+    redisAsyncContext *sac = link->sac;
+
+    if (sac == NULL)
+        return;
+    link->sac = NULL;
+    sac->data = NULL;
+    redisAsyncFree(sac);
+}
+
+static const char *redis_link_sentinel_addr(const struct redis_link *link, char *buf, size_t len)
+{
+    const struct sentinel_addr *s = &link->target.sentinels[link->sentinel_i];
+
+    snprintf(buf, len, "%s:%d", s->host, s->port);
+    return buf;
+}
+
+/*
+ * The sentinel asked (link->sentinel_i) gave no usable master: ask the next one, or after
+ * a full round wait for the backoff and start again.
+ */
+static void redis_link_sentinel_failed(struct redis_link *link, const char *what, const char *why)
+{
+    char sa[SENTINEL_HOST_MAX + 8];
+
+    log_msg(LOG_WARN, what, "link=%s sentinel=%s master_name=%s error=%s", link->name,
+            redis_link_sentinel_addr(link, sa, sizeof(sa)), log_value(link->target.master_name),
+            log_value(why));
+    evtimer_del(link->deadline);
+    if (++link->sentinel_tried >= link->target.nsentinels) {
+        log_msg(LOG_ERROR, "redis master not found: no sentinel named a usable master",
+                "link=%s master_name=%s sentinels=%zu", link->name,
+                log_value(link->target.master_name), link->target.nsentinels);
+        redis_link_schedule(link);
+        return;
+    }
+    link->sentinel_i = sentinel_next(link->sentinel_i, link->target.nsentinels);
+    redis_link_ask_sentinel(link);
+}
+
 static void redis_link_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct redis_link *link = arg;
 
-    if (link->ac != NULL && !link->up)
+    if (link->sac != NULL) {
+        redis_link_drop_sentinel(link);
+        redis_link_sentinel_failed(link, "redis sentinel did not answer", "timeout");
+    } else if (link->ac != NULL && !link->up) {
         redis_link_reset(link, "connect timeout");
+    }
+}
+
+static void redis_link_role_check_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct redis_link *link = ac->data;
+    redisReply *reply = r;
+    enum redis_role role;
+
+    if (link == NULL || link->ac != ac || reply == NULL)
+        return;
+    link->role_inflight = false;
+    role = sentinel_parse_role(reply);
+    if (role != REDIS_ROLE_MASTER) {
+        log_msg(LOG_WARN, "redis server is no longer the master", "link=%s addr=%s role=%s",
+                link->name, log_value(link->addr), sentinel_role_name(role));
+        redis_link_reset(link, "not the master any more");
+    }
+}
+
+static void redis_link_role_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct redis_link *link = arg;
+
+    if (!link->up || link->ac == NULL || link->role_inflight)
+        return;
+    if (redisAsyncCommand(link->ac, redis_link_role_check_cb, NULL, "ROLE") == REDIS_OK)
+        link->role_inflight = true;
 }
 
 static void redis_link_handshake_cb(redisAsyncContext *ac, void *r, void *privdata)
@@ -75,15 +184,38 @@ static void redis_link_handshake_cb(redisAsyncContext *ac, void *r, void *privda
     if (reply == NULL)
         return; /* disconnecting; the disconnect callback handles it */
     if (reply->type == REDIS_REPLY_ERROR) {
-        log_msg(LOG_ERROR, "redis handshake failed", "link=%s step=%s error=%s", link->name, step,
-                log_value(reply->str));
+        log_msg(LOG_ERROR, "redis handshake failed", "link=%s addr=%s step=%s error=%s", link->name,
+                log_value(link->addr), step, log_value(reply->str));
         redis_link_reset(link, "handshake failed");
         return;
     }
+    if (strcmp(step, "role") == 0) {
+        enum redis_role role = sentinel_parse_role(reply);
+        if (role != REDIS_ROLE_MASTER) {
+            char why[SENTINEL_HOST_MAX + 64];
+            snprintf(why, sizeof(why), "it named %s, whose ROLE is %s", link->addr,
+                     sentinel_role_name(role));
+            redis_link_close(link);
+            redis_link_sentinel_failed(link, "redis sentinel named a server that is not the master",
+                                       why);
+        }
+        return;
+    }
     if (strcmp(step, "ping") == 0) {
+        struct timeval tv = timeval_ms(REDIS_ROLE_CHECK_MS);
         evtimer_del(link->deadline);
         backoff_reset(&link->backoff);
-        log_msg(LOG_INFO, "redis connected", "link=%s", link->name);
+        if (redis_link_sentinel_mode(link)) {
+            char sa[SENTINEL_HOST_MAX + 8];
+            log_msg(LOG_INFO, "redis connected", "link=%s addr=%s master_name=%s sentinel=%s",
+                    link->name, log_value(link->addr), log_value(link->target.master_name),
+                    redis_link_sentinel_addr(link, sa, sizeof(sa)));
+            sentinel_promote(&link->target, link->sentinel_i);
+            link->sentinel_i = 0;
+            evtimer_add(link->role_ev, &tv);
+        } else {
+            log_msg(LOG_INFO, "redis connected", "link=%s", link->name);
+        }
         redis_link_set_up(link, true);
     }
 }
@@ -92,29 +224,33 @@ static void redis_link_connect_cb(const redisAsyncContext *cac, int status)
 {
     redisAsyncContext *ac = (redisAsyncContext *)cac;
     struct redis_link *link = ac->data;
+    const struct redis_url *url;
 
     if (link == NULL)
         return;
+    url = &link->target.url;
     if (status != REDIS_OK) {
         /* hiredis frees ac after this callback */
-        log_msg(LOG_WARN, "redis connect failed", "link=%s error=%s", link->name,
-                log_value(ac->errstr[0] ? ac->errstr : "unknown"));
+        log_msg(LOG_WARN, "redis connect failed", "link=%s addr=%s error=%s", link->name,
+                log_value(link->addr), log_value(ac->errstr[0] ? ac->errstr : "unknown"));
         link->ac = NULL;
         evtimer_del(link->deadline);
         redis_link_schedule(link);
         return;
     }
-    if (!link->url.is_unix)
+    if (!url->is_unix)
         redisEnableKeepAlive(&ac->c); /* notice a vanished host even when idle */
-    if (link->url.password[0] != '\0') {
-        if (link->url.user[0] != '\0')
-            redisAsyncCommand(ac, redis_link_handshake_cb, "auth", "AUTH %s %s", link->url.user,
-                              link->url.password);
+    if (url->password[0] != '\0') {
+        if (url->user[0] != '\0')
+            redisAsyncCommand(ac, redis_link_handshake_cb, "auth", "AUTH %s %s", url->user,
+                              url->password);
         else
-            redisAsyncCommand(ac, redis_link_handshake_cb, "auth", "AUTH %s", link->url.password);
+            redisAsyncCommand(ac, redis_link_handshake_cb, "auth", "AUTH %s", url->password);
     }
-    if (link->url.db != 0)
-        redisAsyncCommand(ac, redis_link_handshake_cb, "select", "SELECT %d", link->url.db);
+    if (url->db != 0)
+        redisAsyncCommand(ac, redis_link_handshake_cb, "select", "SELECT %d", url->db);
+    if (redis_link_sentinel_mode(link))
+        redisAsyncCommand(ac, redis_link_handshake_cb, "role", "ROLE");
     redisAsyncCommand(ac, redis_link_handshake_cb, "ping", "PING");
 }
 
@@ -127,26 +263,33 @@ static void redis_link_disconnect_cb(const redisAsyncContext *cac, int status)
         return;
     /* hiredis frees ac after this callback */
     link->ac = NULL;
+    link->role_inflight = false;
     evtimer_del(link->deadline);
+    evtimer_del(link->role_ev);
     if (!link->freeing)
-        log_msg(LOG_WARN, "redis disconnected", "link=%s error=%s", link->name,
-                log_value(status == REDIS_OK ? "closed" : ac->errstr));
+        log_msg(LOG_WARN, "redis disconnected", "link=%s addr=%s error=%s", link->name,
+                log_value(link->addr), log_value(status == REDIS_OK ? "closed" : ac->errstr));
     redis_link_set_up(link, false);
     redis_link_schedule(link);
 }
 
-static void redis_link_connect(struct redis_link *link)
+/* Connects to the server: url's host or socket, or host:port as a sentinel named it. */
+static void redis_link_connect_server(struct redis_link *link, const char *host, int port)
 {
     struct timeval tv = timeval_ms(REDIS_CONNECT_TIMEOUT_MS);
+    const struct redis_url *url = &link->target.url;
     redisAsyncContext *ac;
 
-    if (link->url.is_unix)
-        ac = redisAsyncConnectUnix(link->url.path);
-    else
-        ac = redisAsyncConnect(link->url.host, link->url.port);
+    if (host == NULL) {
+        snprintf(link->addr, sizeof(link->addr), "%s", url->path);
+        ac = redisAsyncConnectUnix(url->path);
+    } else {
+        snprintf(link->addr, sizeof(link->addr), "%s:%d", host, port);
+        ac = redisAsyncConnect(host, port);
+    }
     if (ac == NULL || ac->err) {
-        log_msg(LOG_WARN, "redis connect failed", "link=%s error=%s", link->name,
-                log_value(ac ? ac->errstr : "out of memory"));
+        log_msg(LOG_WARN, "redis connect failed", "link=%s addr=%s error=%s", link->name,
+                log_value(link->addr), log_value(ac ? ac->errstr : "out of memory"));
         if (ac != NULL)
             redisAsyncFree(ac);
         redis_link_schedule(link);
@@ -164,7 +307,113 @@ static void redis_link_connect(struct redis_link *link)
     evtimer_add(link->deadline, &tv);
 }
 
-struct redis_link *redis_link_new(struct event_base *base, const struct redis_url *url,
+static void redis_link_sentinel_reply_cb(redisAsyncContext *sac, void *r, void *privdata)
+{
+    struct redis_link *link = sac->data;
+    char host[SENTINEL_HOST_MAX];
+    int port = 0;
+    enum sentinel_answer answer;
+
+    if (link == NULL || link->sac != sac || r == NULL)
+        return; /* a NULL reply: the disconnect callback handles it */
+    answer = sentinel_parse_master(r, host, sizeof(host), &port);
+    if (answer == SENTINEL_ANSWER_ERROR) {
+        /* copy before the free: the reply goes with the context */
+        char err[128];
+        snprintf(err, sizeof(err), "%s", ((redisReply *)r)->str);
+        redis_link_drop_sentinel(link);
+        redis_link_sentinel_failed(link, "redis sentinel refused the question", err);
+        return;
+    }
+    redis_link_drop_sentinel(link);
+    if (answer == SENTINEL_ANSWER_UNKNOWN) {
+        redis_link_sentinel_failed(link, "redis sentinel does not know the master",
+                                   "no master of that name (check master_name)");
+        return;
+    }
+    if (answer != SENTINEL_ANSWER_ADDR) {
+        redis_link_sentinel_failed(link, "redis sentinel gave a malformed answer",
+                                   "not a host and port");
+        return;
+    }
+    evtimer_del(link->deadline);
+    redis_link_connect_server(link, host, port);
+}
+
+static void redis_link_sentinel_connect_cb(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *sac = (redisAsyncContext *)cac;
+    struct redis_link *link = sac->data;
+
+    if (link == NULL || link->sac != sac || status == REDIS_OK)
+        return;
+    /* hiredis frees sac after this callback */
+    link->sac = NULL;
+    redis_link_sentinel_failed(link, "redis sentinel unreachable",
+                               sac->errstr[0] ? sac->errstr : "connect failed");
+}
+
+static void redis_link_sentinel_disconnect_cb(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *sac = (redisAsyncContext *)cac;
+    struct redis_link *link = sac->data;
+
+    if (link == NULL || link->sac != sac)
+        return;
+    link->sac = NULL;
+    redis_link_sentinel_failed(link, "redis sentinel closed the connection",
+                               status == REDIS_OK ? "closed" : sac->errstr);
+}
+
+/* Asks sentinel link->sentinel_i for the master's address. */
+static void redis_link_ask_sentinel(struct redis_link *link)
+{
+    const struct sentinel_addr *s = &link->target.sentinels[link->sentinel_i];
+    struct timeval tv = timeval_ms(REDIS_SENTINEL_TIMEOUT_MS);
+    redisAsyncContext *sac = redisAsyncConnect(s->host, s->port);
+
+    if (sac == NULL || sac->err) {
+        char err[128];
+        snprintf(err, sizeof(err), "%s", sac ? sac->errstr : "out of memory");
+        if (sac != NULL)
+            redisAsyncFree(sac);
+        redis_link_sentinel_failed(link, "redis sentinel unreachable", err);
+        return;
+    }
+    sac->data = link;
+    if (redisLibeventAttach(sac, link->base) != REDIS_OK) {
+        redisAsyncFree(sac);
+        redis_link_sentinel_failed(link, "redis sentinel unreachable", "out of memory");
+        return;
+    }
+    link->sac = sac;
+    redisAsyncSetConnectCallback(sac, redis_link_sentinel_connect_cb);
+    redisAsyncSetDisconnectCallback(sac, redis_link_sentinel_disconnect_cb);
+    /* queued until the connection is up */
+    if (redisAsyncCommand(sac, redis_link_sentinel_reply_cb, NULL,
+                          "SENTINEL get-master-addr-by-name %s",
+                          link->target.master_name) != REDIS_OK) {
+        redis_link_drop_sentinel(link);
+        redis_link_sentinel_failed(link, "redis sentinel unreachable", "cannot send");
+        return;
+    }
+    evtimer_add(link->deadline, &tv);
+}
+
+static void redis_link_connect(struct redis_link *link)
+{
+    const struct redis_url *url = &link->target.url;
+
+    if (!redis_link_sentinel_mode(link)) {
+        redis_link_connect_server(link, url->is_unix ? NULL : url->host, url->port);
+        return;
+    }
+    link->sentinel_i = 0;
+    link->sentinel_tried = 0;
+    redis_link_ask_sentinel(link);
+}
+
+struct redis_link *redis_link_new(struct event_base *base, const struct redis_target *target,
                                   const char *name, redis_link_state_fn fn, void *arg)
 {
     struct redis_link *link = calloc(1, sizeof(*link));
@@ -172,14 +421,15 @@ struct redis_link *redis_link_new(struct event_base *base, const struct redis_ur
     if (link == NULL)
         return NULL;
     link->base = base;
-    link->url = *url;
+    link->target = *target;
     snprintf(link->name, sizeof(link->name), "%s", name);
     link->fn = fn;
     link->arg = arg;
     backoff_init(&link->backoff, REDIS_BACKOFF_MIN_MS, REDIS_BACKOFF_MAX_MS);
     link->retry = evtimer_new(base, redis_link_retry_cb, link);
     link->deadline = evtimer_new(base, redis_link_deadline_cb, link);
-    if (link->retry == NULL || link->deadline == NULL) {
+    link->role_ev = event_new(base, -1, EV_PERSIST, redis_link_role_timer_cb, link);
+    if (link->retry == NULL || link->deadline == NULL || link->role_ev == NULL) {
         redis_link_free(link);
         return NULL;
     }
@@ -192,19 +442,19 @@ redisAsyncContext *redis_link_ctx(struct redis_link *link)
     return link->up ? link->ac : NULL;
 }
 
+void redis_link_saw_error(struct redis_link *link, const char *error)
+{
+    if (sentinel_is_readonly(error) && link->ac != NULL)
+        redis_link_reset(link, "READONLY reply: the server is a replica now");
+}
+
 void redis_link_reset(struct redis_link *link, const char *why)
 {
-    redisAsyncContext *ac = link->ac;
-
-    if (ac == NULL)
+    if (link->ac == NULL)
         return;
-    log_msg(LOG_WARN, "redis link reset", "link=%s why=%s", link->name, log_value(why));
-    link->ac = NULL;
-    ac->data = NULL;
-    evtimer_del(link->deadline);
-    redis_link_set_up(link, false);
-    /* redisAsyncFree runs pending callbacks with NULL replies; ours check ac->data. */
-    redisAsyncFree(ac);
+    log_msg(LOG_WARN, "redis link reset", "link=%s addr=%s why=%s", link->name,
+            log_value(link->addr), log_value(why));
+    redis_link_close(link);
     redis_link_schedule(link);
 }
 
@@ -213,6 +463,7 @@ void redis_link_free(struct redis_link *link)
     if (link == NULL)
         return;
     link->freeing = true;
+    redis_link_drop_sentinel(link);
     if (link->ac != NULL) {
         redisAsyncContext *ac = link->ac;
         link->ac = NULL;
@@ -223,5 +474,7 @@ void redis_link_free(struct redis_link *link)
         event_free(link->retry);
     if (link->deadline != NULL)
         event_free(link->deadline);
+    if (link->role_ev != NULL)
+        event_free(link->role_ev);
     free(link);
 }

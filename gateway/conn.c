@@ -176,7 +176,7 @@ static void conn_set_state(struct conn *c, enum conn_state state)
     case CONN_BODY:
         break; /* the request's read deadline goes on */
     case CONN_DELIVER:
-        conn_arm_timer(c, s->push_timeout_ms);
+        conn_arm_timer(c, pusher_deadline_ms(c->env->pusher, s->push_timeout_ms));
         break;
     case CONN_FLUSH:
         conn_arm_timer(c, CONN_FLUSH_TIMEOUT_S * 1000);
@@ -379,6 +379,9 @@ static void conn_push_done(void *arg, enum push_result result, const char *error
                           (double)d.tv_sec + (double)d.tv_usec / 1e6);
         response_queued_body(body, c->req.delivery_id);
         conn_respond(c, 200, NULL, body);
+    } else if (result == PUSH_UNREPLICATED) {
+        /* in the master, not yet on enough replicas: a failover could lose it */
+        conn_error(c, 503, "Retry-After: 1\r\n", "queue did not replicate in time");
     } else {
         STAT_ADD(push_errors_total, 1);
         if (error != NULL)

@@ -24,6 +24,8 @@
     X(redis_links, gauge, "Worker Redis connections configured (one per worker).")                 \
     X(push_timeouts_total, counter, "Pushes not confirmed within push_timeout_ms (503).")          \
     X(push_errors_total, counter, "Pushes Redis answered with an error or dropped (503).")         \
+    X(ack_failures_total, counter,                                                                 \
+      "Pushes answered 503 because WAIT counted fewer than ack_replicas replicas.")                \
     X(overload_rejections_total, counter,                                                          \
       "Requests answered 503 because max_pushes_in_flight was reached.")                           \
     X(queue_full_rejections_total, counter,                                                        \

@@ -13,7 +13,7 @@
 
 #include "budget.h"
 #include "log.h"
-#include "redis_url.h"
+#include "sentinel.h"
 #include "stats.h"
 #include "timeutil.h"
 
@@ -210,7 +210,8 @@ static void worker_deadline_cb(evutil_socket_t fd, short what, void *arg)
 static void worker_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
-    struct timeval tv = timeval_ms(w->env.settings.push_timeout_ms + WORKER_STOP_GRACE_MS);
+    struct timeval tv = timeval_ms(pusher_deadline_ms(&w->pusher, w->env.settings.push_timeout_ms) +
+                                   WORKER_STOP_GRACE_MS);
 
     if (w->env.stopping)
         return;
@@ -230,9 +231,10 @@ static void worker_stop_cb(evutil_socket_t fd, short what, void *arg)
 
 int worker_init(struct worker *w, int id, int listen_fd, SSL_CTX *ssl_ctx)
 {
-    struct redis_url url;
+    struct redis_target target;
     const char *why;
     char name[32];
+    long ack_replicas, ack_timeout_ms;
 
     memset(w, 0, sizeof(*w));
     w->id = id;
@@ -261,9 +263,12 @@ int worker_init(struct worker *w, int id, int listen_fd, SSL_CTX *ssl_ctx)
     w->env.keyring = keyring_new(gateway.cfg);
     w->queue = strdup(gateway.cfg->redis.queue);
     worker_copy_settings(w, gateway.cfg);
-    if (redis_url_parse(gateway.cfg->redis.url, &url, &why) < 0) {
+    ack_replicas = gateway.cfg->redis.ack_replicas;
+    ack_timeout_ms = gateway.cfg->redis.ack_timeout_ms;
+    if (redis_target_parse(gateway.cfg->redis.url, gateway.cfg->redis.sentinels,
+                           gateway.cfg->redis.master_name, &target, &why) < 0) {
         pthread_mutex_unlock(&gateway.cfg_lock);
-        log_msg(LOG_ERROR, "bad redis url", "error=%s", log_value(why));
+        log_msg(LOG_ERROR, "bad redis settings", "error=%s", log_value(why));
         return -1;
     }
     pthread_mutex_unlock(&gateway.cfg_lock);
@@ -282,10 +287,12 @@ int worker_init(struct worker *w, int id, int listen_fd, SSL_CTX *ssl_ctx)
     w->listen_fd = -1; /* owned by the listener */
     evconnlistener_set_error_cb(w->listener, worker_accept_error_cb);
     snprintf(name, sizeof(name), "gateway-%d", id);
-    w->redis = redis_link_new(w->base, &url, name, worker_redis_state, w);
+    w->redis = redis_link_new(w->base, &target, name, worker_redis_state, w);
+    explicit_bzero(target.url.password, sizeof(target.url.password));
     if (w->redis == NULL)
         return -1;
-    pusher_init(&w->pusher, w->redis, w->queue, id, gateway.id_prefix, worker_push_done, w);
+    pusher_init(&w->pusher, w->redis, w->queue, id, gateway.id_prefix, ack_replicas, ack_timeout_ms,
+                worker_push_done, w);
     STAT_ADD(redis_links, 1);
     budget_init();
     return 0;

@@ -59,18 +59,52 @@ static void janitor_oldest_cb(redisAsyncContext *ac, void *r, void *privdata)
         writer_stats_oldest(NULL, 0);
 }
 
+/* The registered writer names: now measure the queue and their lists, keys declared. */
+static void janitor_gauge_names_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct janitor *j = privdata;
+    redisReply *reply = r;
+    const char *argv[4 + 2 * QUEUE_GAUGES_MAX];
+    size_t lens[4 + 2 * QUEUE_GAUGES_MAX];
+    char keys[QUEUE_GAUGES_MAX][QUEUE_KEY_MAX];
+    const char *names[QUEUE_GAUGES_MAX];
+    char nkeys[16];
+    size_t n = 0, argc = 0;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < reply->elements && n < QUEUE_GAUGES_MAX; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_STRING)
+            continue;
+        snprintf(keys[n], sizeof(keys[n]), "%s:processing:%s", j->qc->keys.queue,
+                 reply->element[i]->str);
+        names[n++] = reply->element[i]->str;
+    }
+    snprintf(nkeys, sizeof(nkeys), "%zu", n + 1);
+    argv[argc++] = "EVAL";
+    argv[argc++] = queue_script_gauges;
+    argv[argc++] = nkeys;
+    argv[argc++] = j->qc->keys.queue;
+    for (size_t i = 0; i < n; i++)
+        argv[argc++] = keys[i];
+    for (size_t i = 0; i < n; i++)
+        argv[argc++] = names[i];
+    for (size_t i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    /* hiredis copies the arguments: the reply they point into may go after this */
+    redisAsyncCommandArgv(ac, janitor_gauges_cb, NULL, (int)argc, argv, lens);
+}
+
 static void janitor_heartbeat(struct janitor *j)
 {
     redisAsyncContext *ac = redis_link_ctx(j->qc->link);
-    char prefix[QUEUE_KEY_MAX + 16];
 
     writer_stats.redis_connected = ac != NULL;
     if (ac == NULL || j->stopped)
         return;
-    snprintf(prefix, sizeof(prefix), "%s:processing:", j->qc->keys.queue);
     (void)!queue_client_claim(j->qc, 0, NULL, janitor_heartbeat_cb, j);
-    redisAsyncCommand(ac, janitor_gauges_cb, NULL, "EVAL %s 2 %s %s %s", queue_script_gauges,
-                      j->qc->keys.queue, j->qc->keys.writers, prefix);
+    redisAsyncCommand(ac, janitor_gauge_names_cb, j, "SRANDMEMBER %s %d", j->qc->keys.writers,
+                      QUEUE_GAUGES_MAX);
     redisAsyncCommand(ac, janitor_oldest_cb, NULL, "LINDEX %s -1", j->qc->keys.queue);
 }
 

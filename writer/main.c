@@ -15,6 +15,7 @@
 #include "config.h"
 #include "ev_admin.h"
 #include "log.h"
+#include "maint.h"
 #include "migrate.h"
 #include "name.h"
 #include "stats.h"
@@ -23,6 +24,7 @@
 
 #define MAIN_MIGRATE_RETRY_MIN_MS 200 /* PostgreSQL unreachable at start */
 #define MAIN_MIGRATE_RETRY_MAX_MS 5000
+#define MAIN_MAINTAIN_TIMEOUT_S 600 /* --maintain gives up (exit 1) after this */
 
 /* Set by SIGTERM/SIGINT while start-up migrations wait for PostgreSQL (before the loop). */
 static volatile sig_atomic_t main_stop_requested;
@@ -103,11 +105,68 @@ static int main_migrate(const struct config *cfg, long wait_s)
     }
 }
 
+/* --maintain: whether the pass succeeded (its exit status). */
+static bool main_maintain_ok;
+
+static void main_maintained(void *arg, bool ok)
+{
+    struct event_base *base = arg;
+
+    main_maintain_ok = ok;
+    event_base_loopexit(base, NULL);
+}
+
+static void main_maintain_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    log_msg(LOG_ERROR, "maintenance timed out", "timeout_s=%d", MAIN_MAINTAIN_TIMEOUT_S);
+    main_maintain_ok = false;
+    event_base_loopexit(arg, NULL);
+}
+
+/*
+ * --maintain: applies pending migrations (the maintenance functions live in the schema),
+ * then one maintenance pass, bounded by MAIN_MAINTAIN_TIMEOUT_S. Returns the exit status.
+ */
+static int main_maintain(const struct config *cfg)
+{
+    struct event_base *base = NULL;
+    struct maint *m = NULL;
+    struct event *timeout = NULL;
+    struct timeval tv = timeval_ms(MAIN_MAINTAIN_TIMEOUT_S * 1000);
+    int rc = 1;
+
+    if (main_migrate(cfg, cfg->writer.migrate_wait_s) != 0)
+        return 1;
+    writer_stats_init();
+    base = event_base_new();
+    if (base == NULL)
+        goto done;
+    timeout = evtimer_new(base, main_maintain_timeout_cb, base);
+    main_maintain_ok = false;
+    m = maint_new(base, cfg, true, main_maintained, base);
+    if (timeout == NULL || m == NULL) {
+        log_msg(LOG_ERROR, "out of memory", "%s", "");
+        goto done;
+    }
+    evtimer_add(timeout, &tv);
+    event_base_dispatch(base);
+    rc = main_maintain_ok ? 0 : 1;
+done:
+    maint_free(m);
+    if (timeout != NULL)
+        event_free(timeout);
+    if (base != NULL)
+        event_base_free(base);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
-    bool migrate_only = false;
+    bool migrate_only = false, maintain_only = false;
     const struct cli_flag flags[] = {
         {"--migrate", "apply pending schema migrations and exit", &migrate_only},
+        {"--maintain", "run one storage maintenance pass (partitions, retention) and exit",
+         &maintain_only},
         {NULL, NULL, NULL},
     };
     struct cli cli = {.prog = "hookpipe-writer",
@@ -178,6 +237,10 @@ int main(int argc, char **argv)
     }
     if (migrate_only) {
         rc = main_migrate(cfg, cfg->writer.migrate_wait_s) == 0 ? 0 : 1;
+        goto done;
+    }
+    if (maintain_only) {
+        rc = main_maintain(cfg);
         goto done;
     }
     rc = 1;

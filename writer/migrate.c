@@ -1,7 +1,10 @@
 /*
- * Applies the embedded migrations with blocking libpq calls. Concurrent writers
- * starting together serialise on pg_advisory_lock, so each migration runs once; the
- * lock is session-level and dies with the connection if a writer is killed.
+ * Applies the embedded migrations with blocking libpq calls. Each migration runs in its
+ * own transaction, which first takes pg_advisory_xact_lock and then checks whether it was
+ * applied: concurrent writers starting together serialise on the lock, so each migration
+ * runs once. Nothing outlives a transaction (no session lock, no session SET), so this
+ * works through PgBouncer in transaction pooling, and a killed writer's lock dies with its
+ * transaction.
  */
 #include "migrate.h"
 
@@ -14,6 +17,10 @@
 
 /* "hookpipe" in ASCII: the advisory lock key shared by every writer. */
 #define MIGRATE_LOCK_KEY "7525356009597530213"
+
+#define MIGRATE_BEGIN                                                                              \
+    "BEGIN; SET LOCAL client_min_messages = warning; "                                             \
+    "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK_KEY ")"
 
 #define MIGRATE_BOOTSTRAP                                                                          \
     "CREATE SCHEMA IF NOT EXISTS hookpipe; "                                                       \
@@ -56,15 +63,23 @@ static int migrate_applied(PGconn *pg, int version, bool *applied, char *err, si
     return rc;
 }
 
-static int migrate_one(PGconn *pg, const struct migration *m, char *err, size_t errlen)
+/* Applies m unless it already was; *applied says which. Returns 0 or -1 (err). */
+static int migrate_one(PGconn *pg, const struct migration *m, bool *applied, char *err,
+                       size_t errlen)
 {
     char v[16];
     const char *params[2] = {v, m->name};
     PGresult *res;
+    bool done = false;
 
+    *applied = false;
     snprintf(v, sizeof(v), "%d", m->version);
-    if (migrate_exec(pg, "BEGIN", err, errlen) != 0)
-        return -1;
+    if (migrate_exec(pg, MIGRATE_BEGIN, err, errlen) != 0)
+        goto fail;
+    if (migrate_applied(pg, m->version, &done, err, errlen) != 0)
+        goto fail;
+    if (done)
+        return migrate_exec(pg, "COMMIT", err, errlen);
     if (migrate_exec(pg, m->sql, err, errlen) != 0)
         goto fail;
     res = PQexecParams(pg, "INSERT INTO hookpipe.schema_migrations (version, name) VALUES ($1, $2)",
@@ -75,7 +90,10 @@ static int migrate_one(PGconn *pg, const struct migration *m, char *err, size_t 
         goto fail;
     }
     PQclear(res);
-    return migrate_exec(pg, "COMMIT", err, errlen);
+    if (migrate_exec(pg, "COMMIT", err, errlen) != 0)
+        goto fail;
+    *applied = true;
+    return 0;
 fail:
     PQclear(PQexec(pg, "ROLLBACK"));
     return -1;
@@ -87,7 +105,6 @@ int migrate_apply(const char *conninfo, bool *retryable, char *err, size_t errle
     const char *vals[] = {conninfo, "UTF8", "hookpipe-writer-migrate", "10", NULL};
     PGconn *pg = PQconnectdbParams(keys, vals, 1);
     int applied = 0;
-    bool locked = false;
 
     *retryable = false;
     if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
@@ -97,41 +114,31 @@ int migrate_apply(const char *conninfo, bool *retryable, char *err, size_t errle
         applied = -1;
         goto done;
     }
-    if (migrate_exec(pg, "SET client_min_messages = warning", err, errlen) != 0 ||
-        migrate_exec(pg, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", err, errlen) != 0) {
-        *retryable = PQstatus(pg) != CONNECTION_OK;
-        applied = -1;
-        goto done;
-    }
-    locked = true;
-    if (migrate_exec(pg, MIGRATE_BOOTSTRAP, err, errlen) != 0) {
+    if (migrate_exec(pg, MIGRATE_BEGIN, err, errlen) != 0 ||
+        migrate_exec(pg, MIGRATE_BOOTSTRAP, err, errlen) != 0 ||
+        migrate_exec(pg, "COMMIT", err, errlen) != 0) {
+        PQclear(PQexec(pg, "ROLLBACK"));
         applied = -1;
         goto done;
     }
     for (size_t i = 0; i < migrate_embedded_count; i++) {
         const struct migration *m = &migrate_embedded[i];
-        bool done = false;
-        if (migrate_applied(pg, m->version, &done, err, errlen) != 0) {
-            applied = -1;
-            goto done;
-        }
-        if (done)
-            continue;
-        if (migrate_one(pg, m, err, errlen) != 0) {
+        bool did = false;
+        if (migrate_one(pg, m, &did, err, errlen) != 0) {
             char msg[512];
             snprintf(msg, sizeof(msg), "%s: %s", m->name, err);
             snprintf(err, errlen, "%s", msg);
             applied = -1;
             goto done;
         }
+        if (!did)
+            continue;
         log_msg(LOG_INFO, "migration applied", "version=%d name=%s", m->version, m->name);
         applied++;
     }
 done:
     if (applied < 0 && pg != NULL && PQstatus(pg) != CONNECTION_OK)
         *retryable = true;
-    if (locked && PQstatus(pg) == CONNECTION_OK)
-        PQclear(PQexec(pg, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")"));
     PQfinish(pg);
     return applied;
 }

@@ -314,6 +314,12 @@ static void pgconn_drive(struct pgconn *c)
                 break;
             case PGRES_COMMAND_OK:
             case PGRES_TUPLES_OK:
+                if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+                    c->res.value_null =
+                        PQntuples(r) < 1 || PQnfields(r) < 1 || PQgetisnull(r, 0, 0);
+                    snprintf(c->res.value, sizeof(c->res.value), "%s",
+                             c->res.value_null ? "" : PQgetvalue(r, 0, 0));
+                }
                 if (PQcmdTuples(r)[0] != '\0')
                     c->res.tuples = atol(PQcmdTuples(r));
                 break;

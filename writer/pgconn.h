@@ -19,6 +19,8 @@ struct pgconn_result {
     char sqlstate[6];  /* of the first error, "" when none */
     char message[512]; /* of the first error (primary message), "" when none */
     long tuples;       /* rows affected by the last command that reported a count */
+    bool value_null;   /* the first field of the last row-returning command was NULL (or none) */
+    char value[1024];  /* else its text (cut to fit) */
 };
 
 /* Called when the connection becomes usable (up) or is lost (down). */

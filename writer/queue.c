@@ -68,10 +68,10 @@ const char queue_script_bye[] = "local n = redis.call('LLEN', KEYS[1])\n"
                                 "end\n"
                                 "return n\n";
 
+/* Every key in KEYS (the names were read first), so a cluster can route it by slot. */
 const char queue_script_gauges[] = "local out = {redis.call('LLEN', KEYS[1])}\n"
-                                   "local names = redis.call('SRANDMEMBER', KEYS[2], 64)\n"
-                                   "for _, n in ipairs(names) do\n"
-                                   "  out[#out + 1] = n\n"
-                                   "  out[#out + 1] = redis.call('LLEN', ARGV[1] .. n)\n"
+                                   "for i = 2, #KEYS do\n"
+                                   "  out[#out + 1] = ARGV[i - 1]\n"
+                                   "  out[#out + 1] = redis.call('LLEN', KEYS[i])\n"
                                    "end\n"
                                    "return out\n";

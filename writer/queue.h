@@ -62,9 +62,12 @@ extern const char queue_script_release[];
 extern const char queue_script_bye[];
 
 /*
- * KEYS: Q, Q:writers; ARGV: "Q:processing:". Returns {LLEN Q, name1, len1, name2, len2, …}
- * for at most 64 registered writers.
+ * KEYS: Q, Q:processing:N1, Q:processing:N2, …; ARGV: N1, N2, …. Returns {LLEN Q, N1,
+ * len1, N2, len2, …}. The caller reads the names first (SRANDMEMBER Q:writers 64): every
+ * key a script touches is declared, so a queue named with a hash tag ({app}:events) keeps
+ * the whole queue in one Redis Cluster slot.
  */
+#define QUEUE_GAUGES_MAX 64
 extern const char queue_script_gauges[];
 
 #endif

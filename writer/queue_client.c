@@ -22,6 +22,7 @@ struct queue_request {
     struct queue_items *into; /* ITEMS, REPLACE; NULL for a heartbeat */
     queue_done_fn done;
     void *arg;
+    struct redis_link *link; /* told of error replies (READONLY: find the master again) */
 };
 
 void queue_items_clear(struct queue_items *items)
@@ -101,6 +102,8 @@ static void queue_client_cb(redisAsyncContext *ac, void *r, void *privdata)
             queue_items_free(&fresh);
     }
     req->done(req->arg, &out);
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+        redis_link_saw_error(req->link, reply->str);
     free(req);
 }
 
@@ -116,7 +119,7 @@ static int queue_client_send(struct queue_client *qc, enum queue_request_kind ki
 
     if (ac == NULL || (req = malloc(sizeof(*req))) == NULL)
         return -1;
-    *req = (struct queue_request){kind, into, done, arg};
+    *req = (struct queue_request){kind, into, done, arg, qc->link};
     va_start(ap, fmt);
     rc = redisvAsyncCommand(ac, queue_client_cb, req, fmt, ap);
     va_end(ap);

@@ -222,6 +222,10 @@ static void row_line(struct strbuf *buf, const struct row *r, bool staging, long
     } else {
         strbuf_append(buf, "\\N", 2);
     }
+    if (!staging) {
+        strbuf_append(buf, "\t", 1);
+        row_timestamp(buf, row_event_time_ms(r) * 1000, false);
+    }
     strbuf_append(buf, "\n", 1);
 }
 

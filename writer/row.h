@@ -30,6 +30,16 @@ struct row {
     unsigned char item_key[EVENT_KEY_LEN]; /* SHA-256 of the whole item (dead letters) */
 };
 
+/*
+ * event_time, the partition key of hookpipe.events, in ms since the epoch: event_ts when
+ * the body has a usable one, else 0 (1970-01-01 UTC, the undated partition) — a function of
+ * the body bytes alone, so every retry of a notification gets the same one.
+ */
+static inline int64_t row_event_time_ms(const struct row *r)
+{
+    return r->has_event_ts ? r->event_ts_ms : 0;
+}
+
 /* Latest receive time a row may carry: 9999-12-31, PostgreSQL's timestamptz range. */
 #define ROW_RECEIVED_US_MAX 253402300799999999LL
 
@@ -63,7 +73,7 @@ void row_copy_line(struct strbuf *buf, const struct row *r, long ord);
  */
 #define ROW_EVENTS_COLUMNS                                                                         \
     "source, event, event_ts, account_id, received_at, event_key, payload, delivery_id, "          \
-    "request_id"
+    "request_id, event_time"
 
 /* Appends r as one COPY text line for ROW_EVENTS_COLUMNS (timestamps as UTC text). */
 void row_copy_events_line(struct strbuf *buf, const struct row *r);

@@ -24,7 +24,17 @@
       "Batches whose COPY straight into hookpipe.events failed (e.g. a duplicate) and went "       \
       "through the staging table")                                                                 \
     X(pg_errors, "PostgreSQL statements that failed (any reason)")                                 \
-    X(pg_reconnects, "PostgreSQL connections established")
+    X(pg_reconnects, "PostgreSQL connections established")                                         \
+    X(partition_ensures, "Batches that had to create (or look up) partitions before their COPY")   \
+    X(partition_misses, "COPYs that found no partition for a row (created, then COPY again)")      \
+    X(expired_on_arrival,                                                                          \
+      "Rows stored with an event_time already older than [storage] keep_days (they go at the "     \
+      "next maintenance pass)")                                                                    \
+    X(maintenance_passes, "Maintenance passes finished")                                           \
+    X(maintenance_failures, "Maintenance passes given up (logged; retried at the next interval)")  \
+    X(partitions_created, "Partitions created ahead by maintenance")                               \
+    X(partitions_dropped, "Partitions detached and dropped by retention")                          \
+    X(retention_rows_deleted, "Dead letters and undated events deleted by retention")
 
 struct writer_stats {
 #define WRITER_STATS_FIELD(name, help) uint64_t name;

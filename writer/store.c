@@ -1,9 +1,10 @@
 /*
  * The store runs one statement at a time; store_step() picks the next one from where
- * the batch stands: the ranges of good rows still to COPY (a stack: a rejected range is
- * split in two, a rejected single row becomes a dead letter), then the dead letters,
- * then done. Every statement's outcome comes back to copy_done/dead_done, which record
- * it and call store_step() again.
+ * the batch stands: the partitions its rows need (once per batch, and again after a COPY
+ * found none for a row), the ranges of good rows still to COPY (a stack: a rejected range
+ * is split in two, a rejected single row becomes a dead letter), then the dead letters,
+ * then done. Every statement's outcome comes back to ensure_done/copy_done/dead_done,
+ * which record it and call store_step() again.
  */
 #include "store.h"
 
@@ -13,6 +14,7 @@
 
 #include "backoff.h"
 #include "log.h"
+#include "partcache.h"
 #include "pgconn.h"
 #include "stats.h"
 #include "strbuf.h"
@@ -22,23 +24,31 @@
 #define STORE_RETRY_MAX_MS 5000
 #define STORE_STACK_MAX (2 + 2 * 64) /* bisection depth <= log2(n) + 1 */
 
-#define STORE_STAGE_SETUP_SQL                                                                      \
-    "CREATE TEMP TABLE IF NOT EXISTS hookpipe_stage (ord bigint, source text, event text, "        \
-    "event_ts_ms bigint, account_id text, received_us bigint, event_key bytea, payload jsonb, "    \
-    "delivery_id text, request_id text) ON COMMIT DELETE ROWS"
+/*
+ * Every statement is one simple query, hence one implicit transaction, and leaves nothing
+ * behind in the session (no SET, no temp table past the commit): a PgBouncer in
+ * transaction pooling may hand the next one to another server connection. SET LOCAL
+ * applies synchronous_commit = off ([writer]) to that one transaction.
+ */
+#define STORE_ASYNC_COMMIT "SET LOCAL synchronous_commit = off; "
 
 /*
- * One simple query, hence one implicit transaction: COPY into the session's staging
- * table, then insert what is new. It commits only if both statements succeed.
+ * The staging path: a temp table that lives only as long as the transaction, COPY into
+ * it, then insert what is new. It commits only if every statement succeeds.
  */
 #define STORE_STAGED_SQL                                                                           \
+    "CREATE TEMP TABLE hookpipe_stage (ord bigint, source text, event text, event_ts_ms bigint, "  \
+    "account_id text, received_us bigint, event_key bytea, payload jsonb, delivery_id text, "      \
+    "request_id text) ON COMMIT DROP; "                                                            \
     "COPY pg_temp.hookpipe_stage (" ROW_COPY_COLUMNS ") FROM STDIN; "                              \
     "INSERT INTO hookpipe.events (source, event, event_ts, account_id, received_at, event_key, "   \
-    "payload, delivery_id, request_id) SELECT source, event, "                                     \
+    "payload, delivery_id, request_id, event_time) SELECT source, event, "                         \
     "timestamptz 'epoch' + event_ts_ms * interval '1 millisecond', account_id, "                   \
     "timestamptz 'epoch' + received_us * interval '1 microsecond', event_key, payload, "           \
-    "delivery_id, request_id FROM pg_temp.hookpipe_stage ORDER BY ord "                            \
-    "ON CONFLICT (event_key) DO NOTHING"
+    "delivery_id, request_id, "                                                                    \
+    "timestamptz 'epoch' + COALESCE(event_ts_ms, 0) * interval '1 millisecond' "                   \
+    "FROM pg_temp.hookpipe_stage ORDER BY ord "                                                    \
+    "ON CONFLICT (event_key, event_time) DO NOTHING"
 
 /*
  * The optimistic path: COPY the whole batch straight into the table. Zoom retries
@@ -48,11 +58,33 @@
  */
 #define STORE_DIRECT_SQL "COPY hookpipe.events (" ROW_EVENTS_COLUMNS ") FROM STDIN"
 
+/*
+ * Creates the partitions the batch's rows need (before its COPY); lock_timeout keeps a
+ * long query on hookpipe.events from making it, and every COPY behind it, wait: on a
+ * timeout it is retried with backoff. %s: the event times as "{ms,ms,...}", the interval.
+ */
+#define STORE_ENSURE_SQL                                                                           \
+    "SET LOCAL lock_timeout = '2s'; "                                                              \
+    "SELECT hookpipe.ensure_partitions(ARRAY(SELECT timestamptz 'epoch' + x * interval "           \
+    "'1 millisecond' FROM unnest('%s'::bigint[]) x), '%s')"
+
+/*
+ * At most this many distinct event times go into one STORE_ENSURE_SQL, so that the bounds
+ * it returns fit pgconn_result.value; a batch needing more asks again (the known ones are
+ * then skipped).
+ */
+#define STORE_ENSURE_MAX 32
+#define STORE_DAY_MS 86400000LL
+#define STORE_UNDATED_END_MS 31536000000LL /* 1971-01-01: the undated partition ends there */
+
 #define STORE_DEAD_SQL                                                                             \
     "INSERT INTO hookpipe.dead_letters (source, received_at, reason, body, delivery_id, "          \
     "item_key) "                                                                                   \
     "VALUES ($1, COALESCE(timestamptz 'epoch' + $2::bigint * interval '1 microsecond', now()), "   \
     "$3, $4, $5, $6) ON CONFLICT (item_key) DO NOTHING"
+
+/* PostgreSQL's message when a row's event_time has no partition (SQLSTATE 23514). */
+#define STORE_NO_PARTITION "no partition of relation"
 
 struct store_range {
     size_t lo, hi; /* indices into good[] */
@@ -72,6 +104,14 @@ struct store {
     size_t nstack;                             /* entries of stack[] */
     size_t dead_next;                          /* next row to look at for dead letters */
     bool direct;               /* the next COPY is the whole batch straight into events */
+    bool check_partitions;     /* the batch's event times are not yet known to have partitions */
+    bool exact_times;          /* ask for each distinct event time, not one per day */
+    bool ensure_more;          /* the last request was full: some times may not be in it */
+    int partition_misses;      /* COPYs in a row that found no partition */
+    struct partcache parts;    /* event_time ranges known to have a partition */
+    const struct config *cfg;  /* [writer] synchronous_commit, [storage] */
+    const char *direct_sql;    /* STORE_DIRECT_SQL, with synchronous_commit as configured */
+    const char *staged_sql;    /* STORE_STAGED_SQL, likewise */
     bool inflight;             /* a statement awaits its outcome */
     struct strbuf copy;        /* COPY data of the range in flight */
     double attempt_start;      /* monotonic_s() when that COPY was sent */
@@ -99,6 +139,98 @@ static void store_retry_later(struct store *s, const struct pgconn_result *res)
     evtimer_add(s->retry_timer, &tv);
 }
 
+/*
+ * Counts the rows of a committed range whose event_time was already past keep_days when
+ * they arrived: they are stored, and go at the next maintenance pass. Undated rows are
+ * not counted (their retention goes by received_at).
+ */
+static void store_count_expired(struct store *s, struct store_range range)
+{
+    int64_t cutoff;
+
+    if (s->cfg->storage.keep_days <= 0)
+        return;
+    cutoff = (int64_t)time(NULL) * 1000 - (int64_t)s->cfg->storage.keep_days * STORE_DAY_MS;
+    for (size_t i = range.lo; i < range.hi; i++) {
+        int64_t t = row_event_time_ms(&s->rows[s->good[i]]);
+        if (t >= STORE_UNDATED_END_MS && t < cutoff)
+            writer_stats.expired_on_arrival++;
+    }
+}
+
+static void store_ensure_done(struct pgconn *c, const struct pgconn_result *res, void *arg)
+{
+    struct store *s = arg;
+
+    s->inflight = false;
+    if (res->ok) {
+        writer_stats.partition_ensures++;
+        if (partcache_learn(&s->parts, res->value) < 0)
+            log_msg(LOG_WARN, "unexpected partition bounds from postgres", "batch=%llu value=%s",
+                    (unsigned long long)s->id, log_value(res->value));
+        s->check_partitions = s->ensure_more;
+        backoff_reset(&s->retry);
+        store_step(s);
+        return;
+    }
+    writer_stats.pg_errors++;
+    if (res->conn_lost)
+        return;
+    store_retry_later(s, res); /* lock_timeout (55P03) or anything else: try again later */
+}
+
+/*
+ * Before the batch's first COPY: are all its event times inside known partitions? If so
+ * returns false (nothing to do). Else sends hookpipe.ensure_partitions for the times not
+ * covered — one per UTC day, every partition being whole days, or each distinct time after
+ * a COPY found no partition — and returns true.
+ */
+static bool store_send_ensure(struct store *s)
+{
+    int64_t sent[STORE_ENSURE_MAX];
+    size_t nsent = 0;
+    char sql[128 + STORE_ENSURE_MAX * 24];
+    struct strbuf list = {0};
+
+    for (size_t i = 0; i < s->ngood && nsent < STORE_ENSURE_MAX; i++) {
+        int64_t t = row_event_time_ms(&s->rows[s->good[i]]);
+        bool dup = false;
+        if (!s->exact_times)
+            t -= t % STORE_DAY_MS;
+        if (partcache_covers(&s->parts, t))
+            continue;
+        for (size_t j = 0; j < nsent && !dup; j++)
+            dup = sent[j] == t;
+        if (!dup)
+            sent[nsent++] = t;
+    }
+    if (nsent == 0) {
+        s->check_partitions = false;
+        return false;
+    }
+    s->ensure_more = nsent == STORE_ENSURE_MAX;
+    strbuf_append(&list, "{", 1);
+    for (size_t j = 0; j < nsent; j++)
+        strbuf_printf(&list, "%s%lld", j ? "," : "", (long long)sent[j]);
+    strbuf_append(&list, "}", 1);
+    if (list.failed) {
+        strbuf_free(&list);
+        struct timeval tv = timeval_ms(STORE_RETRY_MAX_MS);
+        log_msg(LOG_ERROR, "out of memory building partition request", "batch=%llu",
+                (unsigned long long)s->id);
+        evtimer_add(s->retry_timer, &tv);
+        return true;
+    }
+    snprintf(sql, sizeof(sql), STORE_ENSURE_SQL, list.data, s->cfg->storage.partition_interval);
+    strbuf_free(&list);
+    log_msg(LOG_DEBUG, "ensuring partitions", "batch=%llu times=%zu", (unsigned long long)s->id,
+            nsent);
+    s->inflight = true; /* as in store_send_copy */
+    if (pgconn_exec(s->pg, sql, NULL, 0, 0, NULL, NULL, NULL, store_ensure_done, s) != 0)
+        s->inflight = false;
+    return true;
+}
+
 /* The range on top of the stack was stored, or rejected: split it or give up on its row. */
 static void store_copy_done(struct pgconn *c, const struct pgconn_result *res, void *arg)
 {
@@ -108,6 +240,8 @@ static void store_copy_done(struct pgconn *c, const struct pgconn_result *res, v
 
     s->inflight = false;
     if (res->ok) {
+        store_count_expired(s, top);
+        s->partition_misses = 0;
         writer_stats.rows_inserted += (uint64_t)res->tuples;
         writer_stats.duplicates += n - (size_t)res->tuples;
         histogram_observe(&writer_stats.batch_size, (double)n);
@@ -120,6 +254,22 @@ static void store_copy_done(struct pgconn *c, const struct pgconn_result *res, v
     writer_stats.pg_errors++;
     if (res->conn_lost)
         return; /* the range stays on the stack; store_step runs again when reconnected */
+    if (strcmp(res->sqlstate, "23514") == 0 && strstr(res->message, STORE_NO_PARTITION) != NULL) {
+        /*
+         * A partition this writer believed in is gone (retention dropped it) or another
+         * writer's is not visible yet: forget what it knew and create what the batch
+         * needs, then COPY again. Never a dead letter for this.
+         */
+        writer_stats.partition_misses++;
+        partcache_clear(&s->parts);
+        s->check_partitions = true;
+        s->exact_times = true;
+        if (++s->partition_misses > 1)
+            store_retry_later(s, res);
+        else
+            store_step(s);
+        return;
+    }
     if (!store_row_error(res->sqlstate)) {
         store_retry_later(s, res);
         return;
@@ -207,8 +357,8 @@ static void store_send_copy(struct store *s)
     s->attempt_start = monotonic_s();
     /* set first: PostgreSQL may answer, and copy_done run, before pgconn_exec returns */
     s->inflight = true;
-    if (pgconn_exec(s->pg, direct ? STORE_DIRECT_SQL : STORE_STAGED_SQL, s->copy.data, s->copy.len,
-                    0, NULL, NULL, NULL, store_copy_done, s) != 0)
+    if (pgconn_exec(s->pg, direct ? s->direct_sql : s->staged_sql, s->copy.data, s->copy.len, 0,
+                    NULL, NULL, NULL, store_copy_done, s) != 0)
         s->inflight = false;
 }
 
@@ -243,6 +393,8 @@ static void store_step(struct store *s)
         !pgconn_ready(s->pg))
         return;
     if (s->nstack > 0) {
+        if (s->check_partitions && store_send_ensure(s))
+            return;
         store_send_copy(s);
         return;
     }
@@ -284,6 +436,9 @@ int store_batch(struct store *s, struct row *rows, size_t n, uint64_t id)
     s->nrows = n;
     s->id = id;
     s->direct = true;
+    s->check_partitions = true;
+    s->exact_times = false;
+    s->partition_misses = 0;
     s->ngood = s->nstack = s->dead_next = 0;
     for (size_t i = 0; i < n; i++) {
         if (!rows[i].dead)
@@ -309,11 +464,12 @@ struct store *store_new(struct event_base *base, const struct config *cfg, const
     s->done_arg = arg;
     backoff_init(&s->retry, STORE_RETRY_MIN_MS, STORE_RETRY_MAX_MS);
     s->retry_timer = evtimer_new(base, store_retry_cb, s);
-    s->pg = pgconn_new(base, cfg->postgres.conninfo,
-                       cfg->writer.synchronous_commit
-                           ? STORE_STAGE_SETUP_SQL
-                           : "SET synchronous_commit = off; " STORE_STAGE_SETUP_SQL,
-                       store_pg_state, s);
+    s->cfg = cfg;
+    s->direct_sql =
+        cfg->writer.synchronous_commit ? STORE_DIRECT_SQL : STORE_ASYNC_COMMIT STORE_DIRECT_SQL;
+    s->staged_sql =
+        cfg->writer.synchronous_commit ? STORE_STAGED_SQL : STORE_ASYNC_COMMIT STORE_STAGED_SQL;
+    s->pg = pgconn_new(base, cfg->postgres.conninfo, NULL, store_pg_state, s);
     if (s->retry_timer == NULL || s->pg == NULL) {
         store_free(s);
         return NULL;

@@ -1,9 +1,11 @@
 /*
- * Storing one batch in PostgreSQL (docs/design.md "Storage contract"): one COPY straight
- * into hookpipe.events; when PostgreSQL rejects that (a duplicate, a bad row), COPY into
- * a session staging table and INSERT … ON CONFLICT (event_key) DO NOTHING, bisecting
- * around the rows it rejects, which become dead letters; then the dead letters. Owns
- * the PostgreSQL connection and every SQL text of the drain.
+ * Storing one batch in PostgreSQL (README "How a batch flows"): first the partitions its
+ * event times need (created when missing), then one COPY straight into hookpipe.events;
+ * when PostgreSQL rejects that (a duplicate, a bad row), COPY into a staging table made
+ * inside the same transaction and INSERT … ON CONFLICT (event_key, event_time) DO NOTHING,
+ * bisecting around the rows it rejects, which become dead letters; then the dead letters.
+ * Every statement is its own transaction and leaves no session state (PgBouncer-safe).
+ * Owns the PostgreSQL connection and every SQL text of the drain.
  */
 #ifndef HOOKPIPE_STORE_H
 #define HOOKPIPE_STORE_H

@@ -1,17 +1,19 @@
 /*
- * Lifecycle: start-up of the parts, the Redis link's "up" fanned out to the janitor and
- * the drain, and the stop — graceful, bounded by shutdown_timeout_s, or immediate on a
- * second signal.
+ * Lifecycle: start-up of the parts (the drain, the janitor, storage maintenance), the Redis
+ * link's "up" fanned out to the janitor and the drain, and the stop — graceful, bounded by
+ * shutdown_timeout_s, or immediate on a second signal.
  */
 #include "writer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "drain.h"
 #include "ev_redis.h"
 #include "janitor.h"
 #include "log.h"
+#include "maint.h"
 #include "queue_client.h"
 #include "timeutil.h"
 
@@ -22,6 +24,7 @@ struct writer {
     struct queue_client qc;
     struct drain *drain;
     struct janitor *janitor;
+    struct maint *maint;      /* storage maintenance, on its own PostgreSQL connection */
     bool stopping;            /* writer_stop was called */
     struct event *stop_timer; /* shutdown_timeout_s after writer_stop */
 };
@@ -75,7 +78,7 @@ struct writer *writer_start(struct event_base *base, const struct config *cfg, c
                             char *err, size_t errlen)
 {
     struct writer *w = calloc(1, sizeof(*w));
-    struct redis_url url;
+    struct redis_target target;
     const char *why = NULL;
 
     if (w == NULL) {
@@ -84,12 +87,14 @@ struct writer *writer_start(struct event_base *base, const struct config *cfg, c
     }
     w->base = base;
     w->cfg = cfg;
-    if (redis_url_parse(cfg->redis.url, &url, &why) != 0) {
-        snprintf(err, errlen, "redis url: %s", why);
+    if (redis_target_parse(cfg->redis.url, cfg->redis.sentinels, cfg->redis.master_name, &target,
+                           &why) != 0) {
+        snprintf(err, errlen, "redis settings: %s", why);
         goto fail;
     }
     w->stop_timer = evtimer_new(base, writer_stop_timer_cb, w);
-    w->redis = redis_link_new(base, &url, "queue", writer_redis_state, w);
+    w->redis = redis_link_new(base, &target, "queue", writer_redis_state, w);
+    explicit_bzero(target.url.password, sizeof(target.url.password));
     if (w->stop_timer == NULL || w->redis == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -97,7 +102,8 @@ struct writer *writer_start(struct event_base *base, const struct config *cfg, c
     queue_client_init(&w->qc, w->redis, cfg->redis.queue, name, cfg->writer.heartbeat_ttl_s);
     w->janitor = janitor_new(base, cfg, &w->qc);
     w->drain = drain_new(base, cfg, &w->qc, writer_drained, w);
-    if (w->janitor == NULL || w->drain == NULL) {
+    w->maint = maint_new(base, cfg, false, NULL, NULL);
+    if (w->janitor == NULL || w->drain == NULL || w->maint == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -128,6 +134,7 @@ void writer_free(struct writer *w)
         return;
     redis_link_free(w->redis); /* pending replies come back lost while all else still exists */
     drain_free(w->drain);
+    maint_free(w->maint);
     janitor_free(w->janitor);
     if (w->stop_timer != NULL)
         event_free(w->stop_timer);

@@ -425,7 +425,7 @@ def _needed_packages(binary):
     return pkgs
 
 
-@pytest.mark.parametrize("daemon", ["hookpipe-gateway", "hookpipe-writer"])
+@pytest.mark.parametrize("daemon", ["hookpipe-gateway", "hookpipe-writer", "hookpipe-ctl"])
 def test_dockerfile_runtime_has_every_linked_library(daemon):
     binary = os.path.join(BUILD_DIR, daemon)
     if not os.access(binary, os.X_OK):

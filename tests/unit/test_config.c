@@ -199,6 +199,10 @@ static void test_defaults(void)
     CHECK_LONG_EQ(cfg->writer.heartbeat_ttl_s, 10);
     CHECK_LONG_EQ(cfg->writer.recover_interval_s, 5);
     CHECK(cfg->writer.synchronous_commit == true);
+    CHECK_STR_EQ(cfg->storage.partition_interval, "month");
+    CHECK_LONG_EQ(cfg->storage.premake, 2);
+    CHECK_LONG_EQ(cfg->storage.keep_days, 0);
+    CHECK_LONG_EQ(cfg->storage.maintenance_interval_s, 3600);
     CHECK_LONG_EQ(cfg->nsources, 0);
     config_free(cfg);
 }
@@ -269,6 +273,21 @@ static void test_errors(void)
     CHECK_ERROR("[writer]\nbatch_size = 5\nname = host.example.com-1\n", 3, "name",
                 "bad writer name");
     CHECK_ERROR("[redis]\nurl = redis://h:99999/0\n", 2, "url", "bad port");
+    /* Sentinel settings: each mistake names the key that holds it */
+    CHECK_ERROR("[redis]\nsentinels = h:1\n", 2, "sentinels", "sentinels need master_name");
+    CHECK_ERROR("[redis]\nmaster_name = m\n", 2, "master_name", "master_name needs sentinels");
+    CHECK_ERROR("[redis]\nmaster_name = m\nsentinels = h\n", 3, "sentinels",
+                "bad sentinel address");
+    CHECK_ERROR("[redis]\nsentinels = h:1\nmaster_name = a b\n", 3, "master_name",
+                "bad master_name");
+    CHECK_ERROR("[redis]\nurl = unix:///r.sock\nsentinels = h:1\nmaster_name = m\n", 2, "url",
+                "must be redis://");
+    CHECK_ERROR("[redis]\nack_timeout_ms = 0\n", 2, "ack_timeout_ms", "out of range");
+    CHECK_ERROR("[redis]\nack_replicas = -1\n", 2, "ack_replicas", "out of range");
+    CHECK_ERROR("[storage]\nkeep_days = 7\npartition_interval = year\n", 3, "partition_interval",
+                "must be day, week or month");
+    CHECK_ERROR("[storage]\npremake = -1\n", 2, "premake", "");
+    CHECK_ERROR("[storage]\nretention = 7\n", 2, "retention", "unknown key in [storage]");
     {
         /* the reason never echoes the URL, which may hold a password */
         char err[CONFIG_ERR_LEN];
@@ -527,6 +546,72 @@ static void test_auth_errors(void)
     CHECK_ERROR(SRC "header_value_file2 = x\n", 4, "header_value_file2", "unknown key");
 }
 
+/* CONFIG_LOAD_NO_SECRETS (hookpipe-ctl): secrets are neither read nor required. */
+static void test_no_secrets(void)
+{
+    char err[CONFIG_ERR_LEN];
+    const char *text = "[source.a]\nprovider = zoom\nsecret_file = /nonexistent/secret\n"
+                       "[source.b]\nprovider = zoom\nsecret_env = HOOKPIPE_TEST_UNSET_VAR\n"
+                       "[source.c]\nprovider = zoom\n";
+    const char *path = write_file(text);
+    struct config *cfg;
+
+    unsetenv("HOOKPIPE_TEST_UNSET_VAR");
+    cfg = config_load(path, err, sizeof(err));
+    CHECK(cfg == NULL);
+    config_free(cfg);
+    cfg = config_load_flags(path, CONFIG_LOAD_NO_SECRETS, err, sizeof(err));
+    CHECKF(cfg != NULL, "%s", err);
+    if (cfg != NULL) {
+        CHECK(cfg->nsources == 3);
+        for (size_t i = 0; i < cfg->nsources; i++)
+            CHECK(cfg->sources[i].secret == NULL && cfg->sources[i].secret_previous == NULL);
+    }
+    config_free(cfg);
+    /* every auth mode's secrets, rotation pairs included, are noted but not read */
+    cfg = config_load_flags(
+        write_file("[source.a]\nprovider = zoom\nsecret_env = HOOKPIPE_TEST_UNSET_VAR\n"
+                   "auth = signature, basic header\nbasic_user = u\n"
+                   "basic_password_file = /nonexistent/pw\nbasic_user_previous = old\n"
+                   "basic_password_previous_env = HOOKPIPE_TEST_UNSET_VAR\n"
+                   "header_name = X-Key\nheader_value_file = /nonexistent/hv\n"
+                   "[source.b]\nprovider = zoom\nsecret_file = /nonexistent/s\nauth = bearer\n"
+                   "oauth_client_id = cid\noauth_client_secret_env = HOOKPIPE_TEST_UNSET_VAR\n"
+                   "oauth_client_id_previous = old\n"
+                   "oauth_client_secret_previous_file = /nonexistent/o\n"),
+        CONFIG_LOAD_NO_SECRETS, err, sizeof(err));
+    CHECKF(cfg != NULL, "%s", err);
+    if (cfg != NULL) {
+        CHECK(cfg->sources[0].basic_password == NULL && cfg->sources[0].header_value == NULL);
+        CHECK_STR_EQ(cfg->sources[0].basic_user_previous, "old");
+        CHECK(cfg->sources[1].oauth_client_secret == NULL);
+    }
+    config_free(cfg);
+    /* a mode's plain keys are still required, its secrets not */
+    cfg = config_load_flags(write_file("[source.a]\nprovider = zoom\nauth = basic\n"
+                                       "basic_password = p\n"),
+                            CONFIG_LOAD_NO_SECRETS, err, sizeof(err));
+    CHECK(cfg == NULL);
+    CHECK_CONTAINS(err, "basic_user is not set");
+    config_free(cfg);
+    cfg = config_load_flags(write_file("[source.a]\nprovider = zoom\nauth = basic\n"
+                                       "basic_user = u\n"),
+                            CONFIG_LOAD_NO_SECRETS, err, sizeof(err));
+    CHECKF(cfg != NULL, "%s", err);
+    config_free(cfg);
+    /* everything else is still validated */
+    cfg = config_load_flags(write_file("[source.a]\nprovider = nope\n"), CONFIG_LOAD_NO_SECRETS,
+                            err, sizeof(err));
+    CHECK(cfg == NULL);
+    CHECK_CONTAINS(err, "unknown provider");
+    config_free(cfg);
+    cfg = config_load_flags(write_file("[source.a]\nsecret_bogus = 1\n"), CONFIG_LOAD_NO_SECRETS,
+                            err, sizeof(err));
+    CHECK(cfg == NULL);
+    CHECK_CONTAINS(err, "unknown key");
+    config_free(cfg);
+}
+
 static void cleanup_tmpdir(void)
 {
     char cmd[300];
@@ -553,6 +638,7 @@ int main(void)
     test_split_hostport();
     test_auth_modes();
     test_auth_errors();
+    test_no_secrets();
     cleanup_tmpdir();
     return check_summary("test_config");
 }

@@ -128,7 +128,8 @@ int main(void)
         found->matched = true;
         CHECKF(strcmp(found->def, k.def) == 0, "[%s] %s: README default \"%s\", code \"%s\"",
                k.section, k.key, found->def, k.def);
-        if (strcmp(k.section, "writer") == 0 || strcmp(k.section, "postgres") == 0)
+        if (strcmp(k.section, "writer") == 0 || strcmp(k.section, "postgres") == 0 ||
+            strcmp(k.section, "storage") == 0)
             CHECKF(found->reload == -1 && !k.reload,
                    "[%s] %s: the writer never reloads; its table has no reload column", k.section,
                    k.key);

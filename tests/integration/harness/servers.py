@@ -36,8 +36,10 @@ def _bind_failed(log):
 class RedisServer:
     """A private redis-server in its own temp dir on a free port (also a unix socket)."""
 
-    def __init__(self, appendonly=False, port=None, appendfsync="always", password=None):
+    def __init__(self, appendonly=False, port=None, appendfsync="always", password=None,
+                 extra_args=()):
         self.host = "127.0.0.1"
+        self.extra_args = list(extra_args)  # more redis-server arguments (e.g. --replicaof)
         self.port = port or free_port()
         self._port_fixed = port is not None  # given, or bound once: restarts keep it
         self.appendonly = appendonly
@@ -92,6 +94,7 @@ class RedisServer:
                 "--appendfsync", self.appendfsync]
         if self.password:
             argv += ["--requirepass", self.password]
+        argv += self.extra_args
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
 

@@ -1,0 +1,168 @@
+/*
+ * Sentinel client rules without sockets (see sentinel.h): parsing [redis] sentinels and
+ * the replies a discovery reads, so ev_redis.c only sequences the commands.
+ */
+#include "sentinel.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+/* Parses one "host:port" of the list (n bytes at s). */
+static int sentinel_addr_parse(const char *s, size_t n, struct sentinel_addr *out)
+{
+    char buf[SENTINEL_HOST_MAX + 16];
+
+    while (n > 0 && (*s == ' ' || *s == '\t')) {
+        s++;
+        n--;
+    }
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    if (n == 0 || n >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    if (config_split_hostport(buf, out->host, sizeof(out->host), &out->port) < 0)
+        return -1;
+    return out->host[0] == '\0' || out->port == 0 ? -1 : 0;
+}
+
+int redis_target_parse(const char *url, const char *sentinels, const char *master_name,
+                       struct redis_target *out, const char **why)
+{
+    const char *p = sentinels;
+
+    memset(out, 0, sizeof(*out));
+    if (redis_url_parse(url, &out->url, why) < 0)
+        return -1;
+    if (sentinels[0] == '\0') {
+        if (master_name[0] != '\0') {
+            *why = "master_name needs sentinels";
+            return -1;
+        }
+        return 0;
+    }
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        if (out->nsentinels == SENTINEL_MAX) {
+            *why = "too many sentinels (at most 16)";
+            return -1;
+        }
+        if (sentinel_addr_parse(p, n, &out->sentinels[out->nsentinels]) < 0) {
+            *why = "bad sentinel address (want host:port[,host:port...])";
+            return -1;
+        }
+        out->nsentinels++;
+        if (comma == NULL)
+            break;
+        p = comma + 1;
+    }
+    if (master_name[0] == '\0') {
+        *why = "sentinels need master_name";
+        return -1;
+    }
+    if (strlen(master_name) >= sizeof(out->master_name) || strpbrk(master_name, " \t\r\n")) {
+        *why = "bad master_name (no spaces, at most 127 bytes)";
+        return -1;
+    }
+    if (out->url.is_unix) {
+        *why = "with sentinels, url gives credentials and db only and must be redis://";
+        return -1;
+    }
+    strcpy(out->master_name, master_name);
+    return 0;
+}
+
+enum sentinel_answer sentinel_parse_master(const redisReply *r, char *host, size_t hostlen,
+                                           int *port)
+{
+    char buf[8];
+    char *end;
+    long v;
+
+    if (r == NULL)
+        return SENTINEL_ANSWER_BAD;
+    if (r->type == REDIS_REPLY_NIL)
+        return SENTINEL_ANSWER_UNKNOWN;
+    if (r->type == REDIS_REPLY_ERROR)
+        return SENTINEL_ANSWER_ERROR;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+        return SENTINEL_ANSWER_BAD;
+    for (size_t i = 0; i < 2; i++) {
+        if (r->element[i]->type != REDIS_REPLY_STRING)
+            return SENTINEL_ANSWER_BAD;
+    }
+    if (r->element[0]->len == 0 || r->element[0]->len >= hostlen ||
+        memchr(r->element[0]->str, '\0', r->element[0]->len) != NULL)
+        return SENTINEL_ANSWER_BAD;
+    if (r->element[1]->len == 0 || r->element[1]->len >= sizeof(buf))
+        return SENTINEL_ANSWER_BAD;
+    memcpy(buf, r->element[1]->str, r->element[1]->len);
+    buf[r->element[1]->len] = '\0';
+    errno = 0;
+    v = strtol(buf, &end, 10);
+    if (*end != '\0' || errno != 0 || v < 1 || v > 65535)
+        return SENTINEL_ANSWER_BAD;
+    memcpy(host, r->element[0]->str, r->element[0]->len);
+    host[r->element[0]->len] = '\0';
+    *port = (int)v;
+    return SENTINEL_ANSWER_ADDR;
+}
+
+enum redis_role sentinel_parse_role(const redisReply *r)
+{
+    const redisReply *e;
+
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0)
+        return REDIS_ROLE_UNKNOWN;
+    e = r->element[0];
+    if (e->type != REDIS_REPLY_STRING && e->type != REDIS_REPLY_STATUS)
+        return REDIS_ROLE_UNKNOWN;
+    if (e->len == 6 && memcmp(e->str, "master", 6) == 0)
+        return REDIS_ROLE_MASTER;
+    if (e->len == 5 && memcmp(e->str, "slave", 5) == 0)
+        return REDIS_ROLE_REPLICA;
+    if (e->len == 8 && memcmp(e->str, "sentinel", 8) == 0)
+        return REDIS_ROLE_SENTINEL;
+    return REDIS_ROLE_UNKNOWN;
+}
+
+const char *sentinel_role_name(enum redis_role role)
+{
+    switch (role) {
+    case REDIS_ROLE_MASTER:
+        return "master";
+    case REDIS_ROLE_REPLICA:
+        return "replica";
+    case REDIS_ROLE_SENTINEL:
+        return "sentinel";
+    case REDIS_ROLE_UNKNOWN:
+        break;
+    }
+    return "unknown";
+}
+
+bool sentinel_is_readonly(const char *error)
+{
+    return error != NULL && strncmp(error, "READONLY", 8) == 0;
+}
+
+size_t sentinel_next(size_t i, size_t n)
+{
+    return n == 0 ? 0 : (i + 1) % n;
+}
+
+void sentinel_promote(struct redis_target *t, size_t i)
+{
+    struct sentinel_addr a;
+
+    if (i == 0 || i >= t->nsentinels)
+        return;
+    a = t->sentinels[i];
+    memmove(&t->sentinels[1], &t->sentinels[0], i * sizeof(a));
+    t->sentinels[0] = a;
+}

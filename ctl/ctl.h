@@ -1,0 +1,57 @@
+/*
+ * What every hookpipe-ctl command shares: the loaded config, the one way to reach Redis
+ * and PostgreSQL as the daemons do, and the exit-code rule (0 ok, 1 runtime failure,
+ * 2 usage or config). Each command group lives in its own file and is called from main.c.
+ */
+#ifndef HOOKPIPE_CTL_H
+#define HOOKPIPE_CTL_H
+
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define CTL_PROG "hookpipe-ctl"
+
+enum ctl_exit { CTL_OK = 0, CTL_FAIL = 1, CTL_USAGE = 2 };
+
+struct ctl {
+    const struct config *cfg; /* the daemons' INI, loaded without source secrets */
+};
+
+/* One line "hookpipe-ctl: ..." on stderr. */
+void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Connects to Redis the way the daemons do ([redis] url: TCP or unix socket, AUTH, SELECT)
+ * with a 5 s connect and command timeout. NULL after printing one line (callers exit 1).
+ * The one place a new way to reach Redis (e.g. Sentinel) plugs in.
+ */
+redisContext *ctl_redis_connect(const struct ctl *ctl) __attribute__((warn_unused_result));
+
+/*
+ * Checks a reply: NULL (I/O error) or an error reply prints one line naming what and
+ * returns false (the reply, if any, is freed).
+ */
+bool ctl_redis_ok(redisContext *rc, redisReply *reply, const char *what);
+
+/* Connects to [postgres] conninfo (connect_timeout 10 s unless it sets one). NULL after one line.
+ */
+PGconn *ctl_pg_connect(const struct ctl *ctl) __attribute__((warn_unused_result));
+
+/* True for PGRES_COMMAND_OK / TUPLES_OK; otherwise prints what + the server's message. */
+bool ctl_pg_ok(PGconn *pg, PGresult *res, const char *what);
+
+/* Wall clock, µs since the epoch. */
+int64_t ctl_now_us(void);
+
+/* The command groups: argv[0] is the command's first word after its name. */
+int ctl_status(const struct ctl *ctl, int argc, char **argv);
+int ctl_dead_letters(const struct ctl *ctl, int argc, char **argv);
+int ctl_replay(const struct ctl *ctl, int argc, char **argv);
+int ctl_recover(const struct ctl *ctl, int argc, char **argv);
+int ctl_purge(const struct ctl *ctl, int argc, char **argv);
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * purge --account ID [--dry-run]: deletes every stored event and dead letter of one Zoom
+ * account in one transaction (Zoom's Marketplace rules after an app is deauthorised); the
+ * derived views follow the events. Dead letters have no account column: every one whose
+ * raw body holds the ID's bytes is read and deleted when its payload.account_id is ID, or
+ * when it is no JSON object at all but contains "ID" (it cannot be attributed otherwise).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "ctl.h"
+#include "json_scan.h"
+
+#define PURGE_ACCOUNT_MAX 256
+
+/* True when the dead letter body[0..len) belongs to account (see the file comment). */
+static bool purge_dead_letter_matches(const char *body, size_t len, const char *account,
+                                      bool *unparsed)
+{
+    struct json_scan_result res;
+    const char *why;
+    size_t alen = strlen(account);
+
+    *unparsed = false;
+    if (json_scan(body, len, NULL, &res, &why) == 0) {
+        char *v;
+        bool match;
+        if (res.account_id.p == NULL)
+            return false;
+        if (!res.account_id.escaped)
+            return res.account_id.len == alen && memcmp(res.account_id.p, account, alen) == 0;
+        v = json_scan_str_decode(&res.account_id);
+        match = v != NULL && strcmp(v, account) == 0;
+        free(v);
+        return match;
+    }
+    for (size_t i = 0; i + alen + 2 <= len; i++) {
+        if (body[i] == '"' && memcmp(body + i + 1, account, alen) == 0 &&
+            body[i + alen + 1] == '"') {
+            *unparsed = true;
+            return true;
+        }
+    }
+    return false;
+}
+
+int ctl_purge(const struct ctl *ctl, int argc, char **argv)
+{
+    const char *account = NULL;
+    bool dry = false;
+    struct args_opt opts[] = {{"--account", &account, NULL}, {"--dry-run", NULL, &dry}};
+    char err[ARGS_ERR_LEN] = "";
+    size_t npos = 0, dl_deleted = 0, dl_unparsed = 0;
+    const char *params[1];
+    char *del_ids = NULL;
+    size_t del_len = 0;
+    long long events = 0;
+    PGconn *pg = NULL;
+    PGresult *res = NULL;
+    int ret = CTL_FAIL;
+    bool in_tx = false;
+
+    if (args_parse(argc, argv, opts, 2, NULL, 0, &npos, err, sizeof(err)) < 0) {
+        ctl_err("purge: %s", err);
+        return CTL_USAGE;
+    }
+    if (account == NULL || account[0] == '\0' || strlen(account) > PURGE_ACCOUNT_MAX) {
+        ctl_err("purge: needs --account ID (1 to %d bytes)", PURGE_ACCOUNT_MAX);
+        return CTL_USAGE;
+    }
+    for (const char *c = account; *c != '\0'; c++) {
+        if ((unsigned char)*c < 0x20 || *c == '"' || *c == '\\' || *c == 0x7f) {
+            ctl_err("purge: bad account ID (control characters, quotes and backslashes are "
+                    "never part of one)");
+            return CTL_USAGE;
+        }
+    }
+    params[0] = account;
+    pg = ctl_pg_connect(ctl);
+    if (pg == NULL)
+        return CTL_FAIL;
+    res = PQexec(pg, "BEGIN");
+    if (!ctl_pg_ok(pg, res, "BEGIN"))
+        goto done;
+    in_tx = true;
+    PQclear(res);
+    res = PQexecParams(pg, "DELETE FROM hookpipe.events WHERE account_id = $1", 1, NULL, params,
+                       NULL, NULL, 0);
+    if (!ctl_pg_ok(pg, res, "deleting events"))
+        goto done;
+    events = strtoll(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    /* the candidates: bodies holding the ID's bytes at all, locked until the commit */
+    res = PQexecParams(pg,
+                       "SELECT id::text, body FROM hookpipe.dead_letters"
+                       " WHERE position(convert_to($1, 'UTF8') IN body) > 0 FOR UPDATE",
+                       1, NULL, params, NULL, NULL, 1);
+    if (!ctl_pg_ok(pg, res, "reading dead letters"))
+        goto done;
+    del_ids = malloc((size_t)PQntuples(res) * 21 + 3);
+    if (del_ids == NULL) {
+        ctl_err("out of memory");
+        goto done;
+    }
+    del_len = (size_t)sprintf(del_ids, "{");
+    for (int i = 0; i < PQntuples(res); i++) {
+        bool unparsed;
+        if (!purge_dead_letter_matches(PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1),
+                                       account, &unparsed))
+            continue;
+        /* binary result: id::text arrives as its text bytes */
+        del_len += (size_t)sprintf(del_ids + del_len, "%s%.*s", dl_deleted ? "," : "",
+                                   PQgetlength(res, i, 0) > 20 ? 20 : PQgetlength(res, i, 0),
+                                   PQgetvalue(res, i, 0));
+        dl_deleted++;
+        dl_unparsed += unparsed;
+    }
+    sprintf(del_ids + del_len, "}");
+    PQclear(res);
+    params[0] = del_ids;
+    res = PQexecParams(pg, "DELETE FROM hookpipe.dead_letters WHERE id = ANY($1::bigint[])", 1,
+                       NULL, params, NULL, NULL, 0);
+    if (!ctl_pg_ok(pg, res, "deleting dead letters"))
+        goto done;
+    PQclear(res);
+    res = PQexec(pg, dry ? "ROLLBACK" : "COMMIT");
+    in_tx = false;
+    if (!ctl_pg_ok(pg, res, dry ? "ROLLBACK" : "COMMIT"))
+        goto done;
+    printf("purge%s: account %s: %s %lld event%s and %zu dead letter%s", dry ? " (dry run)" : "",
+           account, dry ? "would delete" : "deleted", events, events == 1 ? "" : "s", dl_deleted,
+           dl_deleted == 1 ? "" : "s");
+    if (dl_unparsed > 0)
+        printf(" (%zu of them not JSON but containing the account ID)", dl_unparsed);
+    printf("\n");
+    ret = CTL_OK;
+done:
+    PQclear(res);
+    if (in_tx)
+        PQclear(PQexec(pg, "ROLLBACK"));
+    free(del_ids);
+    PQfinish(pg);
+    return ret;
+}

@@ -1,0 +1,553 @@
+/*
+ * replay: sends stored events, oldest first, to another endpoint as Zoom would — the
+ * payload's bytes (PostgreSQL's text form of the jsonb), a fresh x-zm-request-timestamp,
+ * the v0 signature over exactly those bytes, x-zm-request-id when stored. The main thread
+ * reads one snapshot through a cursor into a bounded queue; --concurrency threads send,
+ * each on its own keep-alive connection, under one shared --rate; non-2xx answers and
+ * connection errors are retried with backoff, then counted. Exit 0 only when every event
+ * got a 2xx.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "backoff.h"
+#include "ctl.h"
+#include "http_client.h"
+#include "progress.h"
+#include "text.h"
+#include "timeutil.h"
+#include "zoom.h"
+
+#define REPLAY_QUEUE_CAP 256
+#define REPLAY_FETCH 500
+#define REPLAY_MAX_THREADS 64
+
+struct replay_job {
+    char id[24]; /* events.id, for messages */
+    char *body;  /* the bytes to send */
+    size_t len;
+    char *request_id; /* header value, NULL when none */
+};
+
+struct replay {
+    struct http_url url;
+    SSL_CTX *tls;
+    const char *secret;
+    double rate;  /* events per second, 0 = unlimited */
+    long retries; /* extra attempts after the first */
+    long timeout_s;
+    bool tty; /* stderr is a terminal: progress bar */
+
+    pthread_mutex_t mu;
+    pthread_cond_t not_empty, not_full, tick;
+    struct replay_job *queue[REPLAY_QUEUE_CAP];
+    size_t head, count;
+    bool producer_done;
+    bool finished;    /* every sender returned (for the progress thread) */
+    double next_slot; /* the rate limiter's next free send time (monotonic s) */
+
+    atomic_ullong ok, failed, retried;
+    unsigned long long total;
+    double started;
+};
+
+static void replay_job_free(struct replay_job *j)
+{
+    if (j == NULL)
+        return;
+    free(j->body);
+    free(j->request_id);
+    free(j);
+}
+
+static void replay_sleep(double s)
+{
+    struct timespec ts;
+
+    if (s <= 0)
+        return;
+    ts.tv_sec = (time_t)s;
+    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Waits for this send's slot under --rate. */
+static void replay_rate_wait(struct replay *rp)
+{
+    double now, at;
+
+    if (rp->rate <= 0)
+        return;
+    pthread_mutex_lock(&rp->mu);
+    now = monotonic_s();
+    at = rp->next_slot > now ? rp->next_slot : now;
+    rp->next_slot = at + 1.0 / rp->rate;
+    pthread_mutex_unlock(&rp->mu);
+    replay_sleep(at - now);
+}
+
+static void replay_message(struct replay *rp, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void replay_message(struct replay *rp, const char *fmt, ...)
+{
+    va_list ap;
+
+    pthread_mutex_lock(&rp->mu);
+    fprintf(stderr, "%s" CTL_PROG ": replay: ", rp->tty ? "\r\033[K" : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    pthread_mutex_unlock(&rp->mu);
+}
+
+/* Sends one event until a 2xx or out of attempts. true when it got a 2xx. */
+static bool replay_send(struct replay *rp, struct http_client *hc, struct zoom_key *key,
+                        const struct replay_job *j)
+{
+    struct backoff b;
+    char err[512] = "";
+    int status = -1, retry_after = -1;
+
+    backoff_init(&b, 200, 10000);
+    for (long attempt = 0;; attempt++) {
+        char ts[24], sig[ZOOM_HEX_LEN + 1], headers[1024];
+        int tslen;
+        replay_rate_wait(rp);
+        tslen = snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
+        if (zoom_sign(key, ts, (size_t)tslen, j->body, j->len, sig) < 0) {
+            replay_message(rp, "event %s: cannot sign (out of memory)", j->id);
+            return false;
+        }
+        snprintf(headers, sizeof(headers),
+                 "x-zm-request-timestamp: %s\r\nx-zm-signature: v0=%s\r\n%s%s%s", ts, sig,
+                 j->request_id ? "x-zm-request-id: " : "", j->request_id ? j->request_id : "",
+                 j->request_id ? "\r\n" : "");
+        status = http_client_post(hc, headers, j->body, j->len, &retry_after, err, sizeof(err));
+        if (status >= 200 && status < 300)
+            return true;
+        if (attempt >= rp->retries)
+            break;
+        atomic_fetch_add(&rp->retried, 1);
+        {
+            /* the backoff, or longer when the target asks for it (at most a minute) */
+            double wait = backoff_next(&b) / 1000.0;
+            if (retry_after > wait)
+                wait = retry_after < 60 ? retry_after : 60;
+            replay_sleep(wait);
+        }
+    }
+    if (status < 0)
+        replay_message(rp, "event %s: %s (gave up after %ld attempt%s)", j->id, err,
+                       rp->retries + 1, rp->retries == 0 ? "" : "s");
+    else
+        replay_message(rp, "event %s: HTTP %d (gave up after %ld attempt%s)", j->id, status,
+                       rp->retries + 1, rp->retries == 0 ? "" : "s");
+    return false;
+}
+
+static void *replay_sender(void *arg)
+{
+    struct replay *rp = arg;
+    struct http_client *hc = http_client_new(&rp->url, rp->tls, (int)rp->timeout_s);
+    struct zoom_key *key = zoom_key_new(rp->secret, strlen(rp->secret));
+
+    for (;;) {
+        struct replay_job *j;
+        pthread_mutex_lock(&rp->mu);
+        while (rp->count == 0 && !rp->producer_done)
+            pthread_cond_wait(&rp->not_empty, &rp->mu);
+        if (rp->count == 0) {
+            pthread_mutex_unlock(&rp->mu);
+            break;
+        }
+        j = rp->queue[rp->head];
+        rp->head = (rp->head + 1) % REPLAY_QUEUE_CAP;
+        rp->count--;
+        pthread_cond_signal(&rp->not_full);
+        pthread_mutex_unlock(&rp->mu);
+        if (hc != NULL && key != NULL && replay_send(rp, hc, key, j))
+            atomic_fetch_add(&rp->ok, 1);
+        else
+            atomic_fetch_add(&rp->failed, 1);
+        replay_job_free(j);
+    }
+    zoom_key_free(key);
+    http_client_free(hc);
+    return NULL;
+}
+
+static void replay_draw(struct replay *rp, bool final)
+{
+    char line[256];
+    unsigned long long done = atomic_load(&rp->ok) + atomic_load(&rp->failed);
+
+    progress_bar(done, rp->total, monotonic_s() - rp->started, 30, line, sizeof(line));
+    fprintf(stderr, "\r%s\033[K%s", line, final ? "\n" : "");
+    fflush(stderr);
+}
+
+static void *replay_progress(void *arg)
+{
+    struct replay *rp = arg;
+
+    pthread_mutex_lock(&rp->mu);
+    while (!rp->finished) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 250 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&rp->tick, &rp->mu, &until);
+        replay_draw(rp, rp->finished);
+    }
+    pthread_mutex_unlock(&rp->mu);
+    return NULL;
+}
+
+/* Hands a job to the senders (blocks while the queue is full). Takes ownership. */
+static void replay_put(struct replay *rp, struct replay_job *j)
+{
+    pthread_mutex_lock(&rp->mu);
+    while (rp->count == REPLAY_QUEUE_CAP)
+        pthread_cond_wait(&rp->not_full, &rp->mu);
+    rp->queue[(rp->head + rp->count) % REPLAY_QUEUE_CAP] = j;
+    rp->count++;
+    pthread_cond_signal(&rp->not_empty);
+    pthread_mutex_unlock(&rp->mu);
+}
+
+/* The header value for a stored (percent-encoded) request id, or NULL for none. */
+static char *replay_request_id(const char *stored)
+{
+    char dec[1024];
+    long n;
+
+    if (stored == NULL || stored[0] == '\0' || strcmp(stored, "-") == 0)
+        return NULL;
+    n = percent_decode(stored, strlen(stored), dec, sizeof(dec), 0);
+    if (n < 0)
+        return strdup(stored);
+    for (long i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)dec[i];
+        if (ch < 0x20 || ch == 0x7f)
+            return strdup(stored); /* not sendable as is: the stored (encoded) form */
+    }
+    return strdup(dec);
+}
+
+/* Reads a secret from --secret-file (its content less trailing newlines). */
+static char *replay_read_secret_file(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    char buf[4097];
+    size_t n;
+
+    if (fp == NULL) {
+        ctl_err("replay: cannot read --secret-file %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    n = fread(buf, 1, sizeof(buf), fp);
+    fclose(fp);
+    if (n == sizeof(buf)) {
+        ctl_err("replay: --secret-file %s is larger than 4096 bytes", path);
+        return NULL;
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    buf[n] = '\0';
+    if (strlen(buf) != n || n == 0) {
+        ctl_err("replay: --secret-file %s is empty or holds a NUL byte", path);
+        return NULL;
+    }
+    return strdup(buf);
+}
+
+struct replay_args {
+    const char *to, *secret, *secret_file, *secret_env, *source, *event, *since, *until;
+    const char *rate, *concurrency, *retries, *timeout, *cacert;
+    bool insecure, dry_run;
+};
+
+int ctl_replay(const struct ctl *ctl, int argc, char **argv)
+{
+    struct replay_args a;
+    struct args_opt opts[] = {
+        {"--to", &a.to, NULL},
+        {"--secret", &a.secret, NULL},
+        {"--secret-file", &a.secret_file, NULL},
+        {"--secret-env", &a.secret_env, NULL},
+        {"--source", &a.source, NULL},
+        {"--event", &a.event, NULL},
+        {"--since", &a.since, NULL},
+        {"--until", &a.until, NULL},
+        {"--rate", &a.rate, NULL},
+        {"--concurrency", &a.concurrency, NULL},
+        {"--retries", &a.retries, NULL},
+        {"--timeout", &a.timeout, NULL},
+        {"--cacert", &a.cacert, NULL},
+        {"--insecure", NULL, &a.insecure},
+        {"--dry-run", NULL, &a.dry_run},
+    };
+    static struct replay rp; /* large (the queue); one replay per process */
+    char err[ARGS_ERR_LEN] = "";
+    const char *why;
+    size_t npos;
+    long concurrency = 4;
+    int nsecrets;
+    char *secret = NULL, *like = NULL;
+    char since_txt[48], until_txt[48];
+    const char *params[4];
+    char where[512] = "";
+    char sql[1024];
+    int nparams = 0;
+    PGconn *pg = NULL;
+    PGresult *res = NULL;
+    pthread_t threads[REPLAY_MAX_THREADS], progress;
+    long nthreads = 0;
+    bool progress_started = false;
+    int ret = CTL_USAGE;
+
+    memset(&a, 0, sizeof(a));
+    memset(&rp, 0, sizeof(rp));
+    rp.retries = 5;
+    rp.timeout_s = 30;
+    if (args_parse(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), NULL, 0, &npos, err,
+                   sizeof(err)) < 0) {
+        ctl_err("replay: %s", err);
+        return CTL_USAGE;
+    }
+    if (a.to == NULL) {
+        ctl_err("replay: needs --to URL");
+        return CTL_USAGE;
+    }
+    if (http_url_parse(a.to, &rp.url, &why) < 0) {
+        ctl_err("replay: bad --to URL: %s", why);
+        return CTL_USAGE;
+    }
+    nsecrets = (a.secret != NULL) + (a.secret_file != NULL) + (a.secret_env != NULL);
+    if (nsecrets > 1 || (nsecrets == 0 && !a.dry_run)) {
+        ctl_err("replay: give exactly one of --secret, --secret-file, --secret-env");
+        return CTL_USAGE;
+    }
+    if ((a.cacert != NULL || a.insecure) && !rp.url.tls) {
+        ctl_err("replay: --cacert and --insecure need an https:// URL");
+        return CTL_USAGE;
+    }
+    if (a.cacert != NULL && a.insecure) {
+        ctl_err("replay: --cacert and --insecure exclude each other");
+        return CTL_USAGE;
+    }
+    if (a.rate != NULL && args_double(a.rate, 1e6, &rp.rate) < 0) {
+        ctl_err("replay: bad --rate \"%s\" (events per second, above 0)", a.rate);
+        return CTL_USAGE;
+    }
+    if (a.concurrency != NULL &&
+        args_long(a.concurrency, 1, REPLAY_MAX_THREADS, &concurrency) < 0) {
+        ctl_err("replay: bad --concurrency \"%s\" (1 to %d)", a.concurrency, REPLAY_MAX_THREADS);
+        return CTL_USAGE;
+    }
+    if (a.retries != NULL && args_long(a.retries, 0, 100, &rp.retries) < 0) {
+        ctl_err("replay: bad --retries \"%s\" (0 to 100)", a.retries);
+        return CTL_USAGE;
+    }
+    if (a.timeout != NULL && args_long(a.timeout, 1, 3600, &rp.timeout_s) < 0) {
+        ctl_err("replay: bad --timeout \"%s\" (1 to 3600 seconds)", a.timeout);
+        return CTL_USAGE;
+    }
+    if (a.source != NULL) {
+        params[nparams++] = a.source;
+        snprintf(where + strlen(where), sizeof(where) - strlen(where), " AND source = $%d",
+                 nparams);
+    }
+    if (a.event != NULL) {
+        like = malloc(2 * strlen(a.event) + 1);
+        if (like == NULL || args_glob_to_like(a.event, like, 2 * strlen(a.event) + 1) < 0) {
+            ctl_err("replay: bad --event pattern \"%s\"", a.event);
+            goto done;
+        }
+        params[nparams++] = like;
+        snprintf(where + strlen(where), sizeof(where) - strlen(where), " AND event LIKE $%d",
+                 nparams);
+    }
+    {
+        int64_t now = ctl_now_us(), t_since = 0, t_until = 0;
+        if (a.since != NULL && args_time(a.since, now, &t_since, &why) < 0) {
+            ctl_err("replay: bad --since \"%s\": %s", a.since, why);
+            goto done;
+        }
+        if (a.until != NULL && args_time(a.until, now, &t_until, &why) < 0) {
+            ctl_err("replay: bad --until \"%s\": %s", a.until, why);
+            goto done;
+        }
+        if (a.since != NULL && a.until != NULL && t_until <= t_since) {
+            ctl_err("replay: --until must be later than --since");
+            goto done;
+        }
+        if (a.since != NULL) {
+            args_time_format(t_since, since_txt, sizeof(since_txt));
+            params[nparams++] = since_txt;
+            snprintf(where + strlen(where), sizeof(where) - strlen(where),
+                     " AND received_at >= $%d::timestamptz", nparams);
+        }
+        if (a.until != NULL) {
+            args_time_format(t_until, until_txt, sizeof(until_txt));
+            params[nparams++] = until_txt;
+            snprintf(where + strlen(where), sizeof(where) - strlen(where),
+                     " AND received_at < $%d::timestamptz", nparams);
+        }
+    }
+    if (a.secret != NULL) {
+        secret = strdup(a.secret);
+    } else if (a.secret_file != NULL) {
+        secret = replay_read_secret_file(a.secret_file);
+        if (secret == NULL)
+            goto done;
+    } else if (a.secret_env != NULL) {
+        const char *v = getenv(a.secret_env);
+        if (v == NULL || v[0] == '\0') {
+            ctl_err("replay: environment variable %s is not set or empty", a.secret_env);
+            goto done;
+        }
+        secret = strdup(v);
+    }
+    if (nsecrets > 0 && secret == NULL) {
+        ctl_err("out of memory");
+        goto done;
+    }
+    if (rp.url.tls && !a.dry_run) {
+        char terr[512];
+        rp.tls = http_tls_ctx_new(a.cacert, a.insecure, terr, sizeof(terr));
+        if (rp.tls == NULL) {
+            ctl_err("replay: %s", terr);
+            goto done;
+        }
+    }
+    ret = CTL_FAIL;
+    pg = ctl_pg_connect(ctl);
+    if (pg == NULL)
+        goto done;
+    /* one snapshot for the count and the cursor */
+    res = PQexec(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (!ctl_pg_ok(pg, res, "BEGIN"))
+        goto done;
+    PQclear(res);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM hookpipe.events WHERE true%s", where);
+    res = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (!ctl_pg_ok(pg, res, "counting events"))
+        goto done;
+    rp.total = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    res = NULL;
+    if (a.dry_run) {
+        printf("replay (dry run): %llu event%s would be sent to %s\n", rp.total,
+               rp.total == 1 ? "" : "s", a.to);
+        ret = CTL_OK;
+        goto done;
+    }
+    snprintf(sql, sizeof(sql),
+             "DECLARE replay_cursor NO SCROLL CURSOR FOR SELECT id::text, payload::text,"
+             " request_id FROM hookpipe.events WHERE true%s ORDER BY received_at, id",
+             where);
+    res = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (!ctl_pg_ok(pg, res, "reading events"))
+        goto done;
+    PQclear(res);
+    res = NULL;
+
+    signal(SIGPIPE, SIG_IGN);
+    rp.secret = secret;
+    rp.tty = isatty(STDERR_FILENO) == 1;
+    rp.started = monotonic_s();
+    pthread_mutex_init(&rp.mu, NULL);
+    pthread_cond_init(&rp.not_empty, NULL);
+    pthread_cond_init(&rp.not_full, NULL);
+    pthread_cond_init(&rp.tick, NULL);
+    for (; nthreads < concurrency; nthreads++) {
+        if (pthread_create(&threads[nthreads], NULL, replay_sender, &rp) != 0) {
+            ctl_err("replay: cannot start a thread");
+            break;
+        }
+    }
+    if (rp.tty && nthreads > 0)
+        progress_started = pthread_create(&progress, NULL, replay_progress, &rp) == 0;
+    while (nthreads > 0) {
+        int n;
+        res = PQexec(pg, "FETCH 500 FROM replay_cursor");
+        if (!ctl_pg_ok(pg, res, "reading events"))
+            break;
+        n = PQntuples(res);
+        for (int i = 0; i < n; i++) {
+            struct replay_job *j = calloc(1, sizeof(*j));
+            if (j == NULL || (j->body = malloc((size_t)PQgetlength(res, i, 1) + 1)) == NULL) {
+                replay_job_free(j);
+                ctl_err("out of memory");
+                n = 0;
+                break;
+            }
+            snprintf(j->id, sizeof(j->id), "%s", PQgetvalue(res, i, 0));
+            j->len = (size_t)PQgetlength(res, i, 1);
+            memcpy(j->body, PQgetvalue(res, i, 1), j->len + 1);
+            j->request_id =
+                PQgetisnull(res, i, 2) ? NULL : replay_request_id(PQgetvalue(res, i, 2));
+            replay_put(&rp, j);
+        }
+        PQclear(res);
+        res = NULL;
+        if (n < REPLAY_FETCH)
+            break;
+    }
+    pthread_mutex_lock(&rp.mu);
+    rp.producer_done = true;
+    pthread_cond_broadcast(&rp.not_empty);
+    pthread_mutex_unlock(&rp.mu);
+    for (long i = 0; i < nthreads; i++)
+        pthread_join(threads[i], NULL);
+    pthread_mutex_lock(&rp.mu);
+    rp.finished = true;
+    pthread_cond_signal(&rp.tick);
+    pthread_mutex_unlock(&rp.mu);
+    if (progress_started)
+        pthread_join(progress, NULL);
+    {
+        unsigned long long ok = atomic_load(&rp.ok), failed = atomic_load(&rp.failed);
+        double el = monotonic_s() - rp.started;
+        char dur[32];
+        progress_duration(el, dur, sizeof(dur));
+        printf("replay: %llu of %llu event%s sent to %s: %llu ok, %llu failed, %llu retr%s, %s, "
+               "%.1f/s\n",
+               ok + failed, rp.total, rp.total == 1 ? "" : "s", a.to, ok, failed,
+               (unsigned long long)atomic_load(&rp.retried),
+               atomic_load(&rp.retried) == 1 ? "y" : "ies", dur,
+               el > 0 ? (double)(ok + failed) / el : 0.0);
+        ret = ok == rp.total && failed == 0 ? CTL_OK : CTL_FAIL;
+    }
+    pthread_mutex_destroy(&rp.mu);
+    pthread_cond_destroy(&rp.not_empty);
+    pthread_cond_destroy(&rp.not_full);
+    pthread_cond_destroy(&rp.tick);
+done:
+    PQclear(res);
+    PQfinish(pg);
+    if (rp.tls != NULL)
+        SSL_CTX_free(rp.tls);
+    if (secret != NULL) {
+        explicit_bzero(secret, strlen(secret));
+        free(secret);
+    }
+    free(like);
+    return ret;
+}

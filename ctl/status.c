@@ -1,0 +1,358 @@
+/*
+ * status: one look at the whole pipeline — queue length and the age of its oldest item,
+ * every writer known (heartbeat, processing list), dead letters, the newest stored event —
+ * and a verdict: exit 1 when a writer expired holding items, or items wait and no writer
+ * is alive.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "ctl.h"
+#include "envelope.h"
+#include "queue.h"
+
+struct status_writer {
+    char *name;
+    bool alive;
+    long long ttl_s;      /* heartbeat seconds left, -2 when gone */
+    long long processing; /* processing list length */
+};
+
+struct status {
+    long long queue_length;
+    double oldest_age_s; /* NAN when the queue is empty or its oldest item unreadable */
+    bool oldest_unreadable;
+    struct status_writer *writers;
+    size_t nwriters;
+    long long dead_letters;
+    char newest[64];     /* newest received_at as text, "" when no event */
+    double newest_age_s; /* NAN when none */
+};
+
+static int status_add_writer(struct status *st, const char *name, size_t len)
+{
+    struct status_writer *w;
+
+    for (size_t i = 0; i < st->nwriters; i++) {
+        if (strlen(st->writers[i].name) == len && memcmp(st->writers[i].name, name, len) == 0)
+            return 0;
+    }
+    w = realloc(st->writers, (st->nwriters + 1) * sizeof(*w));
+    if (w == NULL)
+        return -1;
+    st->writers = w;
+    w = &st->writers[st->nwriters];
+    memset(w, 0, sizeof(*w));
+    w->name = strndup(name, len);
+    if (w->name == NULL)
+        return -1;
+    st->nwriters++;
+    return 0;
+}
+
+static int status_writer_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct status_writer *)a)->name, ((const struct status_writer *)b)->name);
+}
+
+/* Redis glob pattern matching prefix literally, then "*". */
+static void status_glob(const char *prefix, char *out, size_t cap)
+{
+    size_t n = 0;
+
+    for (const char *p = prefix; *p != '\0' && n + 3 < cap; p++) {
+        if (strchr("*?[]\\", *p) != NULL)
+            out[n++] = '\\';
+        out[n++] = *p;
+    }
+    out[n++] = '*';
+    out[n] = '\0';
+}
+
+/* Adds the names of every key matching prefix* (SCAN, so a big keyspace is not blocked). */
+static int status_scan(redisContext *rc, struct status *st, const char *prefix)
+{
+    char pattern[2 * QUEUE_KEY_MAX + 2];
+    char cursor[32] = "0";
+    size_t plen = strlen(prefix);
+
+    status_glob(prefix, pattern, sizeof(pattern));
+    do {
+        redisReply *r = redisCommand(rc, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+        if (!ctl_redis_ok(rc, r, "SCAN"))
+            return -1;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING) {
+            ctl_err("redis: SCAN: unexpected reply");
+            freeReplyObject(r);
+            return -1;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        for (size_t i = 0; i < r->element[1]->elements; i++) {
+            redisReply *k = r->element[1]->element[i];
+            if (k->type == REDIS_REPLY_STRING && k->len > plen &&
+                status_add_writer(st, k->str + plen, k->len - plen) < 0) {
+                freeReplyObject(r);
+                ctl_err("out of memory");
+                return -1;
+            }
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return 0;
+}
+
+static int status_redis(const struct ctl *ctl, struct status *st)
+{
+    redisContext *rc = ctl_redis_connect(ctl);
+    struct queue_keys keys;
+    char prefix[QUEUE_KEY_MAX + 16];
+    redisReply *r;
+    int ret = -1;
+
+    if (rc == NULL)
+        return -1;
+    queue_keys_init(&keys, ctl->cfg->redis.queue, "");
+    r = redisCommand(rc, "LLEN %s", keys.queue);
+    if (!ctl_redis_ok(rc, r, "LLEN"))
+        goto done;
+    st->queue_length = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    freeReplyObject(r);
+    st->oldest_age_s = NAN;
+    if (st->queue_length > 0) {
+        struct envelope env;
+        const char *why;
+        r = redisCommand(rc, "LINDEX %s -1", keys.queue); /* the right end is the oldest */
+        if (!ctl_redis_ok(rc, r, "LINDEX"))
+            goto done;
+        if (r->type == REDIS_REPLY_STRING && envelope_decode(r->str, r->len, &env, &why) == 0)
+            st->oldest_age_s = (double)(ctl_now_us() - env.received_us) / 1e6;
+        else if (r->type == REDIS_REPLY_STRING)
+            st->oldest_unreadable = true;
+        freeReplyObject(r);
+    }
+    r = redisCommand(rc, "SMEMBERS %s", keys.writers);
+    if (!ctl_redis_ok(rc, r, "SMEMBERS"))
+        goto done;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        if (r->element[i]->type == REDIS_REPLY_STRING &&
+            status_add_writer(st, r->element[i]->str, r->element[i]->len) < 0) {
+            freeReplyObject(r);
+            ctl_err("out of memory");
+            goto done;
+        }
+    }
+    freeReplyObject(r);
+    snprintf(prefix, sizeof(prefix), "%s:processing:", ctl->cfg->redis.queue);
+    if (status_scan(rc, st, prefix) < 0)
+        goto done;
+    snprintf(prefix, sizeof(prefix), "%s:writer:", ctl->cfg->redis.queue);
+    if (status_scan(rc, st, prefix) < 0)
+        goto done;
+    if (st->nwriters > 1)
+        qsort(st->writers, st->nwriters, sizeof(*st->writers), status_writer_cmp);
+    for (size_t i = 0; i < st->nwriters; i++) {
+        struct status_writer *w = &st->writers[i];
+        queue_keys_init(&keys, ctl->cfg->redis.queue, w->name);
+        r = redisCommand(rc, "TTL %s", keys.heartbeat);
+        if (!ctl_redis_ok(rc, r, "TTL"))
+            goto done;
+        w->ttl_s = r->type == REDIS_REPLY_INTEGER ? r->integer : -2;
+        w->alive = w->ttl_s != -2; /* -1 (no TTL) still exists: alive */
+        freeReplyObject(r);
+        r = redisCommand(rc, "LLEN %s", keys.processing);
+        if (!ctl_redis_ok(rc, r, "LLEN"))
+            goto done;
+        w->processing = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+        freeReplyObject(r);
+    }
+    ret = 0;
+done:
+    redisFree(rc);
+    return ret;
+}
+
+/*
+ * The newest received_at. On the v1 table max(received_at) is one index probe. A table
+ * range-partitioned on event_time (the body's event_ts, else 1970) has a received_at index
+ * only on its undated partition, so the newest is sought where new deliveries land — the
+ * partitions of the last two days (Zoom's retries carry their first event_ts, at most ~2 h
+ * old) and the undated one — before one scan of everything when neither holds a row.
+ */
+static const char status_newest_v1[] = "SELECT max(received_at) FROM hookpipe.events";
+static const char status_newest_partitioned[] =
+    "SELECT coalesce(greatest((SELECT max(received_at) FROM hookpipe.events"
+    " WHERE event_time >= now() - interval '2 days'),"
+    " (SELECT max(received_at) FROM hookpipe.events WHERE event_time < '1971-01-01+00')),"
+    " (SELECT max(received_at) FROM hookpipe.events))";
+
+static int status_pg(const struct ctl *ctl, struct status *st)
+{
+    PGconn *pg = ctl_pg_connect(ctl);
+    PGresult *res;
+    char sql[1024];
+    bool partitioned;
+    int ret = -1;
+
+    if (pg == NULL)
+        return -1;
+    /* a health check answers promptly, also when a table is locked */
+    PQclear(PQexec(pg, "SET statement_timeout = '10s'"));
+    res =
+        PQexec(pg, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'hookpipe.events'::regclass"
+                   " AND attname = 'event_time' AND NOT attisdropped");
+    if (!ctl_pg_ok(pg, res, "reading the schema"))
+        goto done;
+    partitioned = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
+    PQclear(res);
+    snprintf(sql, sizeof(sql),
+             "SELECT (SELECT count(*) FROM hookpipe.dead_letters),"
+             " to_char(m AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+             " extract(epoch FROM clock_timestamp() - m) FROM (%s) e(m)",
+             partitioned ? status_newest_partitioned : status_newest_v1);
+    res = PQexec(pg, sql);
+    if (ctl_pg_ok(pg, res, "reading dead letters and events") && PQntuples(res) == 1) {
+        st->dead_letters = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        st->newest_age_s = NAN;
+        if (!PQgetisnull(res, 0, 1)) {
+            snprintf(st->newest, sizeof(st->newest), "%s", PQgetvalue(res, 0, 1));
+            st->newest_age_s = strtod(PQgetvalue(res, 0, 2), NULL);
+        }
+        ret = 0;
+    }
+done:
+    PQclear(res);
+    PQfinish(pg);
+    return ret;
+}
+
+/* The verdict: 0 healthy, or 1 with the first problem in why. */
+static int status_verdict(const struct status *st, char *why, size_t cap)
+{
+    size_t alive = 0;
+
+    for (size_t i = 0; i < st->nwriters; i++) {
+        const struct status_writer *w = &st->writers[i];
+        if (w->alive)
+            alive++;
+        else if (w->processing > 0) {
+            snprintf(why, cap, "writer %s expired with %lld items in its processing list", w->name,
+                     w->processing);
+            return 1;
+        }
+    }
+    if (st->queue_length > 0 && alive == 0) {
+        snprintf(why, cap, "%lld items queued and no writer alive", st->queue_length);
+        return 1;
+    }
+    snprintf(why, cap, "healthy");
+    return 0;
+}
+
+static int status_print_json(const struct ctl *ctl, const struct status *st, int verdict,
+                             const char *why)
+{
+    json_t *o = json_object(), *ws = json_array();
+    char *text;
+
+    if (o == NULL || ws == NULL)
+        goto oom;
+    for (size_t i = 0; i < st->nwriters; i++) {
+        const struct status_writer *w = &st->writers[i];
+        json_t *j = json_pack("{s:s, s:b, s:I, s:I}", "name", w->name, "alive", w->alive,
+                              "processing_length", (json_int_t)w->processing, "heartbeat_ttl_s",
+                              (json_int_t)(w->alive ? w->ttl_s : 0));
+        if (j == NULL || json_array_append_new(ws, j) < 0)
+            goto oom;
+    }
+    json_object_set_new(o, "queue", json_string(ctl->cfg->redis.queue));
+    json_object_set_new(o, "queue_length", json_integer(st->queue_length));
+    json_object_set_new(o, "oldest_queued_age_s",
+                        isnan(st->oldest_age_s) ? json_null() : json_real(st->oldest_age_s));
+    json_object_set_new(o, "writers", ws);
+    ws = NULL;
+    json_object_set_new(o, "dead_letters", json_integer(st->dead_letters));
+    json_object_set_new(o, "newest_received_at",
+                        st->newest[0] ? json_string(st->newest) : json_null());
+    json_object_set_new(o, "newest_received_age_s",
+                        isnan(st->newest_age_s) ? json_null() : json_real(st->newest_age_s));
+    json_object_set_new(o, "healthy", json_boolean(verdict == 0));
+    json_object_set_new(o, "problem", verdict == 0 ? json_null() : json_string(why));
+    text = json_dumps(o, JSON_COMPACT);
+    if (text == NULL)
+        goto oom;
+    printf("%s\n", text);
+    free(text);
+    json_decref(o);
+    return 0;
+oom:
+    json_decref(ws);
+    json_decref(o);
+    ctl_err("out of memory");
+    return -1;
+}
+
+static void status_print_text(const struct ctl *ctl, const struct status *st, const char *why)
+{
+    size_t alive = 0;
+
+    for (size_t i = 0; i < st->nwriters; i++)
+        alive += st->writers[i].alive;
+    printf("queue %s: %lld item%s", ctl->cfg->redis.queue, st->queue_length,
+           st->queue_length == 1 ? "" : "s");
+    if (!isnan(st->oldest_age_s))
+        printf(", oldest %.1f s old", st->oldest_age_s);
+    else if (st->oldest_unreadable)
+        printf(", oldest unreadable (not an envelope)");
+    printf("\nwriters: %zu known, %zu alive\n", st->nwriters, alive);
+    for (size_t i = 0; i < st->nwriters; i++) {
+        const struct status_writer *w = &st->writers[i];
+        printf("  %-24s %-8s processing %lld", w->name, w->alive ? "alive" : "expired",
+               w->processing);
+        if (w->alive && w->ttl_s >= 0)
+            printf("  (heartbeat %lld s left)", w->ttl_s);
+        printf("\n");
+    }
+    printf("dead letters: %lld\n", st->dead_letters);
+    if (st->newest[0])
+        printf("newest event received: %s (%.1f s ago)\n", st->newest, st->newest_age_s);
+    else
+        printf("newest event received: none stored\n");
+    printf("health: %s\n", why);
+}
+
+int ctl_status(const struct ctl *ctl, int argc, char **argv)
+{
+    bool json = false;
+    struct args_opt opts[] = {{"--json", NULL, &json}};
+    char err[ARGS_ERR_LEN];
+    char why[256];
+    size_t npos;
+    struct status st;
+    int ret = CTL_FAIL, verdict;
+
+    memset(&st, 0, sizeof(st));
+    if (args_parse(argc, argv, opts, 1, NULL, 0, &npos, err, sizeof(err)) < 0) {
+        ctl_err("status: %s", err);
+        return CTL_USAGE;
+    }
+    if (status_redis(ctl, &st) < 0 || status_pg(ctl, &st) < 0)
+        goto done;
+    verdict = status_verdict(&st, why, sizeof(why));
+    if (json) {
+        if (status_print_json(ctl, &st, verdict, why) < 0)
+            goto done;
+    } else {
+        status_print_text(ctl, &st, why);
+    }
+    ret = verdict == 0 ? CTL_OK : CTL_FAIL;
+done:
+    for (size_t i = 0; i < st.nwriters; i++)
+        free(st.writers[i].name);
+    free(st.writers);
+    return ret;
+}

@@ -1,0 +1,372 @@
+"""Redis high availability with real servers on loopback: a master, replicas and three
+Sentinels; the gateway and the writer find the master through [redis] sentinels and
+follow a failover without a restart; [redis] ack_replicas makes a 200 wait for WAIT; a
+replica stopped with SIGSTOP never makes the gateway drop its healthy link to the master.
+Bad input (unreachable sentinels, a wrong master_name, sentinels that disagree) gives a
+clear error line and 503s, never a crash and never a 200 for something not stored.
+"""
+
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+import harness
+from gateway_helpers import SECRET_A, decode_envelope, event_body, metric, signed_headers
+from harness import (MASTER_NAME, RedisNode, Sentinel, redis_group, sentinel_list,
+                     wait_replicas_online)
+
+
+class HaGw:
+    """A gateway (and optionally a writer) whose [redis] section is given whole."""
+
+    def __init__(self, tmp_path, redis, gateway=None, name="gw"):
+        self.port = harness.free_port()
+        self.admin_port = harness.free_port()
+        self.queue = harness.unique_name("hpq")
+        self.redis = dict(redis)
+        self.redis["queue"] = self.queue
+        gw = {"listen": f"127.0.0.1:{self.port}", "admin_listen": f"127.0.0.1:{self.admin_port}",
+              "workers": "2", "push_timeout_ms": "1000"}
+        gw.update(gateway or {})
+        self.path = harness.write_config(os.path.join(str(tmp_path), f"{name}.ini"), gateway=gw,
+                                         redis=self.redis, log={"level": "info"},
+                                         sources={"alpha": {"provider": "zoom",
+                                                            "secret": SECRET_A}})
+        self.daemon = harness.Daemon("gateway", self.path)
+
+    def start(self, up=True):
+        self.daemon.start(wait_port=self.port)
+        if up:
+            self.wait_up()
+        return self
+
+    def wait_up(self, timeout=15):
+        harness.wait_for(lambda: metric(self.metrics(), "hookpipe_gateway_redis_connected") == 1,
+                         timeout=timeout, interval=0.05, what="every worker's Redis link up")
+
+    def metrics(self):
+        return harness.metrics(self.admin_port)
+
+    def post(self, body, timeout=10):
+        st, _, b = harness.http_request(self.port, "POST", "/hooks/alpha", body,
+                                        signed_headers(SECRET_A, body), timeout=timeout)
+        try:
+            doc = json.loads(b.decode())
+        except ValueError:
+            doc = None
+        return st, doc
+
+    def log(self):
+        return self.daemon.log()
+
+
+def writer_config(tmp_path, redis, db, name):
+    return harness.write_config(
+        os.path.join(str(tmp_path), f"writer-{name}.ini"), redis=redis,
+        postgres={"conninfo": harness.shared_postgres().conninfo(db)},
+        writer={"batch_size": 200, "flush_interval_ms": 20, "name": name,
+                "heartbeat_ttl_s": 3, "recover_interval_s": 1},
+        log={"level": "info"})
+
+
+class Load:
+    """Posting threads: every answer is recorded with its time; 200s with their body."""
+
+    def __init__(self, gw, threads=4):
+        self.gw = gw
+        self.lock = threading.Lock()
+        self.answers = []  # (t, status, delivery id or None, body)
+        self.stop_ev = threading.Event()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def _run(self):
+        while not self.stop_ev.is_set():
+            body = event_body()
+            try:
+                st, doc = self.gw.post(body, timeout=10)
+            except OSError as e:
+                st, doc = f"error:{e!r}", None
+            did = doc.get("id") if st == 200 and isinstance(doc, dict) else None
+            with self.lock:
+                self.answers.append((time.monotonic(), st, did, body))
+            if st != 200:
+                time.sleep(0.02)
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def stop(self):
+        self.stop_ev.set()
+        for t in self.threads:
+            t.join(30)
+
+    def count(self, status, since=0.0):
+        with self.lock:
+            return sum(1 for a in self.answers if a[1] == status and a[0] >= since)
+
+    def wait_count(self, status, n, since=0.0, timeout=30, what=""):
+        harness.wait_for(lambda: self.count(status, since) >= n, timeout=timeout, interval=0.05,
+                         what=what or f"{n} answers {status}")
+
+    def ok(self):
+        with self.lock:
+            return {a[2]: a[3] for a in self.answers if a[1] == 200}
+
+
+def sentinel_redis(sentinels, **more):
+    r = {"url": "redis://127.0.0.1:1/0", "sentinels": sentinel_list(sentinels),
+         "master_name": MASTER_NAME}
+    r.update({k: str(v) for k, v in more.items()})
+    return r
+
+
+@pytest.mark.timeout(170)
+@pytest.mark.skipif(harness.SANITIZED, reason="failover under load: normal build only")
+def test_failover_under_load_loses_no_acknowledged_delivery(tmp_path):
+    """kill -9 the master under steady signed load: 503s during the switch, 200s after without
+    a restart, and with ack_replicas = 1 every 200'd delivery is exactly one row."""
+    master, (replica,), sentinels = redis_group(nreplicas=1, nsentinels=3)
+    redis = sentinel_redis(sentinels, ack_replicas=1, ack_timeout_ms=1000)
+    gw = HaGw(tmp_path, redis).start()
+    redis["queue"] = gw.queue
+    pg = harness.shared_postgres()
+    db = pg.create_database()
+    writer = harness.Daemon("writer", writer_config(tmp_path, redis, db, "w1")).start()
+    load = Load(gw).start()
+    try:
+        load.wait_count(200, 100, what="100 deliveries before the failover")
+        t_kill = time.monotonic()
+        master.kill()
+        # the sentinels elect the replica; until then and until a replica is back: 503
+        harness.wait_for(lambda: all(s.master_port() == replica.port for s in sentinels),
+                         timeout=40, interval=0.1, what="sentinels to promote the replica")
+        load.wait_count(503, 1, since=t_kill, timeout=20, what="a 503 during the switch")
+        # the old master comes back empty; the sentinels make it a replica of the new one
+        master.start()
+        harness.wait_for(lambda: master.role() == "slave", timeout=30, interval=0.2,
+                         what="old master reconfigured as a replica")
+        wait_replicas_online(replica, 1, timeout=30)
+        t_back = time.monotonic()
+        load.wait_count(200, 100, since=t_back, timeout=30,
+                        what="100 deliveries answered 200 after the failover")
+    finally:
+        load.stop()
+    ok = load.ok()
+    assert gw.daemon.alive() and writer.alive()
+    assert "redis connected" in gw.log() and gw.log().count("master_name=") >= 2, gw.log()[-3000:]
+
+    def rows():
+        got = pg.query(db, "SELECT delivery_id, count(*) FROM hookpipe.events "
+                           "WHERE delivery_id = ANY(%s) GROUP BY delivery_id", (list(ok),))
+        return dict(got)
+    harness.wait_for(lambda: len(rows()) == len(ok), timeout=60, interval=0.2,
+                     what=f"a row for each of the {len(ok)} deliveries answered 200")
+    counts = rows()
+    assert set(counts) == set(ok)
+    assert all(n == 1 for n in counts.values()), {k: n for k, n in counts.items() if n != 1}
+    m = gw.metrics()
+    print("answers: %d x 200, %d x 503; ack failures %d" % (
+        len(ok), load.count(503), metric(m, "hookpipe_gateway_ack_failures_total")))
+    assert gw.daemon.stop() == 0
+    assert writer.stop() == 0
+
+
+@pytest.mark.timeout(90)
+def test_slow_replica_gives_503_without_resetting_the_master_link(tmp_path):
+    """ack_replicas = 1 and the only replica stopped (SIGSTOP): WAIT blocks ack_timeout_ms
+    and counts 0, so the push is answered 503 (not replicated); the link to the master is
+    never reset as stalled, even with push_timeout_ms well below ack_timeout_ms. After
+    SIGCONT the next push is a 200 and is on the replica when answered."""
+    master = RedisNode().start()
+    replica = RedisNode(replicaof=master).start()
+    wait_replicas_online(master, 1)
+    gw = HaGw(tmp_path, {"url": master.url, "ack_replicas": "1", "ack_timeout_ms": "700"},
+              gateway={"push_timeout_ms": "150"}).start()
+    st, doc = gw.post(event_body())
+    assert st == 200, doc
+    clients_before = master.client().client_list()
+    replica.stop_signal(signal.SIGSTOP)
+    try:
+        results = []
+
+        def one():
+            t0 = time.monotonic()
+            results.append(gw.post(event_body()) + (time.monotonic() - t0,))
+        threads = [threading.Thread(target=one) for _ in range(12)]
+        for t in threads:
+            t.start()
+            time.sleep(0.05)  # spread over more than one WAIT
+        for t in threads:
+            t.join(20)
+        assert len(results) == 12
+        for st, doc, secs in results:
+            assert st == 503, doc
+            assert doc and "replicate" in doc.get("error", ""), doc
+            assert secs < 0.15 + 2 * 0.7 + 1.0, secs
+        m = gw.metrics()
+        assert metric(m, "hookpipe_gateway_ack_failures_total") == 12
+        assert metric(m, "hookpipe_gateway_push_timeouts_total") == 0
+        assert metric(m, "hookpipe_gateway_redis_connected") == 1
+        assert "redis link reset" not in gw.log(), gw.log()[-2000:]
+        gw_ids = lambda cl: {c["id"] for c in cl if c.get("name", "") == "" and
+                             c.get("cmd") not in ("client|list", "client")}
+        assert gw_ids(clients_before) <= gw_ids(master.client().client_list()), \
+            "the gateway's connections to the master changed"
+    finally:
+        replica.stop_signal(signal.SIGCONT)
+    body = event_body()
+    harness.wait_for(lambda: gw.post(body)[0] == 200, timeout=10, interval=0.2,
+                     what="a 200 once the replica runs again")
+    # WAIT said the replica has it: it is there now, without waiting
+    items = [decode_envelope(i)["body"] for i in replica.client().lrange(gw.queue, 0, -1)]
+    assert body in items
+    assert gw.daemon.stop() == 0
+
+
+@pytest.mark.timeout(60)
+def test_unreachable_sentinels_give_an_error_line_and_503(tmp_path):
+    dead = [f"127.0.0.1:{harness.free_port()}", f"127.0.0.1:{harness.free_port()}"]
+    redis = {"url": "redis://127.0.0.1:1/0", "sentinels": ",".join(dead),
+             "master_name": MASTER_NAME}
+    gw = HaGw(tmp_path, redis).start(up=False)
+    harness.wait_for(lambda: "redis master not found" in gw.log(), timeout=10,
+                     what="the error line")
+    log = gw.log()
+    assert "redis sentinel unreachable" in log and dead[0] in log and dead[1] in log, log[-2000:]
+    for _ in range(3):
+        st, doc = gw.post(event_body())
+        assert st == 503, doc
+    st, _, _ = harness.http_request(gw.port, "GET", "/readyz")
+    assert st == 503
+    db = harness.shared_postgres().create_database()
+    redis["queue"] = gw.queue
+    w = harness.Daemon("writer", writer_config(tmp_path, redis, db, "w1")).start()
+    harness.wait_for(lambda: "redis master not found" in w.log(), timeout=10,
+                     what="the writer's error line")
+    assert gw.daemon.alive() and w.alive()
+    assert gw.daemon.stop() == 0
+    assert w.stop() == 0
+
+
+@pytest.mark.timeout(90)
+def test_wrong_master_name_and_disagreeing_sentinels(tmp_path):
+    """A wrong master_name: every sentinel says so, 503s. Sentinels that disagree: one names
+    a replica (a lone sentinel watching another pair), the good ones the master; ROLE
+    catches the replica, the next sentinel is asked, and every 200 is in the real master.
+    Only sentinels that name a replica: 503s, never a 200."""
+    master, (replica,), sentinels = redis_group(nreplicas=1, nsentinels=3)
+    gw = HaGw(tmp_path, {"url": "redis://127.0.0.1:1/0", "sentinels": sentinel_list(sentinels),
+                         "master_name": "no-such-master"}, name="wrong").start(up=False)
+    harness.wait_for(lambda: "redis master not found" in gw.log(), timeout=10,
+                     what="the error line")
+    assert "redis sentinel does not know the master" in gw.log()
+    assert gw.post(event_body())[0] == 503
+    assert gw.daemon.stop() == 0
+
+    # another pair, unknown to the good sentinels; a lone sentinel names its replica
+    other = RedisNode().start()
+    other_replica = RedisNode(replicaof=other).start()
+    wait_replicas_online(other, 1)
+    lone = Sentinel(other_replica.port).start()
+    harness.wait_for(lambda: lone.master_port() == other_replica.port, timeout=10,
+                     what="the lone sentinel to answer")
+    gw = HaGw(tmp_path, {"url": "redis://127.0.0.1:1/0",
+                         "sentinels": sentinel_list([lone] + sentinels),
+                         "master_name": MASTER_NAME}, name="disagree").start()
+    log = gw.log()
+    assert "redis sentinel named a server that is not the master" in log, log[-2000:]
+    assert f"127.0.0.1:{master.port}" in log
+    answered = []
+    for _ in range(5):
+        body = event_body()
+        st, doc = gw.post(body)
+        assert st == 200, doc
+        answered.append(body)
+    in_master = [decode_envelope(i)["body"] for i in master.client().lrange(gw.queue, 0, -1)]
+    assert sorted(in_master) == sorted(answered)
+    assert other.client().llen(gw.queue) == 0
+    assert gw.daemon.stop() == 0
+
+    gw = HaGw(tmp_path, {"url": "redis://127.0.0.1:1/0", "sentinels": lone.addr,
+                         "master_name": MASTER_NAME}, name="only-replica").start(up=False)
+    harness.wait_for(lambda: "redis master not found" in gw.log(), timeout=10,
+                     what="the error line")
+    for _ in range(3):
+        assert gw.post(event_body())[0] == 503
+    assert other.client().llen(gw.queue) == 0 and other_replica.client().llen(gw.queue) == 0
+    assert gw.daemon.stop() == 0
+
+
+@pytest.mark.timeout(90)
+def test_manual_failover_is_followed_by_gateway_and_writer(tmp_path):
+    """SENTINEL FAILOVER: the master is demoted while still running (its clients are told
+    by a dropped connection, a READONLY reply or the once-a-second ROLE check). Both
+    daemons end up on the new master without a restart; nothing 200'd is lost."""
+    master, (replica,), sentinels = redis_group(nreplicas=1, nsentinels=3)
+    redis = sentinel_redis(sentinels)
+    gw = HaGw(tmp_path, redis).start()
+    redis["queue"] = gw.queue
+    pg = harness.shared_postgres()
+    db = pg.create_database()
+    w = harness.Daemon("writer", writer_config(tmp_path, redis, db, "w1")).start()
+    ok = []
+    for _ in range(5):
+        body = event_body()
+        st, doc = gw.post(body)
+        assert st == 200, doc
+        ok.append(doc["id"])
+    sentinels[0].client().execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
+    harness.wait_for(lambda: replica.role() == "master" and master.role() == "slave",
+                     timeout=30, interval=0.1, what="the replica promoted, the master demoted")
+    wait_replicas_online(replica, 1, timeout=30)
+
+    def post_ok():
+        st, doc = gw.post(event_body())
+        if st == 200:
+            ok.append(doc["id"])
+        return st == 200
+    harness.wait_for(post_ok, timeout=20, interval=0.2, what="a 200 after the failover")
+    for _ in range(5):
+        assert post_ok()
+    harness.wait_for(lambda: pg.query(db, "SELECT count(*) FROM hookpipe.events "
+                                          "WHERE delivery_id = ANY(%s)", (ok,))[0][0] == len(ok),
+                     timeout=30, interval=0.2, what=f"{len(ok)} rows")
+    assert f"127.0.0.1:{replica.port}" in gw.log() and f"127.0.0.1:{replica.port}" in w.log()
+    assert gw.daemon.stop() == 0
+    assert w.stop() == 0
+
+
+@pytest.mark.timeout(90)
+def test_master_demoted_behind_the_sentinels_back_is_left(tmp_path):
+    """The master becomes a replica without its clients being dropped (REPLICAOF on it):
+    a push gets READONLY and is answered 503, an idle link notices through its ROLE check,
+    and the sentinels (still naming it) get no 200 out of it. Once it is a master again the
+    gateway comes back by itself."""
+    master, (replica,), sentinels = redis_group(nreplicas=1, nsentinels=3)
+    gw = HaGw(tmp_path, sentinel_redis(sentinels), gateway={"workers": "2"}).start()
+    assert gw.post(event_body())[0] == 200
+    elsewhere = RedisNode().start()
+    master.client().execute_command("REPLICAOF", "127.0.0.1", str(elsewhere.port))
+    try:
+        st, doc = gw.post(event_body())
+        assert st == 503, doc
+        harness.wait_for(lambda: "redis server is no longer the master" in gw.log(), timeout=5,
+                         interval=0.05, what="an idle link's ROLE check to notice")
+        assert "redis sentinel named a server that is not the master" in gw.log() or \
+            "READONLY" in gw.log(), gw.log()[-2000:]
+        for _ in range(3):
+            assert gw.post(event_body())[0] == 503
+    finally:
+        master.client().execute_command("REPLICAOF", "NO", "ONE")
+    gw.wait_up()
+    body = event_body()
+    st, doc = gw.post(body)
+    assert st == 200, doc
+    assert body in [decode_envelope(i)["body"] for i in master.client().lrange(gw.queue, 0, -1)]
+    assert gw.daemon.stop() == 0
