@@ -120,6 +120,11 @@ def test_installed_binaries_run_on_the_installed_example(deb, tmp_path):
         r = subprocess.run([str(b), "--version"], capture_output=True, text=True, timeout=30)
         assert r.returncode == 0, (b.name, r.stderr)
         assert _version() in r.stdout + r.stderr, (b.name, r.stdout, r.stderr)
+        if b.name == "hookpipe-ctl":
+            # hookpipe-ctl has no --check-config (it reads the file per command)
+            r = subprocess.run([str(b), "--help"], capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0 and "status" in r.stdout, (r.stdout, r.stderr)
+            continue
         for config in (conffile, example):
             r = subprocess.run([str(b), "-c", str(config), "--check-config"],
                                capture_output=True, text=True, env=env, timeout=30)
@@ -175,8 +180,9 @@ def test_package_installs_and_purges_in_a_container(deb, tmp_path):
             "getent passwd hookpipe | cut -d: -f1,6,7\n"
             "stat -c '%U:%G %a' /etc/hookpipe/hookpipe.ini\n"
             "export HOOKPIPE_SECRET_EXAMPLE=s3cret\n"
-            "for b in /usr/bin/hookpipe-*; do $b --version; "
+            "for b in /usr/bin/hookpipe-gateway /usr/bin/hookpipe-writer; do $b --version; "
             "$b -c /etc/hookpipe/hookpipe.ini --check-config >/dev/null; echo \"$b ok\"; done\n"
+            "if [ -x /usr/bin/hookpipe-ctl ]; then hookpipe-ctl --version; fi\n"
             "systemd-analyze --version >/dev/null 2>&1 || true\n"
             "test -f /lib/systemd/system/hookpipe-gateway.service && echo units\n"
             "apt-get purge -y hookpipe >/dev/null 2>&1\n"
