@@ -18,7 +18,8 @@
 #include "timeutil.h"
 
 #define WORKER_TICK_MS 250
-#define WORKER_STOP_GRACE_MS 2000 /* beyond push_timeout_ms */
+#define WORKER_STOP_GRACE_MS 2000        /* beyond push_timeout_ms */
+#define WORKER_MAX_CALLBACKS_PER_PASS 64 /* then the loop polls for ready sockets again */
 
 struct gateway gateway = {.cfg_lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -254,6 +255,14 @@ int worker_init(struct worker *w, int id, int listen_fd, SSL_CTX *ssl_ctx)
     if (ecfg == NULL)
         return -1;
     event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    /*
+     * A connection with more pipelined requests than it may handle per callback activates
+     * itself again; libevent runs such re-activations in the same pass, before it polls
+     * again, so a few pipelining clients could keep every other socket (new requests,
+     * Redis replies) waiting for seconds. After WORKER_MAX_CALLBACKS_PER_PASS callbacks
+     * the loop polls again: every ready socket gets its turn.
+     */
+    event_config_set_max_dispatch_interval(ecfg, NULL, WORKER_MAX_CALLBACKS_PER_PASS, 0);
     w->base = event_base_new_with_config(ecfg);
     event_config_free(ecfg);
     if (w->base == NULL)
