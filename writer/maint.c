@@ -82,12 +82,23 @@ static void maint_finish(struct maint *m, bool ok, const char *why)
         m->done(m->done_arg, ok);
 }
 
-/* Another writer holds the maintenance lock: it does this pass's work. */
+/*
+ * Another writer holds the maintenance lock. The daemon leaves this pass's work to it; a
+ * --maintain pass (once) waits for the lock and does the step itself, so that its exit
+ * status 0 means the storage is as configured (main.c bounds the wait).
+ */
 static void maint_busy(struct maint *m)
 {
-    log_msg(LOG_INFO, "maintenance skipped, another writer is doing it", "step=%s",
-            maint_step_names[m->step]);
-    maint_finish(m, true, NULL);
+    if (!m->once) {
+        log_msg(LOG_INFO, "maintenance skipped, another writer is doing it", "step=%s",
+                maint_step_names[m->step]);
+        maint_finish(m, true, NULL);
+        return;
+    }
+    long ms = backoff_next(&m->retry);
+    log_msg(LOG_INFO, "maintenance waiting, another writer holds the lock",
+            "step=%s retry_ms=%ld", maint_step_names[m->step], ms);
+    maint_arm(m, ms);
 }
 
 static void maint_next(struct maint *m, enum maint_step step)

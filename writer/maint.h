@@ -4,7 +4,8 @@
  * undated events in small batches. A pass is a sequence of short transactions on its own
  * PostgreSQL connection, so the writer's COPY path never waits for it; each step takes the
  * maintenance advisory lock with pg_try_advisory_xact_lock, so one writer at a time does
- * the work and the others skip it. The daemon runs a pass at start and every
+ * the work; a daemon's pass skips it when the lock is busy, a --maintain pass waits for
+ * it, so --maintain exiting 0 means the work is done. The daemon runs a pass at start and every
  * maintenance_interval_s; hookpipe-writer --maintain runs one and exits.
  */
 #ifndef HOOKPIPE_MAINT_H
