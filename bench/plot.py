@@ -56,12 +56,14 @@ def main():
     written = []
 
     tp = [(k, lbl, c) for k, lbl, c in (
-        ("(a) gateway acks/s", "(a) gateway acks/s", "tab:blue"),
+        ("(a) gateway acks/s (default workers)", "(a) gateway acks/s", "tab:blue"),
         ("(a) nginx return 200 (ceiling) req/s", "(a) nginx return 200 (ceiling)", "tab:gray"),
         ("(b) drain, 1 writer(s): rows/s", "(b) drain, 1 writer: rows/s", "tab:green"),
         ("(b) drain, 2 writer(s): rows/s", "(b) drain, 2 writers: rows/s", "tab:green"),
         ("(b) psql \\copy (ceiling) rows/s", "(b) psql \\copy (ceiling)", "tab:gray"),
         ("(c) end to end events/s into PostgreSQL", "(c) end to end events/s", "tab:orange"),
+        ("(c) psql \\copy of the same rows (ceiling) rows/s", "(c) psql \\copy (ceiling)",
+         "tab:gray"),
         ("(c) gateway acks/s during it (wrk)", "(c) gateway acks/s during (c)", "tab:blue"),
     ) if k in fig_]
     if tp:

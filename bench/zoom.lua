@@ -3,6 +3,9 @@
 --   mode "pool": cycles through pre-signed raw requests (no per-request work in wrk);
 --   mode "live": formats each body from a template and signs it here (HMAC-SHA256 through
 --   LuaJIT's FFI into the libcrypto wrk already links), so long runs never repeat a body.
+--   mode "stream": reads pre-signed requests one after the other from a file (an 8-digit
+--   length, then the bytes): no body twice and no signing in wrk. One thread only; should
+--   the file run out it starts again (counted as "wraps": those are duplicates).
 -- done() prints one "BENCH k=v ..." line that bench/bench.py parses.
 
 local ffi = require("ffi")
@@ -33,6 +36,8 @@ local function hex32()
 end
 
 local threads = {}
+local stream
+wraps = 0
 
 function setup(thread)
     thread:set("tid", #threads)
@@ -47,6 +52,9 @@ function init(args)
     end
     if data.mode == "pool" then
         nreq = #data.requests
+    end
+    if data.mode == "stream" then
+        stream = assert(io.open(data.file, "rb"))
     end
     -- stagger where each thread starts so threads do not send the same bytes at once
     idx = (tid * 7919) % math.max(nreq, 1)
@@ -70,9 +78,22 @@ local function live_request()
         data.path, now, hex32(), n, #body, body)
 end
 
+local function stream_request()
+    local len = stream:read(8)
+    if len == nil then
+        wraps = wraps + 1
+        stream:seek("set", 0)
+        len = stream:read(8)
+    end
+    return stream:read(tonumber(len))
+end
+
 function request()
     if data.mode == "live" then
         return live_request()
+    end
+    if data.mode == "stream" then
+        return stream_request()
     end
     idx = idx + 1
     if idx > nreq then
@@ -83,10 +104,15 @@ end
 
 function done(summary, latency, requests)
     local e = summary.errors
+    local w = 0
+    for _, t in ipairs(threads) do
+        w = w + (t:get("wraps") or 0)
+    end
     io.write(string.format(
         "BENCH requests=%d duration_us=%d bytes=%d p50_us=%d p90_us=%d p99_us=%d max_us=%d "
-            .. "mean_us=%.1f err_connect=%d err_read=%d err_write=%d err_status=%d err_timeout=%d\n",
+            .. "mean_us=%.1f err_connect=%d err_read=%d err_write=%d err_status=%d err_timeout=%d "
+            .. "wraps=%d\n",
         summary.requests, summary.duration, summary.bytes, latency:percentile(50),
         latency:percentile(90), latency:percentile(99), latency.max, latency.mean,
-        e.connect, e.read, e.write, e.status, e.timeout))
+        e.connect, e.read, e.write, e.status, e.timeout, w))
 end

@@ -6,6 +6,7 @@ queue envelopes (v1, common/envelope.h) / COPY rows for the writer benchmark.
 Used by bench/bench.py; also runnable alone:
   python3 bench/zoomgen.py lua-pool OUT.lua N SECRET PATH   (N pre-signed raw requests)
   python3 bench/zoomgen.py lua-live OUT.lua SECRET PATH     (template; wrk signs each request)
+  python3 bench/zoomgen.py stream OUT N SECRET PATH         (N pre-signed, read in sequence)
 """
 
 import hashlib
@@ -56,14 +57,16 @@ def signature(secret, ts, data):
     return "v0=" + hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
 
 
-def raw_request(secret, path, n, ts=None):
-    """A complete HTTP/1.1 keep-alive request for body n, signed at ts (default now)."""
+def raw_request(secret, path, n, ts=None, close=False):
+    """A complete HTTP/1.1 request for body n, signed at ts (default now): keep-alive, or with
+    close a `Connection: close` one (a new connection per request, as Zoom may do)."""
     if ts is None:
         ts = int(time.time())
     b = body(n)
     head = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Zoom Marketplace/1.0a\r\n"
-        f"Content-Type: application/json; charset=utf-8\r\n"
+        + ("Connection: close\r\n" if close else "")
+        + f"Content-Type: application/json; charset=utf-8\r\n"
         f"x-zm-request-timestamp: {ts}\r\nx-zm-signature: {signature(secret, ts, b)}\r\n"
         f"x-zm-trackingid: v=2.0&s=bench&rid={n:016d}\r\n"
         f"Content-Length: {len(b)}\r\n\r\n"
@@ -88,15 +91,31 @@ def lua_quote(data):
     return "".join(out)
 
 
-def write_lua_pool(out_path, n, secret, path, first=0):
+def write_lua_pool(out_path, n, secret, path, first=0, close=False):
     """Writes `return {mode="pool", requests={...}}` with n distinct pre-signed requests."""
     ts = int(time.time())
     with open(out_path, "w") as f:
         f.write('return {mode="pool", requests={\n')
         for i in range(first, first + n):
-            f.write(lua_quote(raw_request(secret, path, i, ts)))
+            f.write(lua_quote(raw_request(secret, path, i, ts, close)))
             f.write(",\n")
         f.write("}}\n")
+
+
+def write_stream(out_path, n, secret, path, first=0):
+    """n distinct pre-signed requests in a file that wrk reads one after the other (each is
+    an 8-digit length and the bytes), so a long run sends no body twice and wrk signs
+    nothing; out_path.lua is the data file for bench/zoom.lua (mode "stream")."""
+    ts = int(time.time())
+    with open(out_path, "wb", buffering=1 << 20) as f:
+        for i in range(first, first + n):
+            r = raw_request(secret, path, i, ts)
+            f.write(b"%08d" % len(r))
+            f.write(r)
+    with open(out_path + ".lua", "w") as f:
+        f.write('return {mode="stream", file=%s, count=%d}\n'
+                % (lua_quote(out_path.encode()), n))
+    return out_path + ".lua"
 
 
 def write_lua_live(out_path, secret, path, first=0):
@@ -122,5 +141,7 @@ if __name__ == "__main__":
         write_lua_pool(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
     elif cmd == "lua-live":
         write_lua_live(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif cmd == "stream":
+        write_stream(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
     else:
         sys.exit(__doc__)

@@ -97,6 +97,7 @@ static const struct config_key config_keys[] = {
     CK_LONG("storage", storage.keep_days, "keep_days", "0", 0, 36500, RESTART),
     CK_LONG("storage", storage.maintenance_interval_s, "maintenance_interval_s", "3600", 1, 604800,
             RESTART),
+    CK_TYPED("storage", storage.keep_body, "keep_body", CONFIG_BOOL, "on", RESTART),
 };
 
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))

@@ -95,6 +95,7 @@ struct config_storage {
     long premake;                /* partitions created ahead of the current one */
     long keep_days;              /* data older than this is dropped; 0 = kept for ever */
     long maintenance_interval_s; /* how often a writer runs maintenance */
+    bool keep_body;              /* hookpipe.events.body: the bytes as received (else NULL) */
 };
 
 struct config {

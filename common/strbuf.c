@@ -46,6 +46,15 @@ void strbuf_append(struct strbuf *sb, const char *s, size_t len)
     sb->data[sb->len] = '\0';
 }
 
+void strbuf_append_copy(struct strbuf *sb, size_t off, size_t len)
+{
+    if (off > sb->len || len > sb->len - off || strbuf_reserve(sb, len) < 0)
+        return; /* reserve may move data: the offset stays valid, a pointer would not */
+    memcpy(sb->data + sb->len, sb->data + off, len);
+    sb->len += len;
+    sb->data[sb->len] = '\0';
+}
+
 void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
 {
     va_list ap;

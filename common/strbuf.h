@@ -19,6 +19,8 @@ struct strbuf {
 /* Makes room for n more bytes (and the NUL). 0, or -1 (and failed set) when out of memory. */
 int strbuf_reserve(struct strbuf *sb, size_t n) __attribute__((warn_unused_result));
 void strbuf_append(struct strbuf *sb, const char *s, size_t len);
+/* Appends a copy of the len bytes already in sb at offset off (nothing if out of range). */
+void strbuf_append_copy(struct strbuf *sb, size_t off, size_t len);
 void strbuf_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Empties the buffer, keeping its memory, and clears failed. */
 void strbuf_reset(struct strbuf *sb);

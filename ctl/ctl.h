@@ -25,9 +25,10 @@ struct ctl {
 void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
- * Connects to Redis the way the daemons do ([redis] url: TCP or unix socket, AUTH, SELECT)
- * with a 5 s connect and command timeout. NULL after printing one line (callers exit 1).
- * The one place a new way to reach Redis (e.g. Sentinel) plugs in.
+ * Connects to Redis the way the daemons do ([redis] url: TCP or unix socket, or the master
+ * the [redis] sentinels name, checked with ROLE; then AUTH, SELECT) with a 5 s connect and
+ * command timeout (1 s per sentinel). NULL after printing one line per server tried
+ * (callers exit 1).
  */
 redisContext *ctl_redis_connect(const struct ctl *ctl) __attribute__((warn_unused_result));
 

@@ -1,6 +1,7 @@
 /*
- * replay: sends stored events, oldest first, to another endpoint as Zoom would — the
- * payload's bytes (PostgreSQL's text form of the jsonb), a fresh x-zm-request-timestamp,
+ * replay: sends stored events, oldest first, to another endpoint as Zoom would — the body
+ * bytes as received (payload's canonical jsonb text for rows stored without them: before
+ * schema v4 or with keep_body off; counted), a fresh x-zm-request-timestamp,
  * the v0 signature over exactly those bytes, x-zm-request-id when stored. The main thread
  * reads one snapshot through a cursor into a bounded queue; --concurrency threads send,
  * each on its own keep-alive connection, under one shared --rate; non-2xx answers and
@@ -320,6 +321,7 @@ int ctl_replay(const struct ctl *ctl, int argc, char **argv)
     long nthreads = 0;
     bool progress_started = false;
     int ret = CTL_USAGE;
+    unsigned long long canonical = 0; /* rows sent as payload text: no stored body */
 
     memset(&a, 0, sizeof(a));
     memset(&rp, 0, sizeof(rp));
@@ -459,8 +461,9 @@ int ctl_replay(const struct ctl *ctl, int argc, char **argv)
         goto done;
     }
     snprintf(sql, sizeof(sql),
-             "DECLARE replay_cursor NO SCROLL CURSOR FOR SELECT id::text, payload::text,"
-             " request_id FROM hookpipe.events WHERE true%s ORDER BY received_at, id",
+             "DECLARE replay_cursor NO SCROLL CURSOR FOR SELECT id::text,"
+             " COALESCE(body, payload::text), request_id, body IS NULL"
+             " FROM hookpipe.events WHERE true%s ORDER BY received_at, id",
              where);
     res = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0);
     if (!ctl_pg_ok(pg, res, "reading events"))
@@ -503,6 +506,7 @@ int ctl_replay(const struct ctl *ctl, int argc, char **argv)
             memcpy(j->body, PQgetvalue(res, i, 1), j->len + 1);
             j->request_id =
                 PQgetisnull(res, i, 2) ? NULL : replay_request_id(PQgetvalue(res, i, 2));
+            canonical += PQgetvalue(res, i, 3)[0] == 't';
             replay_put(&rp, j);
         }
         PQclear(res);
@@ -528,11 +532,15 @@ int ctl_replay(const struct ctl *ctl, int argc, char **argv)
         char dur[32];
         progress_duration(el, dur, sizeof(dur));
         printf("replay: %llu of %llu event%s sent to %s: %llu ok, %llu failed, %llu retr%s, %s, "
-               "%.1f/s\n",
+               "%.1f/s",
                ok + failed, rp.total, rp.total == 1 ? "" : "s", a.to, ok, failed,
                (unsigned long long)atomic_load(&rp.retried),
                atomic_load(&rp.retried) == 1 ? "y" : "ies", dur,
                el > 0 ? (double)(ok + failed) / el : 0.0);
+        if (canonical > 0)
+            printf("; %llu sent as canonical JSON (no stored body: their event_key differs)",
+                   canonical);
+        putchar('\n');
         ret = ok == rp.total && failed == 0 ? CTL_OK : CTL_FAIL;
     }
     pthread_mutex_destroy(&rp.mu);

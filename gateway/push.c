@@ -1,9 +1,13 @@
 /*
- * Push bookkeeping (see push.h). The LPUSH goes out as pre-formatted RESP, so hiredis
- * copies it once and parses no format string; a cancelled push still takes its reply,
- * which only updates the counters. With ack_replicas one WAIT is in flight at a time: it
- * covers every push sent before it, and the pushes sent while it blocks form the group
- * the next WAIT covers, so WAITs never queue up behind each other on the link.
+ * Push bookkeeping (see push.h). The envelopes of one loop turn are coalesced: each push
+ * appends its element to the open batch, and the batch goes out as one multi-element
+ * LPUSH when the loop has run every callback that was ready (an event activated by the
+ * first push of the batch), or at once when it is full. The command is pre-formatted RESP,
+ * so hiredis copies it once and parses no format string; its integer reply confirms every
+ * push of the batch (LPUSH is atomic), any other outcome fails every one. A cancelled push
+ * still takes its reply, which only updates the counters. With ack_replicas one WAIT is in
+ * flight at a time: it covers every batch sent before it, and the pushes sent while it
+ * blocks form the group the next WAIT covers, so WAITs never queue up behind each other.
  */
 #include "push.h"
 
@@ -16,17 +20,23 @@
 #include "envelope.h"
 #include "ev_redis.h"
 #include "stats.h"
+#include "strbuf.h"
 #include "timeutil.h"
+
+#define PUSH_BATCH_MAX 256             /* envelopes per LPUSH, then it goes out at once */
+#define PUSH_BATCH_BYTES (1024 * 1024) /* ... or this many bytes of them */
+#define PUSH_BATCH_HEAD 24             /* room before the elements for "*N\r\n" */
 
 /* A push is freed when its last reference goes: its LPUSH reply, and its group's WAIT. */
 struct push {
     struct pusher *pusher;
     push_done_fn done; /* NULL once cancelled */
     void *arg;
-    int refs;          /* 1, or 2 while it also belongs to a WAIT group */
-    bool pushed;       /* the LPUSH reply was an integer */
-    bool reported;     /* the outcome is known (done called unless cancelled) */
-    struct push *next; /* in its group */
+    int refs;                /* 1, or 2 while it also belongs to a WAIT group */
+    bool pushed;             /* the LPUSH reply was an integer */
+    bool reported;           /* the outcome is known (done called unless cancelled) */
+    struct push *next;       /* in its group */
+    struct push *batch_next; /* in its batch */
 };
 
 struct push_group {
@@ -34,11 +44,25 @@ struct push_group {
     struct push *head, *tail;
 };
 
-void pusher_init(struct pusher *p, struct redis_link *link, const char *queue, int worker_id,
-                 uint64_t id_prefix, long ack_replicas, long ack_timeout_ms,
-                 void (*idle)(void *arg), void *idle_arg)
+/* The pushes one LPUSH carries, and (until it is sent) the command being built. */
+struct push_batch {
+    struct pusher *pusher;
+    struct push *head, *tail;
+    size_t n;
+    struct push_batch *next_failed; /* in pusher->failed */
+    struct strbuf cmd; /* PUSH_BATCH_HEAD bytes of room, "$5 LPUSH $len queue", the elements */
+};
+
+static void pusher_flush_cb(evutil_socket_t fd, short what, void *arg);
+
+int pusher_init(struct pusher *p, struct event_base *base, struct redis_link *link,
+                const char *queue, int worker_id, uint64_t id_prefix, long ack_replicas,
+                long ack_timeout_ms, void (*idle)(void *arg), void *idle_arg)
 {
     memset(p, 0, sizeof(*p));
+    p->flush_ev = event_new(base, -1, 0, pusher_flush_cb, p);
+    if (p->flush_ev == NULL)
+        return -1;
     p->link = link;
     p->queue = queue;
     p->worker_id = worker_id;
@@ -48,6 +72,7 @@ void pusher_init(struct pusher *p, struct redis_link *link, const char *queue, i
     p->idle = idle;
     p->idle_arg = idle_arg;
     p->last_reply = monotonic_s();
+    return 0;
 }
 
 bool pusher_ready(const struct pusher *p)
@@ -97,10 +122,36 @@ static void push_unref(struct push *push)
         free(push);
 }
 
-static void push_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
+/* Settles one push of a batch the LPUSH reply (queued or not) is known for. */
+static void push_lpush_outcome(struct push *push, bool queued, const char *error)
 {
-    struct push *push = privdata;
-    struct pusher *p = push->pusher;
+    push->pushed = queued;
+    if (!queued)
+        push_report(push, PUSH_FAILED, error);
+    else if (push->pusher->ack_replicas == 0)
+        push_report(push, PUSH_QUEUED, NULL);
+    /* else the group's WAIT decides */
+}
+
+/* Settles every push of b and frees it; the batch's command is already gone. */
+static void push_batch_finish(struct push_batch *b, bool queued, const char *error)
+{
+    struct push *push = b->head;
+
+    while (push != NULL) {
+        struct push *next = push->batch_next;
+        push_lpush_outcome(push, queued, error);
+        push_unref(push);
+        push = next;
+    }
+    strbuf_free(&b->cmd);
+    free(b);
+}
+
+static void push_batch_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct push_batch *b = privdata;
+    struct pusher *p = b->pusher;
     redisReply *reply = r;
     bool queued = reply != NULL && reply->type == REDIS_REPLY_INTEGER;
     const char *error = reply != NULL && reply->type == REDIS_REPLY_ERROR ? reply->str : NULL;
@@ -109,15 +160,9 @@ static void push_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
         pusher_saw_reply(p);
     if (queued)
         STAT_SET(queue_length, reply->integer);
-    push->pushed = queued;
-    if (!queued)
-        push_report(push, PUSH_FAILED, error);
-    else if (p->ack_replicas == 0)
-        push_report(push, PUSH_QUEUED, NULL);
-    /* else the group's WAIT decides */
+    push_batch_finish(b, queued, error);
     if (error != NULL)
         redis_link_saw_error(p->link, error); /* READONLY: the master moved */
-    push_unref(push);
 }
 
 static void pusher_send_wait(struct pusher *p);
@@ -174,8 +219,8 @@ static void pusher_send_wait(struct pusher *p)
     p->wait_inflight = true;
 }
 
-/* Adds push to the open group (the next WAIT's). -1 when out of memory. */
-static int pusher_group_add(struct pusher *p, struct push *push)
+/* Makes sure there is an open group (the next WAIT's). -1 when out of memory. */
+static int pusher_group_open(struct pusher *p)
 {
     if (p->open == NULL) {
         p->open = calloc(1, sizeof(*p->open));
@@ -183,27 +228,114 @@ static int pusher_group_add(struct pusher *p, struct push *push)
             return -1;
         p->open->pusher = p;
     }
+    return 0;
+}
+
+/* Adds push to the open group, which pusher_group_open made. */
+static void pusher_group_add(struct pusher *p, struct push *push)
+{
     if (p->open->tail != NULL)
         p->open->tail->next = push;
     else
         p->open->head = push;
     p->open->tail = push;
     push->refs++;
-    return 0;
+}
+
+/*
+ * A batch that could not be sent fails each of its pushes, but never inside pusher_send
+ * (its caller is not ready for an answer yet): from the flush event, now or soon.
+ */
+static void pusher_batch_failed(struct pusher *p, struct push_batch *b, bool from_event)
+{
+    if (from_event) {
+        push_batch_finish(b, false, NULL);
+        return;
+    }
+    b->next_failed = p->failed;
+    p->failed = b;
+    event_active(p->flush_ev, EV_TIMEOUT, 1);
+}
+
+/*
+ * Sends the open batch as one LPUSH. When it cannot be sent (the link is going, or out of
+ * memory) every push of it fails; nothing of it reached Redis.
+ */
+static void pusher_flush(struct pusher *p, bool from_event)
+{
+    struct push_batch *b = p->batch;
+    redisAsyncContext *ac = redis_link_ctx(p->link);
+    char head[PUSH_BATCH_HEAD];
+    int hlen;
+
+    if (b == NULL)
+        return;
+    p->batch = NULL;
+    hlen = snprintf(head, sizeof(head), "*%zu\r\n", b->n + 2);
+    if (b->cmd.failed || ac == NULL || (p->ack_replicas > 0 && pusher_group_open(p) < 0)) {
+        pusher_batch_failed(p, b, from_event);
+        return;
+    }
+    /* "*N" right before "$5 LPUSH", in the room left at the start */
+    memcpy(b->cmd.data + PUSH_BATCH_HEAD - hlen, head, (size_t)hlen);
+    if (redisAsyncFormattedCommand(ac, push_batch_reply_cb, b, b->cmd.data + PUSH_BATCH_HEAD - hlen,
+                                   b->cmd.len - PUSH_BATCH_HEAD + (size_t)hlen) != REDIS_OK) {
+        pusher_batch_failed(p, b, from_event);
+        return;
+    }
+    strbuf_free(&b->cmd); /* hiredis has its copy */
+    STAT_ADD(redis_pushes_total, 1);
+    if (p->ack_replicas > 0) {
+        for (struct push *push = b->head; push != NULL; push = push->batch_next)
+            pusher_group_add(p, push);
+        pusher_send_wait(p);
+    }
+}
+
+static void pusher_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct pusher *p = arg;
+
+    while (p->failed != NULL) {
+        struct push_batch *b = p->failed;
+        p->failed = b->next_failed;
+        push_batch_finish(b, false, NULL);
+    }
+    pusher_flush(p, true);
+}
+
+/* The open batch, made (and its flush at the end of this loop turn arranged) if none. */
+static struct push_batch *pusher_batch(struct pusher *p)
+{
+    struct push_batch *b = p->batch;
+    size_t qlen = strlen(p->queue);
+
+    if (b != NULL)
+        return b;
+    b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return NULL;
+    b->pusher = p;
+    if (strbuf_reserve(&b->cmd, PUSH_BATCH_HEAD + 64 + qlen) < 0) {
+        free(b);
+        return NULL;
+    }
+    b->cmd.len = PUSH_BATCH_HEAD;
+    strbuf_printf(&b->cmd, "$5\r\nLPUSH\r\n$%zu\r\n%s\r\n", qlen, p->queue);
+    p->batch = b;
+    event_active(p->flush_ev, EV_TIMEOUT, 1);
+    return b;
 }
 
 int pusher_send(struct pusher *p, const struct push_request *req, char id[PUSH_ID_MAX],
                 push_done_fn done, void *arg, struct push **out)
 {
-    redisAsyncContext *ac = redis_link_ctx(p->link);
     char header[ENVELOPE_HEADER_MAX];
-    size_t qlen = strlen(p->queue);
     int hlen;
-    char *cmd;
-    size_t cap, n;
+    struct push_batch *b;
     struct push *push;
 
-    if (ac == NULL)
+    if (!pusher_ready(p))
         return -1;
     snprintf(id, PUSH_ID_MAX, "%012" PRIx64 "%02x%010" PRIx64, p->id_prefix,
              (unsigned)p->worker_id & 0xff, ++p->seq);
@@ -211,52 +343,32 @@ int pusher_send(struct pusher *p, const struct push_request *req, char id[PUSH_I
                                   req->request_id_len, req->body_len);
     if (hlen < 0)
         return -1;
-    cap = 64 + qlen + (size_t)hlen + req->body_len + 1; /* + NUL: hiredis 0.14 strchr()s it */
-    cmd = malloc(cap);
     push = calloc(1, sizeof(*push));
-    if (cmd == NULL || push == NULL) {
-        free(cmd);
+    b = push != NULL ? pusher_batch(p) : NULL;
+    if (b == NULL) {
         free(push);
         return -1;
     }
-    n = (size_t)snprintf(cmd, cap, "*3\r\n$5\r\nLPUSH\r\n$%zu\r\n%s\r\n$%zu\r\n", qlen, p->queue,
-                         (size_t)hlen + req->body_len);
-    memcpy(cmd + n, header, (size_t)hlen);
-    n += (size_t)hlen;
-    memcpy(cmd + n, req->body, req->body_len);
-    n += req->body_len;
-    memcpy(cmd + n, "\r\n", 2);
-    n += 2;
-    cmd[n] = '\0';
+    /* "$len\r\n" header body "\r\n"; the strbuf's NUL ends the command (hiredis 0.14 needs it) */
+    strbuf_printf(&b->cmd, "$%zu\r\n", (size_t)hlen + req->body_len);
+    strbuf_append(&b->cmd, header, (size_t)hlen);
+    strbuf_append(&b->cmd, req->body, req->body_len);
+    strbuf_append(&b->cmd, "\r\n", 2);
     push->pusher = p;
     push->done = done;
     push->arg = arg;
     push->refs = 1;
-    if (p->ack_replicas > 0 && pusher_group_add(p, push) < 0) {
-        free(cmd);
-        free(push);
-        return -1;
-    }
-    if (redisAsyncFormattedCommand(ac, push_reply_cb, push, cmd, n) != REDIS_OK) {
-        /* only the link going down fails this; the open group stays for the next WAIT */
-        free(cmd);
-        if (p->ack_replicas > 0) {
-            /* nothing sent: the requester gets -1 and never done; freed with its group */
-            push->reported = true;
-            push->done = NULL;
-            push->refs--;
-            pusher_send_wait(p); /* fails the group now if no WAIT is in flight to take it */
-            return -1;
-        }
-        free(push);
-        return -1;
-    }
-    free(cmd);
+    if (b->tail != NULL)
+        b->tail->batch_next = push;
+    else
+        b->head = push;
+    b->tail = push;
+    b->n++;
     p->in_flight++;
     STAT_ADD(requests_in_flight, 1);
-    if (p->ack_replicas > 0)
-        pusher_send_wait(p);
     *out = push;
+    if (b->n >= PUSH_BATCH_MAX || b->cmd.len >= PUSH_BATCH_BYTES)
+        pusher_flush(p, false);
     return 0;
 }
 
@@ -264,4 +376,22 @@ void push_cancel(struct push *push)
 {
     push->done = NULL;
     push->arg = NULL;
+}
+
+void pusher_free(struct pusher *p)
+{
+    /* the loop stopped before its turn ended: nothing of these was sent */
+    if (p->batch != NULL) {
+        p->batch->next_failed = p->failed;
+        p->failed = p->batch;
+        p->batch = NULL;
+    }
+    while (p->failed != NULL) {
+        struct push_batch *b = p->failed;
+        p->failed = b->next_failed;
+        push_batch_finish(b, false, NULL);
+    }
+    if (p->flush_ev != NULL)
+        event_free(p->flush_ev);
+    p->flush_ev = NULL;
 }

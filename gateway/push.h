@@ -1,9 +1,10 @@
 /*
- * Delivery pushes of one worker: a delivery id, the envelope, the RESP LPUSH built by
- * hand (one allocation, no format parsing) and sent on the worker's Redis link, and
- * the reply handed back to whoever asked. With ack_replicas, a WAIT follows the LPUSHes
- * and the push is confirmed only once enough replicas have it. Counts pushes in flight
- * and remembers when Redis last answered, so a stalled link can be told from a slow one.
+ * Delivery pushes of one worker: a delivery id, the envelope, and the RESP LPUSH built by
+ * hand (no format parsing) and sent on the worker's Redis link — the envelopes of one loop
+ * turn coalesced into one multi-element LPUSH — and the reply handed back to each asker. With
+ * ack_replicas, a WAIT follows the LPUSHes and the push is confirmed only once enough replicas have
+ * it. Counts pushes in flight and remembers when Redis last answered, so a stalled link can be told
+ * from a slow one.
  */
 #ifndef HOOKPIPE_PUSH_H
 #define HOOKPIPE_PUSH_H
@@ -14,8 +15,11 @@
 
 #define PUSH_ID_MAX 32 /* a delivery id and its NUL */
 
+struct event;
+struct event_base;
 struct redis_link;
-struct push; /* one pending LPUSH; it outlives its requester when cancelled */
+struct push;       /* one pending delivery; it outlives its requester when cancelled */
+struct push_batch; /* the deliveries one LPUSH will carry */
 
 enum push_result {
     PUSH_QUEUED,       /* Redis confirmed the LPUSH (and WAIT counted ack_replicas replicas) */
@@ -29,18 +33,21 @@ typedef void (*push_done_fn)(void *arg, enum push_result result, const char *err
 struct push_group; /* the pushes one WAIT covers */
 
 struct pusher {
-    struct redis_link *link; /* the worker's Redis link (not owned) */
-    long ack_replicas;       /* WAIT for this many replicas; 0 = no WAIT */
-    long ack_timeout_ms;     /* WAIT's timeout */
-    struct push_group *open; /* pushes sent since the last WAIT went out; NULL = none */
-    bool wait_inflight;      /* a WAIT awaits its reply (at most one at a time) */
-    const char *queue;       /* Redis list name (not owned) */
-    uint64_t id_prefix;      /* random 48 bits per process */
-    int worker_id;           /* part of delivery ids */
-    uint64_t seq;            /* delivery id counter */
-    long in_flight;          /* LPUSHes sent, reply not yet seen */
-    double last_reply;       /* monotonic time Redis last answered anything */
-    void (*idle)(void *arg); /* called after each push completes (shutdown may end) */
+    struct redis_link *link;   /* the worker's Redis link (not owned) */
+    long ack_replicas;         /* WAIT for this many replicas; 0 = no WAIT */
+    long ack_timeout_ms;       /* WAIT's timeout */
+    struct push_group *open;   /* pushes sent since the last WAIT went out; NULL = none */
+    struct push_batch *batch;  /* pushes of this loop turn, not sent yet; NULL = none */
+    struct push_batch *failed; /* batches that could not be sent: failed from flush_ev */
+    struct event *flush_ev;    /* sends batch once the loop has run what was ready */
+    bool wait_inflight;        /* a WAIT awaits its reply (at most one at a time) */
+    const char *queue;         /* Redis list name (not owned) */
+    uint64_t id_prefix;        /* random 48 bits per process */
+    int worker_id;             /* part of delivery ids */
+    uint64_t seq;              /* delivery id counter */
+    long in_flight;            /* pushes batched or sent, outcome not yet known */
+    double last_reply;         /* monotonic time Redis last answered anything */
+    void (*idle)(void *arg);   /* called after each push completes (shutdown may end) */
     void *idle_arg;
 };
 
@@ -54,10 +61,14 @@ struct push_request {
     size_t body_len;
 };
 
-/* ack_replicas 0 sends no WAIT. */
-void pusher_init(struct pusher *p, struct redis_link *link, const char *queue, int worker_id,
-                 uint64_t id_prefix, long ack_replicas, long ack_timeout_ms,
-                 void (*idle)(void *arg), void *idle_arg);
+/* ack_replicas 0 sends no WAIT. -1 when out of memory. */
+int pusher_init(struct pusher *p, struct event_base *base, struct redis_link *link,
+                const char *queue, int worker_id, uint64_t id_prefix, long ack_replicas,
+                long ack_timeout_ms, void (*idle)(void *arg), void *idle_arg)
+    __attribute__((warn_unused_result));
+
+/* Fails the pushes of a batch not sent yet (their requesters are gone) and frees it all. */
+void pusher_free(struct pusher *p);
 
 /*
  * How long a requester should wait for done: push_timeout_ms, plus with ack_replicas two
@@ -69,9 +80,9 @@ long pusher_deadline_ms(const struct pusher *p, long push_timeout_ms);
 bool pusher_ready(const struct pusher *p);
 
 /*
- * Sends the LPUSH of req. On success writes the delivery id into id, sets *out to the
- * pending push and returns 0; done(arg, ...) follows once. -1 when out of memory or the
- * link is down (nothing sent, done never called).
+ * Adds req to this loop turn's LPUSH. On success writes the delivery id into id, sets *out
+ * to the pending push and returns 0; done(arg, ...) follows once, never from inside this
+ * call. -1 when out of memory or the link is down (nothing queued, done never called).
  */
 int pusher_send(struct pusher *p, const struct push_request *req, char id[PUSH_ID_MAX],
                 push_done_fn done, void *arg, struct push **out)

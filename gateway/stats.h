@@ -22,6 +22,8 @@
     X(queue_length, gauge, "Length of the Redis queue as last seen (LPUSH reply or LLEN).")        \
     X(redis_links_up, gauge, "Worker Redis connections that are up.")                              \
     X(redis_links, gauge, "Worker Redis connections configured (one per worker).")                 \
+    X(redis_pushes_total, counter,                                                                 \
+      "LPUSH commands sent; each carries the deliveries of one loop turn (at most 256).")          \
     X(push_timeouts_total, counter, "Pushes not confirmed within push_timeout_ms (503).")          \
     X(push_errors_total, counter, "Pushes Redis answered with an error or dropped (503).")         \
     X(ack_failures_total, counter,                                                                 \

@@ -300,8 +300,9 @@ int worker_init(struct worker *w, int id, int listen_fd, SSL_CTX *ssl_ctx)
     explicit_bzero(target.url.password, sizeof(target.url.password));
     if (w->redis == NULL)
         return -1;
-    pusher_init(&w->pusher, w->redis, w->queue, id, gateway.id_prefix, ack_replicas, ack_timeout_ms,
-                worker_push_done, w);
+    if (pusher_init(&w->pusher, w->base, w->redis, w->queue, id, gateway.id_prefix, ack_replicas,
+                    ack_timeout_ms, worker_push_done, w) < 0)
+        return -1;
     STAT_ADD(redis_links, 1);
     budget_init();
     return 0;
@@ -346,6 +347,7 @@ void worker_destroy(struct worker *w)
         close(w->listen_fd);
     if (w->parked_fd >= 0)
         close(w->parked_fd);
+    pusher_free(&w->pusher);
     /* frees the context: pending push callbacks run with NULL replies and free themselves */
     if (w->redis != NULL) {
         redis_link_free(w->redis);

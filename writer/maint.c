@@ -96,8 +96,8 @@ static void maint_busy(struct maint *m)
         return;
     }
     long ms = backoff_next(&m->retry);
-    log_msg(LOG_INFO, "maintenance waiting, another writer holds the lock",
-            "step=%s retry_ms=%ld", maint_step_names[m->step], ms);
+    log_msg(LOG_INFO, "maintenance waiting, another writer holds the lock", "step=%s retry_ms=%ld",
+            maint_step_names[m->step], ms);
     maint_arm(m, ms);
 }
 

@@ -171,8 +171,10 @@ static void row_timestamp(struct strbuf *buf, int64_t us, bool micro)
  * One COPY text line of r. The staging form starts with the ordinal and carries the
  * times as integers (converted in SQL); the events form carries them as text.
  */
-static void row_line(struct strbuf *buf, const struct row *r, bool staging, long ord)
+static void row_line(struct strbuf *buf, const struct row *r, bool staging, long ord,
+                     bool keep_body)
 {
+    size_t payload_at, payload_len;
     char num[64];
     char keyhex[4 + 2 * EVENT_KEY_LEN];
     char reqid[3 * ENVELOPE_REQUEST_ID_MAX + 1];
@@ -212,7 +214,9 @@ static void row_line(struct strbuf *buf, const struct row *r, bool staging, long
     hex_encode(r->key, EVENT_KEY_LEN, keyhex + 3);
     strbuf_append(buf, keyhex, 3 + 2 * EVENT_KEY_LEN);
     strbuf_append(buf, "\t", 1);
+    payload_at = buf->len;
     row_copy_escaped(buf, r->env.body, r->env.body_len);
+    payload_len = buf->len - payload_at;
     strbuf_append(buf, "\t", 1);
     row_copy_escaped(buf, r->env.delivery_id, strlen(r->env.delivery_id));
     strbuf_append(buf, "\t", 1);
@@ -226,15 +230,21 @@ static void row_line(struct strbuf *buf, const struct row *r, bool staging, long
         strbuf_append(buf, "\t", 1);
         row_timestamp(buf, row_event_time_ms(r) * 1000, false);
     }
+    /* body: the same escaped bytes as payload (a text column keeps them as they are) */
+    strbuf_append(buf, "\t", 1);
+    if (keep_body)
+        strbuf_append_copy(buf, payload_at, payload_len);
+    else
+        strbuf_append(buf, "\\N", 2);
     strbuf_append(buf, "\n", 1);
 }
 
-void row_copy_line(struct strbuf *buf, const struct row *r, long ord)
+void row_copy_line(struct strbuf *buf, const struct row *r, long ord, bool keep_body)
 {
-    row_line(buf, r, true, ord);
+    row_line(buf, r, true, ord, keep_body);
 }
 
-void row_copy_events_line(struct strbuf *buf, const struct row *r)
+void row_copy_events_line(struct strbuf *buf, const struct row *r, bool keep_body)
 {
-    row_line(buf, r, false, 0);
+    row_line(buf, r, false, 0, keep_body);
 }

@@ -58,14 +58,14 @@ void row_free(struct row *r);
 /*
  * Column list of the staging table, in the order row_copy_line writes them:
  * ord, source, event, event_ts_ms, account_id, received_us, event_key, payload,
- * delivery_id, request_id.
+ * delivery_id, request_id, body (the same bytes as payload; NULL without keep_body).
  */
 #define ROW_COPY_COLUMNS                                                                           \
     "ord, source, event, event_ts_ms, account_id, received_us, event_key, payload, delivery_id, "  \
-    "request_id"
+    "request_id, body"
 
 /* Appends r (a good row) as one COPY text line with ordinal ord. Errors set buf->failed. */
-void row_copy_line(struct strbuf *buf, const struct row *r, long ord);
+void row_copy_line(struct strbuf *buf, const struct row *r, long ord, bool keep_body);
 
 /*
  * Columns of hookpipe.events that row_copy_events_line writes, in order: the batch's
@@ -73,10 +73,10 @@ void row_copy_line(struct strbuf *buf, const struct row *r, long ord);
  */
 #define ROW_EVENTS_COLUMNS                                                                         \
     "source, event, event_ts, account_id, received_at, event_key, payload, delivery_id, "          \
-    "request_id, event_time"
+    "request_id, event_time, body"
 
 /* Appends r as one COPY text line for ROW_EVENTS_COLUMNS (timestamps as UTC text). */
-void row_copy_events_line(struct strbuf *buf, const struct row *r);
+void row_copy_events_line(struct strbuf *buf, const struct row *r, bool keep_body);
 
 /* Appends len bytes escaped for a COPY text field (backslash, tab, newline, CR). */
 void row_copy_escaped(struct strbuf *buf, const char *s, size_t len);

@@ -39,13 +39,13 @@
 #define STORE_STAGED_SQL                                                                           \
     "CREATE TEMP TABLE hookpipe_stage (ord bigint, source text, event text, event_ts_ms bigint, "  \
     "account_id text, received_us bigint, event_key bytea, payload jsonb, delivery_id text, "      \
-    "request_id text) ON COMMIT DROP; "                                                            \
+    "request_id text, body text) ON COMMIT DROP; "                                                 \
     "COPY pg_temp.hookpipe_stage (" ROW_COPY_COLUMNS ") FROM STDIN; "                              \
     "INSERT INTO hookpipe.events (source, event, event_ts, account_id, received_at, event_key, "   \
-    "payload, delivery_id, request_id, event_time) SELECT source, event, "                         \
+    "payload, delivery_id, request_id, body, event_time) SELECT source, event, "                   \
     "timestamptz 'epoch' + event_ts_ms * interval '1 millisecond', account_id, "                   \
     "timestamptz 'epoch' + received_us * interval '1 microsecond', event_key, payload, "           \
-    "delivery_id, request_id, "                                                                    \
+    "delivery_id, request_id, body, "                                                              \
     "timestamptz 'epoch' + COALESCE(event_ts_ms, 0) * interval '1 millisecond' "                   \
     "FROM pg_temp.hookpipe_stage ORDER BY ord "                                                    \
     "ON CONFLICT (event_key, event_time) DO NOTHING"
@@ -343,9 +343,9 @@ static void store_send_copy(struct store *s)
     strbuf_reset(&s->copy);
     for (size_t i = top.lo; i < top.hi; i++) {
         if (direct)
-            row_copy_events_line(&s->copy, &s->rows[s->good[i]]);
+            row_copy_events_line(&s->copy, &s->rows[s->good[i]], s->cfg->storage.keep_body);
         else
-            row_copy_line(&s->copy, &s->rows[s->good[i]], (long)i);
+            row_copy_line(&s->copy, &s->rows[s->good[i]], (long)i, s->cfg->storage.keep_body);
     }
     if (s->copy.failed) {
         struct timeval tv = timeval_ms(STORE_RETRY_MAX_MS);

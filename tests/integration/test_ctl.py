@@ -62,7 +62,7 @@ def migrate(stack):
 
 
 def canonical(pg_stack, doc):
-    """doc as PostgreSQL's jsonb text: the bytes replay sends (so event_keys can match)."""
+    """doc as PostgreSQL's jsonb text: what replay sends for a row without a stored body."""
     return pg_stack.q("SELECT %s::jsonb::text", (json.dumps(doc),))[0][0].encode()
 
 
@@ -295,7 +295,11 @@ def test_replay_into_a_second_stack(shared_redis, shared_pg, tmp_path):
         ev = "meeting.started" if i % 3 else "recording.completed"
         docs.append({"event": ev, "event_ts": 1700000000000 + i,
                      "payload": {"account_id": "acctR", "object": {"id": f"m{i}", "n": i}}})
-    first, second = [canonical(src, d) for d in docs[:20]], [canonical(src, d) for d in docs[20:]]
+    # as Zoom sends them: compact, its own key order; never PostgreSQL's canonical jsonb text
+    raw = [json.dumps({"payload": d["payload"], "event_ts": d["event_ts"], "event": d["event"]},
+                      separators=(",", ":")).encode() for d in docs]
+    assert all(b != canonical(src, d) for b, d in zip(raw, docs))
+    first, second = raw[:20], raw[20:]
     for i, b in enumerate(first):
         post(port_a, SECRET_A, b, request_id=f"req-{i}")
     src.wait_rows(20)
@@ -339,9 +343,21 @@ def test_replay_into_a_second_stack(shared_redis, shared_pg, tmp_path):
     keys_src = {bytes(k[0]) for k in src.q("SELECT event_key FROM hookpipe.events")}
     keys_dst = {bytes(k[0]) for k in dst.q("SELECT event_key FROM hookpipe.events")}
     assert keys_dst <= keys_src
+    assert "canonical" not in r.stdout
     # nothing selected: exit 0, zero sent
     r = ctl(cfg, "replay", "--to", to, "--secret", SECRET_B, "--source", "other")
     assert r.returncode == 0 and "0 of 0 events" in r.stdout
+    # a row stored without its body (before schema v4, or keep_body = off): payload's canonical
+    # text is sent, counted, and stored at the target under an event_key of its own
+    src.q("UPDATE hookpipe.events SET body = NULL WHERE id = (SELECT min(id) FROM "
+          "hookpipe.events WHERE event = 'recording.completed') RETURNING id")
+    r = ctl(cfg, "replay", "--to", to, "--secret", SECRET_B, "--event", "recording.*",
+            "--until", since)
+    assert r.returncode == 0 and "7 of 7 events" in r.stdout, r.stdout + r.stderr
+    assert "1 sent as canonical JSON" in r.stdout, r.stdout
+    dst.wait_rows(30)
+    keys_dst = {bytes(k[0]) for k in dst.q("SELECT event_key FROM hookpipe.events")}
+    assert len(keys_dst - keys_src) == 1 and len(keys_dst & keys_src) == 29
 
 
 @pytest.mark.timeout(120)
@@ -449,8 +465,8 @@ def test_replay_signs_like_zoom_and_honours_retry_after(stack, tmp_path):
     migrate(stack)
     cfg = ctl_config(stack, tmp_path / "ctl.ini")
     stack.writer("rt")
-    items = [encode(body(), request_id=f"rid {i}%") for i in range(4)]
-    stack.push(items)
+    bodies = [body(event_ts=1700000000000 + i) for i in range(4)]
+    stack.push([encode(b, request_id=f"rid {i}%") for i, b in enumerate(bodies)])
     stack.wait_rows(4)
     _Target.seen = []
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Target)
@@ -464,11 +480,10 @@ def test_replay_signs_like_zoom_and_honours_retry_after(stack, tmp_path):
         srv.server_close()
     assert r.returncode == 0, r.stdout + r.stderr
     assert "4 ok, 0 failed, 4 retries" in r.stdout
-    stored = [row[0].encode() for row in stack.q(
-        "SELECT payload::text FROM hookpipe.events ORDER BY received_at, id")]
     seen = _Target.seen
     assert len(seen) == 8
-    assert [b for _, _, b in seen[0::2]] == stored and [b for _, _, b in seen[1::2]] == stored
+    # the bytes Zoom sent, in the order received, each once and again after the Retry-After
+    assert [b for _, _, b in seen[0::2]] == bodies and [b for _, _, b in seen[1::2]] == bodies
     for i in range(0, 8, 2):
         assert seen[i + 1][0] - seen[i][0] >= 0.95  # Retry-After: 1 was honoured
     for when, h, b in seen:

@@ -1,5 +1,6 @@
-"""The gateway against a Redis that goes away: stopped during concurrent traffic and
-restarted on the same port, paused with SIGSTOP so pushes are never confirmed. The rule
+"""The gateway against Redis: deliveries of one loop turn coalesced into one LPUSH; a
+Redis that goes away: stopped during concurrent traffic and restarted on the same port,
+paused with SIGSTOP so pushes are never confirmed. The rule
 under test is "never 200 unless queued": every 200'd delivery id must be in the list
 exactly once (with its own body), and while Redis is gone the answers are fast 503s.
 """
@@ -7,12 +8,15 @@ exactly once (with its own body), and while Redis is gone the answers are fast 5
 import json
 import os
 import signal
+import socket
 import threading
 import time
 
+import pytest
+
 import harness
 from gateway_helpers import (SECRET_A, Gw, event_body, ids_once, metric, retry_after_ok,
-                             wait_ready)
+                             signed_headers, wait_ready)
 
 
 def post_json(gw, body, timeout=5):
@@ -188,4 +192,59 @@ def test_redis_killed_hard_then_back(tmp_path, redis_aof):
     harness.wait_for(lambda: post_json(gw, b'{"event":"probe.y"}')[0] == 200, timeout=8,
                      what="a 200 after Redis restarted")
     check_queue_against_answers(gw, answered)
+    assert gw.stop() == 0
+
+
+def _raw_post(body):
+    h = signed_headers(SECRET_A, body)
+    head = "POST /hooks/alpha HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n" % len(body)
+    head += "".join("%s: %s\r\n" % kv for kv in h.items()) + "\r\n"
+    return head.encode() + body
+
+
+def _read_answer(s):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        assert chunk, data
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    n = int([ln.split(b":")[1] for ln in head.split(b"\r\n")
+             if ln.lower().startswith(b"content-length:")][0])
+    while len(rest) < n:
+        rest += s.recv(65536)
+    return int(head.split(b" ")[1]), json.loads(rest[:n])
+
+
+@pytest.mark.parametrize("n,max_pushes", [(40, 3), (600, 12)])
+def test_deliveries_of_one_loop_turn_share_one_lpush(tmp_path, redis_server, n, max_pushes):
+    """Requests that are ready together (sent while the gateway is stopped, then all read in
+    one loop turn) go to Redis in few multi-element LPUSHes — at most 256 per command — yet
+    each is answered 200 with its own id, which is in the list once with its own body, in the
+    order received. Without coalescing each would be an LPUSH of its own."""
+    gw = Gw(tmp_path, redis_server, gateway={"workers": 1, "max_connections": 1000}).start()
+    before = metric(gw.metrics(), "hookpipe_gateway_redis_pushes_total")
+    socks = [socket.create_connection(("127.0.0.1", gw.port), timeout=10) for _ in range(n)]
+    bodies = [event_body() for _ in range(n)]
+    harness.wait_for(lambda: metric(gw.metrics(), "hookpipe_gateway_connections") == n,
+                     timeout=10, what="every connection accepted")
+    os.kill(gw.daemon.pid, signal.SIGSTOP)
+    try:
+        for s, b in zip(socks, bodies):
+            s.sendall(_raw_post(b))
+    finally:
+        os.kill(gw.daemon.pid, signal.SIGCONT)
+    answered = {}
+    for s, b in zip(socks, bodies):
+        st, doc = _read_answer(s)
+        assert st == 200, doc
+        answered[doc["id"]] = b
+        s.close()
+    pushes = metric(gw.metrics(), "hookpipe_gateway_redis_pushes_total") - before
+    assert -(-n // 256) <= pushes <= max_pushes, pushes  # at most 256 per LPUSH
+    items = gw.items()
+    assert len(items) == n
+    assert {i["id"]: i["body"] for i in items} == answered
+    ids = [i["id"] for i in items]  # oldest first: delivery ids count up within a worker
+    assert ids == sorted(ids)
     assert gw.stop() == 0

@@ -188,8 +188,9 @@ def test_slow_replica_gives_503_without_resetting_the_master_link(tmp_path):
     wait_replicas_online(master, 1)
     gw = HaGw(tmp_path, {"url": master.url, "ack_replicas": "1", "ack_timeout_ms": "700"},
               gateway={"push_timeout_ms": "150"}).start()
-    st, doc = gw.post(event_body())
-    assert st == 200, doc
+    # the replica's first acknowledgement may take a moment after it came online
+    harness.wait_for(lambda: gw.post(event_body())[0] == 200, timeout=10, interval=0.2,
+                     what="a 200 with the replica running")
     clients_before = master.client().client_list()
     replica.stop_signal(signal.SIGSTOP)
     try:
@@ -370,3 +371,64 @@ def test_master_demoted_behind_the_sentinels_back_is_left(tmp_path):
     assert st == 200, doc
     assert body in [decode_envelope(i)["body"] for i in master.client().lrange(gw.queue, 0, -1)]
     assert gw.daemon.stop() == 0
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(harness.SANITIZED, reason="failover: normal build only")
+def test_ctl_reaches_the_master_through_the_sentinels(tmp_path):
+    """hookpipe-ctl reads [redis] sentinels as the daemons do: it asks them for the master
+    (url's host is unreachable), checks ROLE there, and after a failover reaches the new
+    master. A wrong master_name, or sentinels that only name a replica: one line per server
+    asked, then the reason, exit 1."""
+    master, (replica,), sentinels = redis_group(nreplicas=1, nsentinels=3)
+    pg = harness.shared_postgres()
+    db = pg.create_database()
+    queue = harness.unique_name("hpq")
+
+    def ctl_config(name, redis):
+        r = dict(redis)
+        r["queue"] = queue
+        return harness.write_config(os.path.join(str(tmp_path), f"ctl-{name}.ini"), redis=r,
+                                    postgres={"conninfo": pg.conninfo(db)},
+                                    writer={"name": "cfg-only"})
+
+    def status(cfg):
+        r = harness.run_daemon("ctl", ["-c", cfg, "status", "--json"], timeout=60)
+        return r, json.loads(r.stdout) if r.stdout.strip() else None
+
+    good = ctl_config("good", sentinel_redis(sentinels))
+    assert harness.run_daemon("writer", ["-c", good, "--migrate"]).returncode == 0
+    master.client().lpush(queue, b"x", b"y")
+    r, doc = status(good)
+    assert doc is not None and doc["queue_length"] == 2, (r.stdout, r.stderr)
+
+    # the sentinels elect the replica; ctl follows them without a config change
+    master.stop_signal(signal.SIGKILL)
+    harness.wait_for(lambda: all(s.master_port() == replica.port for s in sentinels),
+                     timeout=40, interval=0.1, what="sentinels to promote the replica")
+    harness.wait_for(lambda: replica.role() == "master", timeout=20, what="replica promoted")
+    replica.client().lpush(queue, b"z")
+    r, doc = status(good)
+    assert doc is not None and doc["queue_length"] == 3, (r.stdout, r.stderr)
+
+    r = harness.run_daemon("ctl", ["-c", ctl_config("wrong", sentinel_redis(
+        sentinels, master_name="no-such-master")), "status"], timeout=60)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == len(sentinels) + 1, r.stderr
+    assert all('names no master "no-such-master"' in line for line in lines[:-1]), r.stderr
+    assert 'master "no-such-master" not found' in lines[-1], r.stderr
+
+    # a lone sentinel watching another pair names a replica: ROLE catches it
+    other = RedisNode().start()
+    other_replica = RedisNode(replicaof=other).start()
+    wait_replicas_online(other, 1)
+    lone = Sentinel(other_replica.port).start()
+    harness.wait_for(lambda: lone.master_port() == other_replica.port, timeout=10,
+                     what="the lone sentinel to answer")
+    r = harness.run_daemon("ctl", ["-c", ctl_config("replica", {
+        "url": "redis://127.0.0.1:1/0", "sentinels": lone.addr, "master_name": MASTER_NAME}),
+        "status"], timeout=60)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "not the master" in r.stderr and f"127.0.0.1:{other_replica.port}" in r.stderr, \
+        r.stderr

@@ -65,7 +65,8 @@ def test_batches_go_straight_into_events_unless_one_holds_a_duplicate(stack):
     assert m["hookpipe_writer_direct_fallbacks_total"] == 0
     assert m["hookpipe_writer_duplicates_total"] == 0
     again = encode(bodies[0], delivery_id="again")
-    fresh = encode(body(event_ts=1700000000999), delivery_id="fresh")
+    fresh_body = body(event_ts=1700000000999)
+    fresh = encode(fresh_body, delivery_id="fresh")
     stack.push([again, fresh])
     harness.wait_for(lambda: harness.metrics(w.admin_port)["hookpipe_writer_rows_inserted_total"]
                      == 51, timeout=10, what="the fresh row next to the duplicate")
@@ -74,6 +75,25 @@ def test_batches_go_straight_into_events_unless_one_holds_a_duplicate(stack):
     assert m["hookpipe_writer_duplicates_total"] == 1
     assert stack.count() == 51
     assert stack.q("SELECT count(*) FROM hookpipe.events WHERE delivery_id = 'fresh'") == [(1,)]
+    # the staging path keeps the body bytes as well as the direct one
+    assert [r.encode() for (r,) in stack.q("SELECT body FROM hookpipe.events WHERE delivery_id"
+                                           " IN ('c0', 'fresh') ORDER BY id")] == \
+        [bodies[0], fresh_body]
+    assert w.stop() == 0
+
+
+def test_keep_body_off_stores_null_bodies(stack):
+    b = b'{ "event" : "meeting.started", "event_ts": 1700000000200, "payload": {} }'
+    stack.push([encode(b, delivery_id="direct")])
+    w = stack.writer(extra="[storage]\nkeep_body = off\n")
+    stack.wait_rows(1)
+    stack.push([encode(b, delivery_id="dup"), encode(body(event_ts=1700000000201),
+                                                     delivery_id="staged")])
+    stack.wait_drained()
+    rows = stack.q("SELECT delivery_id, body IS NULL, payload->>'event' FROM hookpipe.events "
+                   "ORDER BY id")
+    assert rows == [("direct", True, "meeting.started"),
+                    ("staged", True, "meeting.participant_joined")]
     assert w.stop() == 0
 
 
@@ -139,10 +159,11 @@ def test_every_fixture_row_matches_its_body(stack):
     stack.wait_rows(len(names))
     rows = stack.q("SELECT delivery_id, source, event, account_id, "
                    "(extract(epoch FROM event_ts) * 1000)::bigint, payload, "
-                   "(extract(epoch FROM received_at) * 1000000)::bigint, request_id "
+                   "(extract(epoch FROM received_at) * 1000000)::bigint, request_id, body "
                    "FROM hookpipe.events ORDER BY id")
     assert len(rows) == len(names)
-    for (did, source, event, account, ts_ms, payload, recv, reqid), name in zip(rows, names):
+    for (did, source, event, account, ts_ms, payload, recv, reqid, raw), name in zip(rows,
+                                                                                     names):
         doc = harness.fixture_json(name)
         i = names.index(name)
         assert did == f"fx{i}"
@@ -151,6 +172,7 @@ def test_every_fixture_row_matches_its_body(stack):
         assert account == doc.get("payload", {}).get("account_id")
         assert ts_ms == doc.get("event_ts")
         assert payload == doc
+        assert raw.encode() == harness.fixture_body(name)  # byte for byte, unlike payload
         assert recv == 1700000000000000 + i
         assert reqid == f"req%20{i}%25"
 
@@ -165,9 +187,10 @@ def test_body_bytes_needing_copy_escapes_are_stored_exactly(stack):
     stack.push([encode(b)])
     stack.writer()
     stack.wait_rows(1)
-    payload, account = stack.q("SELECT payload, account_id FROM hookpipe.events")[0]
+    payload, account, raw = stack.q("SELECT payload, account_id, body FROM hookpipe.events")[0]
     assert payload == tricky
     assert account == "a\tb\\c"
+    assert raw.encode() == b
 
 
 def poison_items():

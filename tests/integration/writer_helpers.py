@@ -79,20 +79,20 @@ class Stack:
         self.r = redis.client()
         self.writers = []
 
-    def config(self, name, **writer):
+    def config(self, name, extra=None, **writer):
         w = {"batch_size": 500, "flush_interval_ms": 20, "name": name}
         w.update(writer)
         return harness.write_config(
             os.path.join(str(self.tmp), f"writer-{name}.ini"),
             redis={"url": self.redis.url, "queue": self.queue},
             postgres={"conninfo": self.pg.conninfo(self.db)},
-            writer=w, log={"level": "info"})
+            writer=w, log={"level": "info"}, extra=extra)
 
-    def writer(self, name=None, admin=False, start=True, **writer):
+    def writer(self, name=None, admin=False, start=True, extra=None, **writer):
         name = name or harness.unique_name("w")
         if admin:
             writer["admin_listen"] = "127.0.0.1:0"  # the writer reports the port it bound
-        d = harness.Daemon("writer", self.config(name, **writer))
+        d = harness.Daemon("writer", self.config(name, extra, **writer))
         d.name = name
         d.admin_port = None
         self.writers.append(d)

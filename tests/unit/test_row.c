@@ -177,7 +177,7 @@ static void test_copy_line(void)
 
     CHECK(row_classify(&r, item_buf, n) == 0);
     CHECK(!r.dead);
-    row_copy_line(&buf, &r, 42);
+    row_copy_line(&buf, &r, 42, true);
     CHECK(!buf.failed);
     line = strndup(buf.data, buf.len);
     /* ord, source, event (a real tab inside), event_ts_ms, account_id, received_us */
@@ -187,14 +187,20 @@ static void test_copy_line(void)
     }
     /* payload: raw body with its backslashes doubled and its newline escaped */
     CHECK_CONTAINS(line, "\t{\"event\":\"a\\\\tb\",\"event_ts\":7,");
-    CHECK_CONTAINS(line, "\"t\":\"\\\\\\\\N\"}\\n\tdlv1\tr%20i%25d\n");
+    CHECK_CONTAINS(line, "\"t\":\"\\\\\\\\N\"}\\n\tdlv1\tr%20i%25d\t");
     CHECK(line[buf.len - 1] == '\n' && strchr(line, '\n') == line + buf.len - 1);
-    /* exactly 10 columns */
+    /* exactly 11 columns, the last (body) the same escaped bytes as payload */
     {
         int tabs = 0;
         for (size_t i = 0; i < buf.len; i++)
             tabs += line[i] == '\t';
-        CHECK_LONG_EQ(tabs, 9);
+        CHECK_LONG_EQ(tabs, 10);
+        const char *payload = strstr(line, "\t{\"event\"");
+        const char *body = strrchr(line, '\t');
+        size_t plen = (size_t)(strchr(payload + 1, '\t') - payload);
+        CHECK(payload != NULL && body > payload);
+        CHECK_LONG_EQ((long)(strlen(body) - 1), (long)plen); /* body's ends in the newline */
+        CHECK(strncmp(payload, body, plen) == 0);
     }
     free(line);
     strbuf_free(&buf);
@@ -209,10 +215,11 @@ static void test_copy_line_nulls(void)
     char *line;
 
     classify(&r, b, strlen(b));
-    row_copy_line(&buf, &r, 0);
+    row_copy_line(&buf, &r, 0, false);
     line = strndup(buf.data, buf.len);
     CHECK(strncmp(line, "0\tacme\te\t\\N\t\\N\t", strlen("0\tacme\te\t\\N\t\\N\t")) == 0);
-    CHECK(buf.len > 3 && strcmp(line + buf.len - 4, "\t\\N\n") == 0);
+    /* no request id; keep_body off: body NULL */
+    CHECK(buf.len > 7 && strcmp(line + buf.len - 7, "\t\\N\t\\N\n") == 0);
     free(line);
     strbuf_free(&buf);
     row_free(&r);
@@ -233,12 +240,14 @@ static void test_copy_events_line(void)
     CHECK(!r.dead);
     for (int i = 0; i < EVENT_KEY_LEN; i++)
         snprintf(key + 2 * i, 3, "%02x", r.key[i]);
-    row_copy_events_line(&buf, &r);
+    row_copy_events_line(&buf, &r, true);
     CHECK(!buf.failed);
     snprintf(want, sizeof(want),
              "acme\ta\\tb\t2021-07-14 02:44:51.572+00\tx\\\\y\t2023-11-14 22:13:20.123456+00\t"
              "\\\\x%s\t{\"event\":\"a\\\\tb\",\"event_ts\":1626230691572,\"payload\":"
-             "{\"account_id\":\"x\\\\\\\\y\"}}\\n\tdlv1\tr%%20i%%25d\t2021-07-14 02:44:51.572+00\n",
+             "{\"account_id\":\"x\\\\\\\\y\"}}\\n\tdlv1\tr%%20i%%25d\t2021-07-14 02:44:51.572+00\t"
+             "{\"event\":\"a\\\\tb\",\"event_ts\":1626230691572,\"payload\":"
+             "{\"account_id\":\"x\\\\\\\\y\"}}\\n\n",
              key);
     CHECK_STR_EQ(buf.data, want);
     strbuf_free(&buf);
@@ -247,12 +256,12 @@ static void test_copy_events_line(void)
     /* no event_ts, no account_id, no request id: NULLs */
     b = "{\"event\":\"e\"}";
     classify(&r, b, strlen(b));
-    row_copy_events_line(&buf, &r);
+    row_copy_events_line(&buf, &r, false);
     CHECK(strncmp(buf.data, "acme\te\t\\N\t\\N\t2023-11-14 22:13:20.123456+00\t",
                   strlen("acme\te\t\\N\t\\N\t2023-11-14 22:13:20.123456+00\t")) == 0);
     /* no request id, and event_time 1970-01-01 (the undated partition) */
-    CHECK(buf.len > 31 &&
-          strcmp(buf.data + buf.len - 31, "\t\\N\t1970-01-01 00:00:00.000+00\n") == 0);
+    CHECK(buf.len > 34 &&
+          strcmp(buf.data + buf.len - 34, "\t\\N\t1970-01-01 00:00:00.000+00\t\\N\n") == 0);
     strbuf_free(&buf);
     row_free(&r);
 }

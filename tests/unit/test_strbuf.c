@@ -1,5 +1,6 @@
 /*
- * Unit tests for common/strbuf.c: appends, printf growth past the first block, reset.
+ * Unit tests for common/strbuf.c: appends, printf growth past the first block, copies of
+ * its own bytes across a reallocation, reset.
  */
 #include "check.h"
 #include "strbuf.h"
@@ -23,6 +24,16 @@ int main(void)
     CHECK(!sb.failed);
     strbuf_append(&sb, "\0z", 2); /* binary data is kept as is */
     CHECK(sb.len == 6 + sizeof(big) + 1 && sb.data[sb.len - 1] == 'z');
+    strbuf_reset(&sb);
+    strbuf_append(&sb, "0123456789", 10);
+    strbuf_append_copy(&sb, 2, 3); /* "234" */
+    CHECK(sb.len == 13 && strcmp(sb.data, "0123456789234") == 0);
+    strbuf_append_copy(&sb, 12, 2); /* out of range: nothing */
+    CHECK(sb.len == 13 && !sb.failed);
+    for (int i = 0; i < 12; i++) /* doubles each time: reallocates, the offset still holds */
+        strbuf_append_copy(&sb, 0, sb.len);
+    CHECK(sb.len == 13u << 12 && sb.data[sb.len] == '\0');
+    CHECK(memcmp(sb.data + sb.len - 13, "0123456789234", 13) == 0);
     strbuf_reset(&sb);
     CHECK(sb.len == 0 && sb.data != NULL && sb.data[0] == '\0');
     CHECK(strbuf_reserve(&sb, 100) == 0 && sb.cap >= 101);
