@@ -115,6 +115,13 @@ def write_config(path, gateway, redis_url, conninfo, writer):
     return path
 
 
+def gateway_pushes(admin_port):
+    """LPUSH commands the gateway sent so far (hookpipe_gateway_redis_pushes_total)."""
+    _, body = http_get(admin_port, "/metrics")
+    m = re.search(r"^hookpipe_gateway_redis_pushes_total (\S+)$", body.decode(), re.M)
+    return int(float(m.group(1))) if m else 0
+
+
 def gateway_counts(admin_port):
     """(200s, non-200s) answered on /hooks/bench so far, from the gateway's own /metrics."""
     _, body = http_get(admin_port, "/metrics")
@@ -255,14 +262,26 @@ class Bench:
             return run_wrk(url, pool, a.ack_seconds, a.conns, 1, self.wrk_log)
         self.r.delete(QUEUE)
         before = gateway_counts(admin)
+        pushes = gateway_pushes(admin)
         forks = self.redis_forks()
+        redis_cpu = self.redis_cpu_s()
         res = run_wrk(url, pool, a.ack_seconds, a.conns, 1, self.wrk_log)
         after = gateway_counts(admin)
+        res["lpushes"] = gateway_pushes(admin) - pushes
+        res["redis_cpu_s"] = self.redis_cpu_s() - redis_cpu
         res["gw_200"], res["gw_non200"] = after[0] - before[0], after[1] - before[1]
         res["queued"] = self.r.llen(QUEUE)
         res["aof_rewrites"] = self.redis_forks() - forks
         self.r.delete(QUEUE)
         return res
+
+    def redis_cpu_s(self):
+        """CPU seconds redis-server used so far (its main process; rewrites fork children)."""
+        pid = int(self.r.info("server")["process_id"])
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            st = f.read()
+        fields = st[st.rindex(b")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def redis_forks(self):
         """Forks Redis made so far: with no RDB saves configured, its AOF rewrites."""
@@ -670,6 +689,10 @@ def report(a, res, info, load_before, load_after, others, others_after):
             ("(a) envelopes in Redis after the run", f"{g['queued']:,}", "= 200s",
              verdict(g["queued"] == g["gw_200"])),
             ("(a) Redis AOF rewrites during the run", f"{g['aof_rewrites']}", "(info)", ""),
+            ("(a) deliveries per LPUSH (coalesced)", f"{g['gw_200'] / max(g['lpushes'], 1):.1f}",
+             "(info)", ""),
+            ("(a) redis-server CPU per delivery", f"{g['redis_cpu_s'] * 1e6 / max(g['gw_200'], 1):.1f} µs",
+             "(info)", ""),
             ("(a) nginx return 200 (ceiling) req/s", f"{n['rps']:,.0f}", "", ""),
             ("(a) nginx latency p50 / p99", f"{ms(n['p50_us'])} / {ms(n['p99_us'])} ms", "", ""),
             ("(a) ratio gateway / nginx", f"{r['ratio']:.2f}", ">= 0.8", verdict(r["ratio"] >= 0.8)),
@@ -774,7 +797,7 @@ def report(a, res, info, load_before, load_after, others, others_after):
         "",
         f"- All on 127.0.0.1. Release build (`-DCMAKE_BUILD_TYPE=Release`) in build-bench/.",
         f"- (a) wrk 1 thread, {a.conns} keep-alive connections, {a.warmup} s warm-up then "
-        f"{a.ack_seconds} s; the gateway at its default `workers` (one per core) — labelled "
+        f"{a.ack_seconds} s; the gateway at its default `workers` (cores - 1, at least 1) — labelled "
         "tuned rows beside it — and nginx `worker_processes 1`; wrk, the server and "
         f"redis-server share the cores. Requests: {a.pool:,} distinct signed "
         "meeting.participant_joined bodies (~700 bytes), pre-generated right before the run and "
@@ -895,7 +918,7 @@ def main():
     ap.add_argument("--pg-bin", default="/usr/lib/postgresql/15/bin")
     ap.add_argument("--nginx-port", type=int, required=True)
     ap.add_argument("--parts", default="ahbc")
-    ap.add_argument("--tuned-workers", default="1",
+    ap.add_argument("--tuned-workers", default="2",
                     help="comma-separated workers values run beside the default in (a)")
     ap.add_argument("--results", help="write RESULTS.md here")
     a = ap.parse_args()

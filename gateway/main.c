@@ -129,7 +129,12 @@ int main(int argc, char **argv)
     }
     gm.nworkers = (int)gateway.cfg->gateway.workers;
     if (gm.nworkers == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        /*
+         * One loop per core but one: redis-server (one thread) and the writers usually share
+         * the host, and on 2 cores bench/run measured 14-16 % more acks/s with 1 worker than
+         * with 2 (docs/performance.md).
+         */
+        long n = sysconf(_SC_NPROCESSORS_ONLN) - 1;
         gm.nworkers = n > 0 ? (int)(n < 64 ? n : 64) : 1;
     }
     gm.workers = calloc((size_t)gm.nworkers, sizeof(*gm.workers));

@@ -6,6 +6,7 @@ ports (a bind-close-reuse race).
 """
 
 import json
+import os
 import re
 import socket
 
@@ -65,6 +66,18 @@ def test_gateway_port_0_reports_the_bound_ports_and_every_worker_shares_one(tmp_
     assert statuses == [200] * 20
     # The Daemon API reads the same lines.
     assert gw.listen_port("http") == port and gw.listen_port("admin") == aport
+    assert gw.stop() == 0
+
+
+def test_default_workers_leave_one_core(tmp_path, shared_redis):
+    """workers = 0: one loop per online core but one (Redis and the writers share the host),
+    at least one — one SO_REUSEPORT socket each on the reported port."""
+    cfg = _gateway_config(tmp_path, shared_redis, "127.0.0.1:0", "", 0)
+    gw = harness.Daemon("gateway", cfg).start(wait_listen=("http",))
+    port = gw.listen_port("http")
+    want = max(1, min(os.sysconf("SC_NPROCESSORS_ONLN") - 1, 64))
+    assert _listen_sockets(port, "/proc/net/tcp") == want
+    assert f"workers={want}" in gw.log(), gw.log()
     assert gw.stop() == 0
 
 
