@@ -131,8 +131,8 @@ int main(int argc, char **argv)
     if (gm.nworkers == 0) {
         /*
          * One loop per core but one: redis-server (one thread) and the writers usually share
-         * the host, and on 2 cores bench/run measured 14-16 % more acks/s with 1 worker than
-         * with 2 (docs/performance.md).
+         * the host: on 2 cores bench/run measured 1 worker ~9 % ahead of 2 in acks/s (three
+         * runs, -2 to +16 %) and 19.7k against 14.7k events/s end to end (docs/performance.md).
          */
         long n = sysconf(_SC_NPROCESSORS_ONLN) - 1;
         gm.nworkers = n > 0 ? (int)(n < 64 ? n : 64) : 1;
