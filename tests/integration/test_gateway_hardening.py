@@ -138,7 +138,11 @@ def test_bytes_buffered_across_connections_are_capped(tmp_path, redis_server):
     """The declared body of a request being read counts against one process-wide budget:
     a body that does not fit what is left gets 503 at once; connections outside a body stop
     reading while the budget is exceeded, and resume when it is not."""
-    gw = Gw(tmp_path, redis_server, gateway={"max_body_bytes": 1 << 30, "workers": 1}).start()
+    # read_timeout_s well past the test's length: the big body never comes, and its 408
+    # would release the reservation the rest of the test relies on (a slow sanitizer run
+    # can take longer than the default 10 s to get there)
+    gw = Gw(tmp_path, redis_server, gateway={"max_body_bytes": 1 << 30, "workers": 1,
+                                             "read_timeout_s": 120}).start()
     budget = int(metric(gw.metrics(), "hookpipe_gateway_buffer_budget_bytes"))
     assert budget >= 64 << 20, budget
     big = socket.create_connection(("127.0.0.1", gw.port))
