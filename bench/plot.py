@@ -101,8 +101,7 @@ def main():
         fig.savefig(written[-1], dpi=110)
         plt.close(fig)
     if not written:
-        print("bench/plot.py: no (a)-(c) figures in %s: nothing to draw" % results)
-        return
+        sys.exit("bench/plot.py: no figures found in %s" % results)
     for w in written:
         print("bench/plot.py: wrote %s" % w)
 

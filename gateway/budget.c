@@ -1,7 +1,12 @@
 /* The buffer budget (see budget.h), kept in the stats block's buffered_bytes gauge. */
 #include "budget.h"
 
+#include <stdatomic.h>
+
 #include "stats.h"
+
+/* Set once the total went over BUDGET_BYTES, cleared once it is back under the slack. */
+static atomic_bool budget_over;
 
 void budget_init(void)
 {
@@ -10,7 +15,15 @@ void budget_init(void)
 
 bool budget_exceeded(void)
 {
-    return STAT_GET(buffered_bytes) > BUDGET_BYTES;
+    int64_t held = STAT_GET(buffered_bytes);
+    bool over = atomic_load(&budget_over);
+
+    if (over != (held > BUDGET_BYTES) && (!over || held <= BUDGET_BYTES - BUDGET_RESUME_SLACK)) {
+        over = !over;
+        atomic_store(&budget_over, over);
+        STAT_SET(buffer_budget_exceeded, over ? 1 : 0);
+    }
+    return over;
 }
 
 void budget_charge(size_t *share, size_t held)

@@ -12,11 +12,20 @@
 #include <stdint.h>
 
 #define BUDGET_BYTES ((int64_t)256 << 20)
+/*
+ * Once over the budget, reading stays stopped until the total is this far under it:
+ * answers still being written and input still being parsed move the total by a few kB
+ * either way, and without the margin every such dip let paused and new connections in.
+ */
+#define BUDGET_RESUME_SLACK ((int64_t)4 << 20)
 
 /* Publishes the budget (stats buffer_budget_bytes). */
 void budget_init(void);
 
-/* True while the connections together hold more than BUDGET_BYTES. */
+/*
+ * True from when the connections together hold more than BUDGET_BYTES until they hold
+ * BUDGET_RESUME_SLACK less than it.
+ */
 bool budget_exceeded(void);
 
 /* Sets a holder's share to held bytes; *share is what it counted so far. */

@@ -36,6 +36,8 @@
     X(buffered_bytes, gauge,                                                                       \
       "Bytes held for client connections: input, unsent answers, declared bodies being read.")     \
     X(buffer_budget_bytes, gauge, "Cap on buffered_bytes across all connections of the process.")  \
+    X(buffer_budget_exceeded, gauge,                                                               \
+      "1 while reading is stopped by the budget: from over it until 4 MiB under it.")              \
     X(buffer_full_rejections_total, counter,                                                       \
       "Requests answered 503 because their body did not fit the buffer budget.")                   \
     X(tls_handshake_failures_total, counter, "TLS connections that failed.")                       \

@@ -1,6 +1,7 @@
 /*
  * Unit tests for gateway/budget.c: shares added and given back, the admission of bytes
- * still to come against the cap, and the lone request that is always admitted.
+ * still to come against the cap, the lone request that is always admitted, and the
+ * margin under the cap before an exceeded budget counts as free again.
  */
 #include "budget.h"
 #include "check.h"
@@ -25,6 +26,15 @@ int main(void)
     CHECK(STAT_GET(buffered_bytes) == BUDGET_BYTES && b == (size_t)BUDGET_BYTES - 10);
     budget_charge(&a, 11); /* actual bytes are counted even over the budget */
     CHECK(budget_exceeded());
+    /* back under the cap, but not by the slack: still exceeded */
+    budget_charge(&a, 0);
+    CHECK(budget_exceeded());
+    budget_charge(&b, (size_t)(BUDGET_BYTES - BUDGET_RESUME_SLACK) + 1);
+    CHECK(budget_exceeded());
+    budget_charge(&b, (size_t)(BUDGET_BYTES - BUDGET_RESUME_SLACK));
+    CHECK(!budget_exceeded());
+    budget_charge(&b, (size_t)BUDGET_BYTES); /* at the cap again, from under: not exceeded */
+    CHECK(!budget_exceeded());
     budget_charge(&a, 0);
     budget_charge(&b, 0);
     CHECK(STAT_GET(buffered_bytes) == 0);

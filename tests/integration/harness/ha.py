@@ -9,8 +9,8 @@ import subprocess
 import tempfile
 
 from .processes import (IS_ROOT, _die_with_parent, _pg_user_kwargs, _register_cleanup,
-                        _unregister_cleanup, free_port, port_open, wait_for)
-from .servers import PG_BIN, REDIS_SERVER, PostgresServer, RedisServer
+                        free_port, port_open, wait_for)
+from .servers import PG_BIN, REDIS_SERVER, PostgresServer, RedisServer, ServerProcess
 
 MASTER_NAME = "hpmaster"
 
@@ -36,7 +36,7 @@ class RedisNode(RedisServer):
         os.kill(self.proc.pid, sig)
 
 
-class Sentinel:
+class Sentinel(ServerProcess):
     """A redis-server --sentinel monitoring MASTER_NAME at master_port (quorum 2 unless told)."""
 
     def __init__(self, master_port, quorum=2, down_after_ms=1000, name=MASTER_NAME):
@@ -86,22 +86,6 @@ class Sentinel:
         it = [x.decode() if isinstance(x, bytes) else x for x in r]
         return dict(zip(it[0::2], it[1::2]))
 
-    def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def close(self):
-        self.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
-        _unregister_cleanup(self._cleanup_key)
 
 
 def wait_replicas_online(master, n, timeout=20):
@@ -200,7 +184,7 @@ def make_synchronous(primary, standby_name="standby1", timeout=30):
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 
 
-class PgBouncer:
+class PgBouncer(ServerProcess):
     """pgbouncer in front of pg (pool_mode transaction unless told), trust auth. A short
     server_lifetime replaces server connections by fresh backends all the time, so a client
     that relies on session state (a temp table, a SET) finds it missing."""
@@ -244,20 +228,4 @@ class PgBouncer:
     def conninfo(self, db):
         return f"postgresql://{self.pg.user}@127.0.0.1:{self.port}/{db}"
 
-    def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def close(self):
-        self.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
-        _unregister_cleanup(self._cleanup_key)
 

@@ -33,7 +33,45 @@ def _bind_failed(log):
 # --------------------------------------------------------------------------- Redis
 
 
-class RedisServer:
+class ServerProcess:
+    """What every server process started here shares: its log, SIGKILL, and close (kill,
+    remove its directory, forget its cleanup). Needs proc, log_path, dir, _cleanup_key."""
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self):
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        _unregister_cleanup(self._cleanup_key)
+
+
+def _start_on_a_free_port(server, timeout, what):
+    """Runs server._start_once(timeout) until the server is up. A port chosen here that turns
+    out to be taken (EADDRINUSE) is replaced by another, up to BIND_ATTEMPTS times; a given
+    port, or the port of a restart, is kept and the failure raised."""
+    for attempt in range(BIND_ATTEMPTS):
+        offset = _file_size(server.log_path)
+        if server._start_once(timeout):
+            server._port_fixed = True
+            return server
+        log = server.log()[offset:]
+        if server._port_fixed or not _bind_failed(log) or attempt == BIND_ATTEMPTS - 1:
+            raise AssertionError(f"{what} exited ({server.proc.returncode}): {log[-3000:]}")
+        server.port = free_port()
+    raise AssertionError("unreachable")
+
+
+class RedisServer(ServerProcess):
     """A private redis-server in its own temp dir on a free port (also a unix socket)."""
 
     def __init__(self, appendonly=False, port=None, appendfsync="always", password=None,
@@ -73,16 +111,7 @@ class RedisServer:
         port, or the port of a restart, is kept and the failure raised."""
         if self.alive():
             return self
-        for attempt in range(BIND_ATTEMPTS):
-            offset = _file_size(self.log_path)
-            if self._start_once(timeout):
-                self._port_fixed = True
-                return self
-            log = self.log()[offset:]
-            if self._port_fixed or not _bind_failed(log) or attempt == BIND_ATTEMPTS - 1:
-                raise AssertionError(f"redis-server exited ({self.proc.returncode}): {log}")
-            self.port = free_port()
-        raise AssertionError("unreachable")
+        return _start_on_a_free_port(self, timeout, "redis-server")
 
     def _start_once(self, timeout):
         """True once our redis-server answers; False when it exited."""
@@ -128,11 +157,7 @@ class RedisServer:
                 self.proc.wait()
         return self.proc.returncode
 
-    def kill(self):
-        """SIGKILL: a crash. With appendonly + appendfsync always, acknowledged writes survive."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+    # kill(): SIGKILL, a crash; with appendonly + appendfsync always, acknowledged writes survive
 
     def restart(self, timeout=10):
         """stop() then start() on the same port and directory."""
@@ -145,18 +170,6 @@ class RedisServer:
         kwargs.setdefault("socket_timeout", 5)
         return redis.Redis(host="127.0.0.1", port=self.port, db=0, password=self.password,
                            decode_responses=False, **kwargs)
-
-    def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def close(self):
-        self.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
-        _unregister_cleanup(self._cleanup_key)
 
     def __enter__(self):
         return self.start()
@@ -263,7 +276,7 @@ class _PostgresClient:
             conn.close()
 
 
-class PostgresServer(_PostgresClient):
+class PostgresServer(ServerProcess, _PostgresClient):
     """A private PostgreSQL 15, initdb'd in a temp dir (as the postgres user when root),
     listening on 127.0.0.1:free port with trust auth for the superuser `user`."""
 
@@ -309,16 +322,7 @@ class PostgresServer(_PostgresClient):
             return self
         if not os.path.exists(os.path.join(self.data, "PG_VERSION")):
             self._initdb()
-        for attempt in range(BIND_ATTEMPTS):
-            offset = _file_size(self.log_path)
-            if self._start_once(timeout):
-                self._port_fixed = True
-                return self
-            log = self.log()[offset:]
-            if self._port_fixed or not _bind_failed(log) or attempt == BIND_ATTEMPTS - 1:
-                raise AssertionError(f"postgres exited ({self.proc.returncode}): {log[-3000:]}")
-            self.port = free_port()
-        raise AssertionError("unreachable")
+        return _start_on_a_free_port(self, timeout, "postgres")
 
     def _start_once(self, timeout):
         argv = [os.path.join(PG_BIN, "postgres"), "-D", self.data, "-p", str(self.port),
@@ -392,13 +396,6 @@ class PostgresServer(_PostgresClient):
         """stop(mode) then start() on the same port and data directory."""
         self.stop(mode)
         return self.start(timeout)
-
-    def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
 
     def close(self):
         try:
