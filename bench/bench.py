@@ -91,6 +91,21 @@ def stop(p, timeout=15):
             p.wait()
 
 
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def proc_stat(pid):
+    """(parent pid, CPU ticks in user + system, comm) from /proc/PID/stat; None once gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            st = f.read()
+    except OSError:
+        return None
+    fields = st[st.rindex(b")") + 2:].split()
+    comm = st[st.index(b"(") + 1:st.rindex(b")")].decode(errors="replace")
+    return int(fields[1]), int(fields[11]) + int(fields[12]), comm
+
+
 def vm_hwm_kb(pid):
     """Peak resident set size (VmHWM) of a live process, in kB."""
     with open(f"/proc/{pid}/status") as f:
@@ -275,13 +290,12 @@ class Bench:
         self.r.delete(QUEUE)
         return res
 
+    def redis_pid(self):
+        return int(self.r.info("server")["process_id"])
+
     def redis_cpu_s(self):
         """CPU seconds redis-server used so far (its main process; rewrites fork children)."""
-        pid = int(self.r.info("server")["process_id"])
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            st = f.read()
-        fields = st[st.rindex(b")") + 2:].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return proc_stat(self.redis_pid())[1] / HZ
 
     def redis_forks(self):
         """Forks Redis made so far: with no RDB saves configured, its AOF rewrites."""
@@ -492,41 +506,22 @@ http {{
 
     # ------------------------------------------------------------------ (c)
     def cpu_snapshot(self, pids):
-        """{name: CPU seconds (user + system)} of each process group, and the machine's busy
-        and total CPU seconds (/proc/stat)."""
-        hz = os.sysconf("SC_CLK_TCK")
-
-        def ticks(pid):
-            try:
-                with open(f"/proc/{pid}/stat", "rb") as f:
-                    st = f.read()
-            except OSError:
-                return None
-            fields = st[st.rindex(b")") + 2:].split()
-            return int(fields[11]) + int(fields[12])
-
+        """{name: {pid: CPU ticks (user + system)}} of each process group, and the machine's
+        busy and total CPU seconds (/proc/stat)."""
         out = {}
         for name, group in pids().items():
-            out[name] = {p: t for p in group if (t := ticks(p)) is not None}
+            out[name] = {p: st[1] for p in group if (st := proc_stat(p)) is not None}
         with open("/proc/stat") as f:
             cpu = [int(x) for x in f.readline().split()[1:]]
         idle = cpu[3] + cpu[4]
-        return out, (sum(cpu[:8]) - idle) / hz, sum(cpu[:8]) / hz, hz
+        return out, (sum(cpu[:8]) - idle) / HZ, sum(cpu[:8]) / HZ
 
     def pg_pids(self):
         """The postmaster and all its children (backends, walwriter, checkpointer...)."""
         with open(os.path.join(self.tmp, "pg", "data", "postmaster.pid")) as f:
             master = int(f.readline())
-        kids = []
-        for pid in os.listdir("/proc"):
-            if pid.isdigit():
-                try:
-                    with open(f"/proc/{pid}/stat", "rb") as f:
-                        st = f.read()
-                except OSError:
-                    continue
-                if int(st[st.rindex(b")") + 2:].split()[1]) == master:
-                    kids.append(int(pid))
+        kids = [int(p) for p in os.listdir("/proc")
+                if p.isdigit() and (st := proc_stat(p)) is not None and st[0] == master]
         return [master] + kids
 
     def bench_e2e(self):
@@ -540,7 +535,7 @@ http {{
                                       f"/hooks/{SOURCE}", first=10_000_000)
         gw, port, admin = self.start_gateway(None, name="gateway-e2e")
         procs, conn = self.start_writers(db, a.e2e_writers, "c")
-        redis_pid = int(self.r.info("server")["process_id"])
+        redis_pid = self.redis_pid()
 
         def pids():
             return {"gateway": [gw.pid], "redis": [redis_pid],
@@ -592,11 +587,10 @@ http {{
             conn.close()
         elapsed = t_last - t0
         # CPU per event of each part, from t0 until the last row landed
-        hz = cpu1[3]
         cpu = {}
         for name, now in cpu1[0].items():
             was = cpu0[0].get(name, {})
-            cpu[name] = sum(t - was.get(p, 0) for p, t in now.items()) / hz
+            cpu[name] = sum(t - was.get(p, 0) for p, t in now.items()) / HZ
         cpu["wrk"] = (wrk1.ru_utime + wrk1.ru_stime) - (wrk0.ru_utime + wrk0.ru_stime)
         busy, total = cpu1[1] - cpu0[1], cpu1[2] - cpu0[2]
         say(f"(c) ceiling: psql \\copy of the same {rows:,} rows")
@@ -881,26 +875,23 @@ def busy_processes(seconds=1.0):
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
                 continue
+            st = proc_stat(pid)
             try:
-                with open(f"/proc/{pid}/stat", "rb") as f:
-                    st = f.read()
                 with open(f"/proc/{pid}/cmdline", "rb") as f:
                     cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
             except OSError:
                 continue
-            comm = st[st.index(b"(") + 1 : st.rindex(b")")].decode(errors="replace")
-            fields = st[st.rindex(b")") + 2 :].split()
-            out[int(pid)] = (int(fields[11]) + int(fields[12]), (cmd or comm)[:100])
+            if st is not None:
+                out[int(pid)] = (st[1], (cmd or st[2])[:100])
         return out
 
-    hz = os.sysconf("SC_CLK_TCK")
     first = snap()
     time.sleep(seconds)
     second = snap()
     busy = []
     for pid, (ticks, cmd) in second.items():
         if pid in first and pid != os.getpid():
-            pct = 100.0 * (ticks - first[pid][0]) / hz / seconds
+            pct = 100.0 * (ticks - first[pid][0]) / HZ / seconds
             if pct >= 5.0:
                 busy.append((pct, pid, cmd))
     busy.sort(reverse=True)

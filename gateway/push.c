@@ -244,24 +244,30 @@ static void pusher_group_add(struct pusher *p, struct push *push)
 
 /*
  * A batch that could not be sent fails each of its pushes, but never inside pusher_send
- * (its caller is not ready for an answer yet): from the flush event, now or soon.
+ * (its caller is not ready for an answer yet): from the flush event.
  */
-static void pusher_batch_failed(struct pusher *p, struct push_batch *b, bool from_event)
+static void pusher_batch_failed(struct pusher *p, struct push_batch *b)
 {
-    if (from_event) {
-        push_batch_finish(b, false, NULL);
-        return;
-    }
     b->next_failed = p->failed;
     p->failed = b;
     event_active(p->flush_ev, EV_TIMEOUT, 1);
+}
+
+/* Settles every push of the batches that could not be sent. */
+static void pusher_fail_batches(struct pusher *p)
+{
+    while (p->failed != NULL) {
+        struct push_batch *b = p->failed;
+        p->failed = b->next_failed;
+        push_batch_finish(b, false, NULL);
+    }
 }
 
 /*
  * Sends the open batch as one LPUSH. When it cannot be sent (the link is going, or out of
  * memory) every push of it fails; nothing of it reached Redis.
  */
-static void pusher_flush(struct pusher *p, bool from_event)
+static void pusher_flush(struct pusher *p)
 {
     struct push_batch *b = p->batch;
     redisAsyncContext *ac = redis_link_ctx(p->link);
@@ -273,14 +279,14 @@ static void pusher_flush(struct pusher *p, bool from_event)
     p->batch = NULL;
     hlen = snprintf(head, sizeof(head), "*%zu\r\n", b->n + 2);
     if (b->cmd.failed || ac == NULL || (p->ack_replicas > 0 && pusher_group_open(p) < 0)) {
-        pusher_batch_failed(p, b, from_event);
+        pusher_batch_failed(p, b);
         return;
     }
     /* "*N" right before "$5 LPUSH", in the room left at the start */
     memcpy(b->cmd.data + PUSH_BATCH_HEAD - hlen, head, (size_t)hlen);
     if (redisAsyncFormattedCommand(ac, push_batch_reply_cb, b, b->cmd.data + PUSH_BATCH_HEAD - hlen,
                                    b->cmd.len - PUSH_BATCH_HEAD + (size_t)hlen) != REDIS_OK) {
-        pusher_batch_failed(p, b, from_event);
+        pusher_batch_failed(p, b);
         return;
     }
     strbuf_free(&b->cmd); /* hiredis has its copy */
@@ -296,12 +302,8 @@ static void pusher_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct pusher *p = arg;
 
-    while (p->failed != NULL) {
-        struct push_batch *b = p->failed;
-        p->failed = b->next_failed;
-        push_batch_finish(b, false, NULL);
-    }
-    pusher_flush(p, true);
+    pusher_flush(p);
+    pusher_fail_batches(p);
 }
 
 /* The open batch, made (and its flush at the end of this loop turn arranged) if none. */
@@ -368,7 +370,7 @@ int pusher_send(struct pusher *p, const struct push_request *req, char id[PUSH_I
     STAT_ADD(requests_in_flight, 1);
     *out = push;
     if (b->n >= PUSH_BATCH_MAX || b->cmd.len >= PUSH_BATCH_BYTES)
-        pusher_flush(p, false);
+        pusher_flush(p);
     return 0;
 }
 
@@ -382,15 +384,10 @@ void pusher_free(struct pusher *p)
 {
     /* the loop stopped before its turn ended: nothing of these was sent */
     if (p->batch != NULL) {
-        p->batch->next_failed = p->failed;
-        p->failed = p->batch;
+        pusher_batch_failed(p, p->batch);
         p->batch = NULL;
     }
-    while (p->failed != NULL) {
-        struct push_batch *b = p->failed;
-        p->failed = b->next_failed;
-        push_batch_finish(b, false, NULL);
-    }
+    pusher_fail_batches(p);
     if (p->flush_ev != NULL)
         event_free(p->flush_ev);
     p->flush_ev = NULL;

@@ -126,6 +126,18 @@ def sentinel_redis(sentinels, **more):
     return r
 
 
+def lone_sentinel_naming_a_replica():
+    """Another master and replica, and a sentinel that was told the replica is MASTER_NAME's
+    master: it names a server whose ROLE is not master. Returns (master, replica, sentinel)."""
+    other = RedisNode().start()
+    other_replica = RedisNode(replicaof=other).start()
+    wait_replicas_online(other, 1)
+    lone = Sentinel(other_replica.port).start()
+    harness.wait_for(lambda: lone.master_port() == other_replica.port, timeout=10,
+                     what="the lone sentinel to answer")
+    return other, other_replica, lone
+
+
 @pytest.mark.timeout(170)
 @pytest.mark.skipif(harness.SANITIZED, reason="failover under load: normal build only")
 def test_failover_under_load_loses_no_acknowledged_delivery(tmp_path):
@@ -271,12 +283,7 @@ def test_wrong_master_name_and_disagreeing_sentinels(tmp_path):
     assert gw.daemon.stop() == 0
 
     # another pair, unknown to the good sentinels; a lone sentinel names its replica
-    other = RedisNode().start()
-    other_replica = RedisNode(replicaof=other).start()
-    wait_replicas_online(other, 1)
-    lone = Sentinel(other_replica.port).start()
-    harness.wait_for(lambda: lone.master_port() == other_replica.port, timeout=10,
-                     what="the lone sentinel to answer")
+    other, other_replica, lone = lone_sentinel_naming_a_replica()
     gw = HaGw(tmp_path, {"url": "redis://127.0.0.1:1/0",
                          "sentinels": sentinel_list([lone] + sentinels),
                          "master_name": MASTER_NAME}, name="disagree").start()
@@ -420,12 +427,7 @@ def test_ctl_reaches_the_master_through_the_sentinels(tmp_path):
     assert 'master "no-such-master" not found' in lines[-1], r.stderr
 
     # a lone sentinel watching another pair names a replica: ROLE catches it
-    other = RedisNode().start()
-    other_replica = RedisNode(replicaof=other).start()
-    wait_replicas_online(other, 1)
-    lone = Sentinel(other_replica.port).start()
-    harness.wait_for(lambda: lone.master_port() == other_replica.port, timeout=10,
-                     what="the lone sentinel to answer")
+    _, other_replica, lone = lone_sentinel_naming_a_replica()
     r = harness.run_daemon("ctl", ["-c", ctl_config("replica", {
         "url": "redis://127.0.0.1:1/0", "sentinels": lone.addr, "master_name": MASTER_NAME}),
         "status"], timeout=60)
