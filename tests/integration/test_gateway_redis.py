@@ -144,7 +144,7 @@ def test_push_not_confirmed_in_time_is_503(tmp_path, redis_server):
     st, _, doc, _ = post_json(gw, body)
     assert st == 200, doc
     answered[doc["id"]] = body
-    os.kill(redis_server.pid, signal.SIGSTOP)
+    harness.sigstop(redis_server.pid)
     try:
         results = []
         for _ in range(3):
@@ -228,10 +228,15 @@ def test_deliveries_of_one_loop_turn_share_one_lpush(tmp_path, redis_server, n, 
     bodies = [event_body() for _ in range(n)]
     harness.wait_for(lambda: metric(gw.metrics(), "hookpipe_gateway_connections") == n,
                      timeout=10, what="every connection accepted")
-    os.kill(gw.daemon.pid, signal.SIGSTOP)
+    requests = [_raw_post(b) for b in bodies]
+    harness.sigstop(gw.daemon.pid)
     try:
-        for s, b in zip(socks, bodies):
-            s.sendall(_raw_post(b))
+        for s, r in zip(socks, requests):
+            s.sendall(r)
+        # nor does sendall() returning mean the bytes are in the gateway's receive queues
+        total = sum(len(r) for r in requests)
+        harness.wait_for(lambda: sum(harness.tcp_sockets(gw.port, harness.TCP_ESTABLISHED))
+                         == total, timeout=10, what="every request in the gateway's queues")
     finally:
         os.kill(gw.daemon.pid, signal.SIGCONT)
     answered = {}

@@ -117,7 +117,7 @@ def test_sigterm_finishes_pushes_in_flight_then_exits_0(tmp_path, redis_server):
         except OSError as e:
             results[i] = ("error", repr(e), b"")
 
-    os.kill(redis_server.pid, signal.SIGSTOP)
+    harness.sigstop(redis_server.pid)
     try:
         threads = [threading.Thread(target=poster, args=(i,), daemon=True) for i in range(n)]
         for t in threads:

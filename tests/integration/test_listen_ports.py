@@ -22,18 +22,7 @@ def _listening(log):
 
 
 def _listen_sockets(port, proc_file):
-    """LISTEN sockets (state 0A) on port in /proc/net/tcp or tcp6 of this namespace."""
-    n = 0
-    try:
-        with open(proc_file) as f:
-            next(f)
-            for line in f:
-                fields = line.split()
-                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                    n += 1
-    except OSError:
-        pass
-    return n
+    return len(harness.tcp_sockets(port, harness.TCP_LISTEN, proc_file))
 
 
 def _gateway_config(tmp_path, redis, listen, admin, workers):

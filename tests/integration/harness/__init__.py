@@ -15,7 +15,8 @@ Every name tests use is re-exported here: `import harness; harness.X`.
 from .processes import (BUILD_DIR, IS_ROOT, SANITIZED, SOURCE_DIR, _children_of, _cleanups,
                         _die_with_parent, _kill_pid, _pg_user_kwargs, _pid_alive, _ports_given,
                         _register_cleanup, _unregister_cleanup, build_option, cleanup_all,
-                        free_port, port_open, unique_name, wait_for)
+                        free_port, port_open, sigstop, tcp_sockets, TCP_ESTABLISHED, TCP_LISTEN,
+                        unique_name, wait_for)
 from .servers import (BIND_ATTEMPTS, PG_BIN, REDIS_SERVER, PostgresServer, RedisServer,
                       SharedPostgres, SharedRedis, _PostgresClient, shared_postgres,
                       shared_redis)

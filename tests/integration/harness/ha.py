@@ -5,11 +5,12 @@ registered for cleanup like the other servers here.
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 
 from .processes import (IS_ROOT, _die_with_parent, _pg_user_kwargs, _register_cleanup,
-                        free_port, port_open, wait_for)
+                        free_port, port_open, sigstop, wait_for)
 from .servers import PG_BIN, REDIS_SERVER, PostgresServer, RedisServer, ServerProcess
 
 MASTER_NAME = "hpmaster"
@@ -33,7 +34,10 @@ class RedisNode(RedisServer):
 
     def stop_signal(self, sig):
         """Sends sig (SIGSTOP: a replica that stops acknowledging; SIGCONT) to the server."""
-        os.kill(self.proc.pid, sig)
+        if sig == signal.SIGSTOP:
+            sigstop(self.proc.pid)
+        else:
+            os.kill(self.proc.pid, sig)
 
 
 class Sentinel(ServerProcess):

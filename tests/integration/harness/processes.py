@@ -97,6 +97,28 @@ def _kill_pid(pid, sig=signal.SIGKILL):
         pass
 
 
+def _thread_states(pid):
+    states = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        states.append(stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3])
+    return states
+
+
+def sigstop(pid, timeout=10):
+    """SIGSTOPs pid and returns once every one of its threads is stopped. kill() returning
+    is not enough: the kernel wakes one thread to take the signal and that one stops the
+    others, so on a busy machine another thread runs on (and reads its sockets) until the
+    first is scheduled."""
+    os.kill(pid, signal.SIGSTOP)
+    wait_for(lambda: all(s == b"T" for s in _thread_states(pid)), timeout=timeout,
+             what=f"every thread of {pid} stopped")
+
+
 def _children_of(pid):
     """PIDs whose parent is pid (from /proc)."""
     kids = []
@@ -168,6 +190,26 @@ def port_open(port, host="127.0.0.1", timeout=0.2):
             return True
     except OSError:
         return False
+
+
+TCP_ESTABLISHED, TCP_LISTEN = "01", "0A"
+
+
+def tcp_sockets(port, state, proc_file="/proc/net/tcp"):
+    """The receive queues (bytes not yet read by their owner; for a LISTEN socket, its
+    accept backlog) of this namespace's TCP sockets bound to local port `port` in state
+    `state` (TCP_ESTABLISHED, TCP_LISTEN), from /proc/net/tcp or tcp6: [] when none."""
+    queues = []
+    try:
+        with open(proc_file) as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if fields[3] == state and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    queues.append(int(fields[4].split(":")[1], 16))
+    except OSError:
+        pass
+    return queues
 
 
 def wait_for(pred, timeout=10, interval=0.02, what="", fatal=()):
