@@ -22,6 +22,9 @@
 #define WORKER_TICK_MS 250
 #define WORKER_STOP_GRACE_MS 2000        /* beyond push_timeout_ms */
 #define WORKER_MAX_CALLBACKS_PER_PASS 64 /* then the loop polls for ready sockets again */
+#ifndef WORKER_ACCEPTS_PER_PASS
+#define WORKER_ACCEPTS_PER_PASS 1 /* new connections per loop pass: see worker_accept_cb */
+#endif
 
 struct gateway gateway = {.cfg_lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -120,6 +123,34 @@ static void worker_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struc
     if (atomic_load(&gateway.nconns) >= gateway.max_connections)
         worker_pause_listener(w);
     worker_serve(w, fd);
+    /*
+     * A new connection costs a handshake (a TLS one 0.3-0.6 ms of CPU), and evconnlistener
+     * accepts until the backlog is empty: a burst of new connections would put all their
+     * handshakes in one pass ahead of the requests already in flight (their reads, the
+     * Redis replies that answer them). So at most WORKER_ACCEPTS_PER_PASS per pass, as
+     * nginx's multi_accept off; the rest wait in the backlog and are taken in the next
+     * passes. The disable and the re-enable land in one pass: libevent's changelist folds
+     * them, no epoll_ctl.
+     */
+    if (++w->accepted_in_pass >= WORKER_ACCEPTS_PER_PASS && w->listener != NULL &&
+        !w->accept_quota_used) {
+        w->accept_quota_used = true;
+        evconnlistener_disable(w->listener);
+        event_active(w->next_pass_ev, 0, 0);
+    }
+}
+
+/* Runs after the callbacks already due in this pass: new connections may come again. */
+static void worker_next_pass_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    w->accepted_in_pass = 0;
+    if (!w->accept_quota_used)
+        return;
+    w->accept_quota_used = false;
+    if (w->listener != NULL && !w->listener_paused)
+        evconnlistener_enable(w->listener);
 }
 
 static void worker_accept_error_cb(struct evconnlistener *l, void *arg)
@@ -146,7 +177,8 @@ static void worker_resume_listener(struct worker *w)
     }
     if (w->listener != NULL && atomic_load(&gateway.nconns) < gateway.max_connections) {
         w->listener_paused = false;
-        evconnlistener_enable(w->listener);
+        if (!w->accept_quota_used) /* else the next pass enables it */
+            evconnlistener_enable(w->listener);
     }
 }
 
@@ -297,10 +329,13 @@ int worker_init(struct worker *w, int id, int listen_fd, SSL_CTX *ssl_ctx)
     w->stop_ev = event_new(w->base, -1, 0, worker_stop_cb, w);
     w->tick_ev = event_new(w->base, -1, EV_PERSIST, worker_tick_cb, w);
     w->deadline_ev = evtimer_new(w->base, worker_deadline_cb, w);
-    if (w->reload_ev == NULL || w->stop_ev == NULL || w->tick_ev == NULL || w->deadline_ev == NULL)
+    w->next_pass_ev = event_new(w->base, -1, 0, worker_next_pass_cb, w);
+    if (w->reload_ev == NULL || w->stop_ev == NULL || w->tick_ev == NULL ||
+        w->deadline_ev == NULL || w->next_pass_ev == NULL)
         return -1;
+    /* backlog 0: already listening with GATEWAY_BACKLOG (-1 would re-listen() with 128) */
     w->listener = evconnlistener_new(w->base, worker_accept_cb, w,
-                                     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, listen_fd);
+                                     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, listen_fd);
     if (w->listener == NULL)
         return -1;
     w->listen_fd = -1; /* owned by the listener */
@@ -373,6 +408,8 @@ void worker_destroy(struct worker *w)
         event_free(w->tick_ev);
     if (w->deadline_ev != NULL)
         event_free(w->deadline_ev);
+    if (w->next_pass_ev != NULL)
+        event_free(w->next_pass_ev);
     keyring_free(w->env.keyring);
     free(w->queue);
     if (w->base != NULL)

@@ -4,6 +4,9 @@ client is refused (when the local OpenSSL can still speak TLS 1.1 as a client at
 """
 
 import json
+import os
+import select
+import signal
 import socket
 import ssl
 import threading
@@ -153,3 +156,52 @@ def test_tls_1_1_client_refused(tls_gw):
                  signed_headers(SECRET_A, body))
     assert tls_gw.llen() == 0
 
+
+
+def test_new_connections_do_not_stall_a_request_in_flight(tmp_path, redis_server):
+    """A burst of new TLS connections waits its turn behind a request already in flight on
+    the same loop: a worker takes one new connection (one handshake) per pass of its loop,
+    so the request's read, LPUSH and Redis reply come after a few handshakes, not after the
+    whole burst's. Accepting the backlog whole (evconnlistener's default) put all 150
+    handshakes — tens of ms of CPU — in front of the answer. The burst is also larger than
+    the 128 that libevent's default listen() backlog held (its connects hung)."""
+    n = 150
+    cert, key = harness.tls_cert(tmp_path)
+    gw = Gw(tmp_path, redis_server,
+            gateway={"tls_cert": cert, "tls_key": key, "workers": 1}).start()
+    ctx = client_ctx(ssl.TLSVersion.TLSv1_3)
+    ka = ctx.wrap_socket(socket.create_connection(("127.0.0.1", gw.port), timeout=10))
+    body = event_body()
+    head = ["POST /hooks/alpha HTTP/1.1", "Host: 127.0.0.1", "Content-Length: %d" % len(body)]
+    head += ["%s: %s" % kv for kv in signed_headers(SECRET_A, body).items()]
+    request = ("\r\n".join(head) + "\r\n\r\n").encode() + body
+    burst = []
+    harness.sigstop(gw.daemon.pid)
+    try:
+        for _ in range(n):  # each sends its ClientHello and waits for the server's answer
+            s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", gw.port), timeout=10),
+                                do_handshake_on_connect=False)
+            s.setblocking(False)
+            with pytest.raises(ssl.SSLWantReadError):
+                s.do_handshake()
+            burst.append(s)
+        ka.sendall(request)
+        harness.wait_for(
+            lambda: sum(1 for q in harness.tcp_sockets(gw.port, harness.TCP_ESTABLISHED) if q)
+            == n + 1, timeout=10, what="the request and every ClientHello in the queues")
+    finally:
+        os.kill(gw.daemon.pid, signal.SIGCONT)
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = ka.recv(65536)
+        assert chunk, answer
+        answer += chunk
+    handshaken, _, _ = select.select(burst, [], [], 0)  # ServerHello already sent
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    assert len(handshaken) < n // 3, len(handshaken)
+    for s in burst:  # and the burst is served: every handshake completes
+        s.setblocking(True)
+        s.do_handshake()
+        s.close()
+    ka.close()
+    assert gw.stop() == 0
