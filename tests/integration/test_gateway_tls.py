@@ -157,7 +157,6 @@ def test_tls_1_1_client_refused(tls_gw):
     assert tls_gw.llen() == 0
 
 
-
 def test_new_connections_do_not_stall_a_request_in_flight(tmp_path, redis_server):
     """A burst of new TLS connections waits its turn behind a request already in flight on
     the same loop: a worker takes one new connection (one handshake) per pass of its loop,
@@ -165,7 +164,8 @@ def test_new_connections_do_not_stall_a_request_in_flight(tmp_path, redis_server
     whole burst's. Accepting the backlog whole (evconnlistener's default) put all 150
     handshakes — tens of ms of CPU — in front of the answer. The burst is also larger than
     the 128 that libevent's default listen() backlog held (its connects hung)."""
-    n = 150
+    with open("/proc/sys/net/core/somaxconn") as f:  # caps the gateway's backlog of 4096
+        n = 150 if int(f.read()) > 150 else 100
     cert, key = harness.tls_cert(tmp_path)
     gw = Gw(tmp_path, redis_server,
             gateway={"tls_cert": cert, "tls_key": key, "workers": 1}).start()

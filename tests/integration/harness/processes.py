@@ -196,8 +196,8 @@ TCP_ESTABLISHED, TCP_LISTEN = "01", "0A"
 
 
 def tcp_sockets(port, state, proc_file="/proc/net/tcp"):
-    """The receive queues (bytes not yet read by their owner; for a LISTEN socket, its
-    accept backlog) of this namespace's TCP sockets bound to local port `port` in state
+    """The receive queues (bytes not yet read by their owner; for a LISTEN socket, the
+    connections waiting to be accepted) of this namespace's TCP sockets bound to local port `port` in state
     `state` (TCP_ESTABLISHED, TCP_LISTEN), from /proc/net/tcp or tcp6: [] when none."""
     queues = []
     try:
