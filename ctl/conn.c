@@ -227,3 +227,11 @@ bool ctl_pg_ok(PGconn *pg, PGresult *res, const char *what)
     ctl_err("postgres: %s: %.*s", what, (int)n, msg);
     return false;
 }
+
+bool ctl_pg_query(PGconn *pg, PGresult **res, const char *what, const char *sql, int nparams,
+                  const char *const *params, int binary)
+{
+    PQclear(*res);
+    *res = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, binary);
+    return ctl_pg_ok(pg, *res, what);
+}

@@ -45,6 +45,15 @@ PGconn *ctl_pg_connect(const struct ctl *ctl) __attribute__((warn_unused_result)
 /* True for PGRES_COMMAND_OK / TUPLES_OK; otherwise prints what + the server's message. */
 bool ctl_pg_ok(PGconn *pg, PGresult *res, const char *what);
 
+/*
+ * Runs one statement (nparams text parameters; binary: binary results) into *res, which
+ * it clears first, and checks it as ctl_pg_ok does. A command keeps one PGresult *res =
+ * NULL through all its statements and clears it once at the end, so no result is freed
+ * twice or leaked on an early exit.
+ */
+bool ctl_pg_query(PGconn *pg, PGresult **res, const char *what, const char *sql, int nparams,
+                  const char *const *params, int binary);
+
 /* Wall clock, µs since the epoch. */
 int64_t ctl_now_us(void);
 

@@ -200,16 +200,13 @@ static enum dl_outcome dl_requeue_one(const struct ctl *ctl, PGconn *pg, redisCo
     int hlen;
     bool in_tx = false;
 
-    res = PQexec(pg, "BEGIN");
-    if (!ctl_pg_ok(pg, res, "BEGIN"))
+    if (!ctl_pg_query(pg, &res, "BEGIN", "BEGIN", 0, NULL, 0))
         goto done;
     in_tx = true;
-    PQclear(res);
-    res = PQexecParams(pg,
-                       "SELECT source, body FROM hookpipe.dead_letters WHERE id = $1::bigint"
-                       " FOR UPDATE",
-                       1, NULL, params, NULL, NULL, 1);
-    if (!ctl_pg_ok(pg, res, "reading the dead letter"))
+    if (!ctl_pg_query(pg, &res, "reading the dead letter",
+                      "SELECT source, body FROM hookpipe.dead_letters WHERE id = $1::bigint"
+                      " FOR UPDATE",
+                      1, params, 1))
         goto done;
     if (PQntuples(res) != 1) {
         ctl_err("dead-letters requeue: no dead letter %s", id);
@@ -258,14 +255,12 @@ static enum dl_outcome dl_requeue_one(const struct ctl *ctl, PGconn *pg, redisCo
     }
     freeReplyObject(r);
     /* pushed: from here on a failure leaves a queued copy and the dead letter, never neither */
-    res = PQexecParams(pg, "DELETE FROM hookpipe.dead_letters WHERE id = $1::bigint", 1, NULL,
-                       params, NULL, NULL, 0);
-    if (!ctl_pg_ok(pg, res, "deleting the requeued dead letter (it was queued again)"))
+    if (!ctl_pg_query(pg, &res, "deleting the requeued dead letter (it was queued again)",
+                      "DELETE FROM hookpipe.dead_letters WHERE id = $1::bigint", 1, params, 0))
         goto done;
-    PQclear(res);
-    res = PQexec(pg, "COMMIT");
     in_tx = false;
-    if (!ctl_pg_ok(pg, res, "deleting the requeued dead letter (it was queued again)"))
+    if (!ctl_pg_query(pg, &res, "deleting the requeued dead letter (it was queued again)", "COMMIT",
+                      0, NULL, 0))
         goto done;
     printf("requeued dead letter %s as delivery %s\n", id, delivery);
     out = DL_DONE;

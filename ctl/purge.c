@@ -81,23 +81,18 @@ int ctl_purge(const struct ctl *ctl, int argc, char **argv)
     pg = ctl_pg_connect(ctl);
     if (pg == NULL)
         return CTL_FAIL;
-    res = PQexec(pg, "BEGIN");
-    if (!ctl_pg_ok(pg, res, "BEGIN"))
+    if (!ctl_pg_query(pg, &res, "BEGIN", "BEGIN", 0, NULL, 0))
         goto done;
     in_tx = true;
-    PQclear(res);
-    res = PQexecParams(pg, "DELETE FROM hookpipe.events WHERE account_id = $1", 1, NULL, params,
-                       NULL, NULL, 0);
-    if (!ctl_pg_ok(pg, res, "deleting events"))
+    if (!ctl_pg_query(pg, &res, "deleting events",
+                      "DELETE FROM hookpipe.events WHERE account_id = $1", 1, params, 0))
         goto done;
     events = strtoll(PQcmdTuples(res), NULL, 10);
-    PQclear(res);
     /* the candidates: bodies holding the ID's bytes at all, locked until the commit */
-    res = PQexecParams(pg,
-                       "SELECT id::text, body FROM hookpipe.dead_letters"
-                       " WHERE position(convert_to($1, 'UTF8') IN body) > 0 FOR UPDATE",
-                       1, NULL, params, NULL, NULL, 1);
-    if (!ctl_pg_ok(pg, res, "reading dead letters"))
+    if (!ctl_pg_query(pg, &res, "reading dead letters",
+                      "SELECT id::text, body FROM hookpipe.dead_letters"
+                      " WHERE position(convert_to($1, 'UTF8') IN body) > 0 FOR UPDATE",
+                      1, params, 1))
         goto done;
     del_ids = malloc((size_t)PQntuples(res) * 21 + 3);
     if (del_ids == NULL) {
@@ -118,16 +113,14 @@ int ctl_purge(const struct ctl *ctl, int argc, char **argv)
         dl_unparsed += unparsed;
     }
     sprintf(del_ids + del_len, "}");
-    PQclear(res);
     params[0] = del_ids;
-    res = PQexecParams(pg, "DELETE FROM hookpipe.dead_letters WHERE id = ANY($1::bigint[])", 1,
-                       NULL, params, NULL, NULL, 0);
-    if (!ctl_pg_ok(pg, res, "deleting dead letters"))
+    if (!ctl_pg_query(pg, &res, "deleting dead letters",
+                      "DELETE FROM hookpipe.dead_letters WHERE id = ANY($1::bigint[])", 1, params,
+                      0))
         goto done;
-    PQclear(res);
-    res = PQexec(pg, dry ? "ROLLBACK" : "COMMIT");
     in_tx = false;
-    if (!ctl_pg_ok(pg, res, dry ? "ROLLBACK" : "COMMIT"))
+    if (!ctl_pg_query(pg, &res, dry ? "ROLLBACK" : "COMMIT", dry ? "ROLLBACK" : "COMMIT", 0, NULL,
+                      0))
         goto done;
     printf("purge%s: account %s: %s %lld event%s and %zu dead letter%s", dry ? " (dry run)" : "",
            account, dry ? "would delete" : "deleted", events, events == 1 ? "" : "s", dl_deleted,

@@ -443,17 +443,13 @@ int ctl_replay(const struct ctl *ctl, int argc, char **argv)
     if (pg == NULL)
         goto done;
     /* one snapshot for the count and the cursor */
-    res = PQexec(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    if (!ctl_pg_ok(pg, res, "BEGIN"))
+    if (!ctl_pg_query(pg, &res, "BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL,
+                      0))
         goto done;
-    PQclear(res);
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM hookpipe.events WHERE true%s", where);
-    res = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0);
-    if (!ctl_pg_ok(pg, res, "counting events"))
+    if (!ctl_pg_query(pg, &res, "counting events", sql, nparams, params, 0))
         goto done;
     rp.total = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    res = NULL;
     if (a.dry_run) {
         printf("replay (dry run): %llu event%s would be sent to %s\n", rp.total,
                rp.total == 1 ? "" : "s", a.to);
@@ -465,8 +461,7 @@ int ctl_replay(const struct ctl *ctl, int argc, char **argv)
              " COALESCE(body, payload::text), request_id, body IS NULL"
              " FROM hookpipe.events WHERE true%s ORDER BY received_at, id",
              where);
-    res = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0);
-    if (!ctl_pg_ok(pg, res, "reading events"))
+    if (!ctl_pg_query(pg, &res, "reading events", sql, nparams, params, 0))
         goto done;
     PQclear(res);
     res = NULL;
