@@ -15,8 +15,8 @@ import time
 import pytest
 
 import harness
-from gateway_helpers import (SECRET_A, Gw, event_body, ids_once, metric, retry_after_ok,
-                             signed_headers, wait_ready)
+from gateway_helpers import (SECRET_A, Gw, event_body, format_request, ids_once, metric,
+                             retry_after_ok, signed_headers, wait_ready)
 
 
 def post_json(gw, body, timeout=5):
@@ -195,13 +195,6 @@ def test_redis_killed_hard_then_back(tmp_path, redis_aof):
     assert gw.stop() == 0
 
 
-def _raw_post(body):
-    h = signed_headers(SECRET_A, body)
-    head = "POST /hooks/alpha HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n" % len(body)
-    head += "".join("%s: %s\r\n" % kv for kv in h.items()) + "\r\n"
-    return head.encode() + body
-
-
 def _read_answer(s):
     data = b""
     while b"\r\n\r\n" not in data:
@@ -228,7 +221,8 @@ def test_deliveries_of_one_loop_turn_share_one_lpush(tmp_path, redis_server, n, 
     bodies = [event_body() for _ in range(n)]
     harness.wait_for(lambda: metric(gw.metrics(), "hookpipe_gateway_connections") == n,
                      timeout=10, what="every connection accepted")
-    requests = [_raw_post(b) for b in bodies]
+    requests = [format_request("POST", "/hooks/alpha", b, signed_headers(SECRET_A, b))
+                for b in bodies]
     harness.sigstop(gw.daemon.pid)
     try:
         for s, r in zip(socks, requests):

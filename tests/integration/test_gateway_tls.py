@@ -14,7 +14,7 @@ import threading
 import pytest
 
 import harness
-from gateway_helpers import SECRET_A, Gw, event_body, metric, signed_headers
+from gateway_helpers import SECRET_A, Gw, event_body, format_request, metric, signed_headers
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +46,7 @@ def client_ctx(version=None, seclevel0=False):
 def tls_post(port, ctx, body, headers):
     with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
         with ctx.wrap_socket(raw) as s:
-            lines = ["POST /hooks/alpha HTTP/1.1", "Host: 127.0.0.1",
-                     "Content-Length: %d" % len(body), "Connection: close"]
-            lines += ["%s: %s" % kv for kv in headers.items()]
-            s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+            s.sendall(format_request("POST", "/hooks/alpha", body, headers, keep_alive=False))
             data = b""
             while True:
                 chunk = s.recv(65536)
@@ -90,9 +87,7 @@ def test_tls_1_2_and_1_3_accepted(tls_gw, version):
 def test_plain_http_on_tls_port_gets_no_http_answer(tls_gw):
     before = metric(tls_gw.metrics(), "hookpipe_gateway_tls_handshake_failures_total")
     body = event_body()
-    h = signed_headers(SECRET_A, body)
-    req = ("POST /hooks/alpha HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n" % len(body)
-           + "".join("%s: %s\r\n" % kv for kv in h.items()) + "\r\n").encode() + body
+    req = format_request("POST", "/hooks/alpha", body, signed_headers(SECRET_A, body))
     reply = harness.raw_request(tls_gw.port, req, timeout=5)
     assert not reply.startswith(b"HTTP/"), reply[:200]
     assert tls_gw.llen() == 0
@@ -172,9 +167,7 @@ def test_new_connections_do_not_stall_a_request_in_flight(tmp_path, redis_server
     ctx = client_ctx(ssl.TLSVersion.TLSv1_3)
     ka = ctx.wrap_socket(socket.create_connection(("127.0.0.1", gw.port), timeout=10))
     body = event_body()
-    head = ["POST /hooks/alpha HTTP/1.1", "Host: 127.0.0.1", "Content-Length: %d" % len(body)]
-    head += ["%s: %s" % kv for kv in signed_headers(SECRET_A, body).items()]
-    request = ("\r\n".join(head) + "\r\n\r\n").encode() + body
+    request = format_request("POST", "/hooks/alpha", body, signed_headers(SECRET_A, body))
     burst = []
     harness.sigstop(gw.daemon.pid)
     try:
