@@ -97,16 +97,21 @@ def _kill_pid(pid, sig=signal.SIGKILL):
         pass
 
 
+def _stat_fields(path):
+    """The fields of a /proc/.../stat file after "pid (comm)" (state, ppid, ...; comm may
+    hold spaces and parentheses), or None once the process or thread is gone."""
+    try:
+        with open(path, "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return stat[stat.rfind(b")") + 2 :].split()
+
+
 def _thread_states(pid):
-    states = []
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        states.append(stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3])
-    return states
+    tasks = os.listdir(f"/proc/{pid}/task")
+    states = (_stat_fields(f"/proc/{pid}/task/{tid}/stat") for tid in tasks)
+    return [fields[0] for fields in states if fields]
 
 
 def sigstop(pid, timeout=10):
@@ -125,25 +130,15 @@ def _children_of(pid):
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # "pid (comm) state ppid ..." — comm may contain spaces and parentheses
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 1 and int(fields[1]) == pid:
+        fields = _stat_fields(f"/proc/{entry}/stat")
+        if fields is not None and len(fields) > 1 and int(fields[1]) == pid:
             kids.append(int(entry))
     return kids
 
 
 def _pid_alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
+    fields = _stat_fields(f"/proc/{pid}/stat")
+    return bool(fields) and fields[0] != b"Z"
 
 
 # --------------------------------------------------------------------------- ports and polling
@@ -197,8 +192,9 @@ TCP_ESTABLISHED, TCP_LISTEN = "01", "0A"
 
 def tcp_sockets(port, state, proc_file="/proc/net/tcp"):
     """The receive queues (bytes not yet read by their owner; for a LISTEN socket, the
-    connections waiting to be accepted) of this namespace's TCP sockets bound to local port `port` in state
-    `state` (TCP_ESTABLISHED, TCP_LISTEN), from /proc/net/tcp or tcp6: [] when none."""
+    connections waiting to be accepted) of this namespace's TCP sockets bound to local port
+    `port` in state `state` (TCP_ESTABLISHED, TCP_LISTEN), from /proc/net/tcp or tcp6: []
+    when none."""
     queues = []
     try:
         with open(proc_file) as f:
