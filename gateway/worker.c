@@ -22,9 +22,6 @@
 #define WORKER_TICK_MS 250
 #define WORKER_STOP_GRACE_MS 2000        /* beyond push_timeout_ms */
 #define WORKER_MAX_CALLBACKS_PER_PASS 64 /* then the loop polls for ready sockets again */
-#ifndef WORKER_ACCEPTS_PER_PASS
-#define WORKER_ACCEPTS_PER_PASS 1 /* new connections per loop pass: see worker_accept_cb */
-#endif
 
 struct gateway gateway = {.cfg_lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -127,14 +124,13 @@ static void worker_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struc
      * A new connection costs a handshake (a TLS one 0.3-0.6 ms of CPU), and evconnlistener
      * accepts until the backlog is empty: a burst of new connections would put all their
      * handshakes in one pass ahead of the requests already in flight (their reads, the
-     * Redis replies that answer them). So at most WORKER_ACCEPTS_PER_PASS per pass, as
-     * nginx's multi_accept off; the rest wait in the backlog and are taken in the next
-     * passes. The disable and the re-enable land in one pass: libevent's changelist folds
-     * them, no epoll_ctl.
+     * Redis replies that answer them). So one per pass, as nginx's multi_accept off (8
+     * per pass measured no better than all); the rest wait in the backlog and are taken
+     * in the next passes. The disable and the re-enable land in one pass: libevent's
+     * changelist folds them, no epoll_ctl.
      */
-    if (++w->accepted_in_pass >= WORKER_ACCEPTS_PER_PASS && w->listener != NULL &&
-        !w->accept_quota_used) {
-        w->accept_quota_used = true;
+    if (!w->accepted_this_pass) {
+        w->accepted_this_pass = true;
         evconnlistener_disable(w->listener);
         event_active(w->next_pass_ev, 0, 0);
     }
@@ -145,10 +141,7 @@ static void worker_next_pass_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
 
-    w->accepted_in_pass = 0;
-    if (!w->accept_quota_used)
-        return;
-    w->accept_quota_used = false;
+    w->accepted_this_pass = false;
     if (w->listener != NULL && !w->listener_paused)
         evconnlistener_enable(w->listener);
 }
@@ -177,7 +170,7 @@ static void worker_resume_listener(struct worker *w)
     }
     if (w->listener != NULL && atomic_load(&gateway.nconns) < gateway.max_connections) {
         w->listener_paused = false;
-        if (!w->accept_quota_used) /* else the next pass enables it */
+        if (!w->accepted_this_pass) /* else the next pass enables it */
             evconnlistener_enable(w->listener);
     }
 }

@@ -29,8 +29,7 @@ struct worker {
     struct evconnlistener *listener;
     bool listener_paused;       /* disabled at max_connections */
     evutil_socket_t parked_fd;  /* accepted while every slot was taken; -1 = none */
-    int accepted_in_pass;       /* connections accepted since the loop last polled */
-    bool accept_quota_used;     /* listener disabled until the next pass (accepted_in_pass) */
+    bool accepted_this_pass;    /* listener disabled until the next pass (worker_accept_cb) */
     struct event *next_pass_ev; /* re-enables the listener once this pass's callbacks ran */
     struct redis_link *redis;
     bool redis_up;             /* as last reported by the link */
