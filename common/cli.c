@@ -69,7 +69,7 @@ int cli_parse(struct cli *cli, int argc, char **argv)
 struct config *cli_load_config(struct cli *cli, int *exit_code)
 {
     char err[CONFIG_ERR_LEN];
-    struct config *cfg = config_load(cli->config_path, err, sizeof(err));
+    struct config *cfg = config_load_flags(cli->config_path, cli->load_flags, err, sizeof(err));
 
     if (cfg == NULL) {
         fprintf(stderr, "%s: config error: %s\n", cli->prog, err);

@@ -21,6 +21,7 @@ struct cli {
     const struct cli_flag *flags; /* daemon-specific flags, NULL-terminated by name */
     const char *config_path;      /* resolved -c or $HOOKPIPE_CONFIG */
     bool check_config;            /* --check-config */
+    int load_flags; /* config_load_flags: CONFIG_LOAD_NO_SECRETS for a daemon that needs none */
 };
 
 /*

@@ -72,6 +72,12 @@ static const struct config_key config_keys[] = {
     CK_LONG("gateway", gateway.push_timeout_ms, "push_timeout_ms", "1000", 10, 60000, RELOAD),
     CK_LONG("gateway", gateway.max_pushes_in_flight, "max_pushes_in_flight", "10000", 1, 10000000,
             RELOAD),
+    CK_LONG("gateway", gateway.max_connections_per_address, "max_connections_per_address", "1000",
+            0, 1000000, RESTART),
+    CK_LONG("gateway", gateway.auth_failure_limit, "auth_failure_limit", "20", 0, 1000000, RESTART),
+    CK_LONG("gateway", gateway.auth_failure_penalty_s, "auth_failure_penalty_s", "60", 1, 86400,
+            RESTART),
+    CK_STR("gateway", gateway.trusted_proxies, "trusted_proxies", "", RESTART),
     CK_STR("gateway", gateway.tls_cert, "tls_cert", "", RESTART),
     CK_STR("gateway", gateway.tls_key, "tls_key", "", RESTART),
     CK_STR("redis", redis.url, "url", "redis://127.0.0.1:6379/0", RESTART),
@@ -98,6 +104,10 @@ static const struct config_key config_keys[] = {
     CK_LONG("storage", storage.maintenance_interval_s, "maintenance_interval_s", "3600", 1, 604800,
             RESTART),
     CK_TYPED("storage", storage.keep_body, "keep_body", CONFIG_BOOL, "on", RESTART),
+    CK_LONG("storage", storage.event_time_past_days, "event_time_past_days", "7", 1, 36500,
+            RESTART),
+    CK_LONG("storage", storage.event_time_future_s, "event_time_future_s", "172800", 0, 31622400,
+            RESTART),
 };
 
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -299,6 +309,7 @@ static const char *config_at_key(struct config_parse *p, const char *section, co
 static int config_validate(struct config_parse *p)
 {
     struct config *cfg = p->cfg;
+    char reason[160];
 
     if (log_level_parse(cfg->log_level) < 0) {
         config_error(p, config_at_key(p, "log", "level"),
@@ -329,6 +340,11 @@ static int config_validate(struct config_parse *p)
             return -1;
         }
         explicit_bzero(t.url.password, sizeof(t.url.password));
+    }
+    if (cidr_list_parse(cfg->gateway.trusted_proxies, &cfg->gateway.trusted_proxy_list, reason,
+                        sizeof(reason)) < 0) {
+        config_error(p, config_at_key(p, "gateway", "trusted_proxies"), "%s", reason);
+        return -1;
     }
     if (strcmp(cfg->storage.partition_interval, "day") != 0 &&
         strcmp(cfg->storage.partition_interval, "week") != 0 &&
@@ -430,6 +446,7 @@ void config_free(struct config *cfg)
     }
     for (size_t i = 0; i < cfg->nsources; i++)
         config_source_free(&cfg->sources[i]);
+    cidr_list_free(&cfg->gateway.trusted_proxy_list);
     free(cfg->sources);
     free(cfg->path);
     free(cfg);

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cidr.h"
 #include "name.h"
 
 #define CONFIG_ERR_LEN 512
@@ -46,23 +47,29 @@ struct config_source {
     char *oauth_client_secret;          /* bearer: client secret; also keys the tokens */
     char *oauth_client_secret_previous; /* bearer: its tokens and credentials still accepted */
     long oauth_token_ttl_s;             /* bearer: lifetime of an issued token */
+    struct cidr_list allow_from;        /* client addresses allowed to deliver; empty = any */
     int line;                           /* line of the section header, for messages */
 };
 
 struct config_gateway {
-    char *listen;               /* host:port of the webhook listener */
-    char *admin_listen;         /* host:port of /metrics; "" = off */
-    long max_body_bytes;        /* larger bodies: 413 */
-    long timestamp_tolerance_s; /* |now - timestamp| larger: 401 */
-    long max_queue_length;      /* queue longer: 503 */
-    long workers;               /* event loops; 0 = one per core */
-    long max_connections;       /* open connections across all workers */
-    long read_timeout_s;        /* a request's headers + body must arrive within this */
-    long idle_timeout_s;        /* keep-alive connection with no request: closed */
-    long push_timeout_ms;       /* LPUSH not confirmed within this: 503 */
-    long max_pushes_in_flight;  /* per worker; above it: 503 */
-    char *tls_cert;             /* PEM chain; with tls_key the listener speaks HTTPS */
-    char *tls_key;              /* PEM private key */
+    char *listen;                     /* host:port of the webhook listener */
+    char *admin_listen;               /* host:port of /metrics; "" = off */
+    long max_body_bytes;              /* larger bodies: 413 */
+    long timestamp_tolerance_s;       /* |now - timestamp| larger: 401 */
+    long max_queue_length;            /* queue longer: 503 */
+    long workers;                     /* event loops; 0 = one per core */
+    long max_connections;             /* open connections across all workers */
+    long read_timeout_s;              /* a request's headers + body must arrive within this */
+    long idle_timeout_s;              /* keep-alive connection with no request: closed */
+    long push_timeout_ms;             /* LPUSH not confirmed within this: 503 */
+    long max_pushes_in_flight;        /* per worker; above it: 503 */
+    long max_connections_per_address; /* open connections one address may hold; 0 = no cap */
+    long auth_failure_limit;          /* wrong credentials from one address before a penalty */
+    long auth_failure_penalty_s;      /* the penalty (429 to its authenticated requests) */
+    char *trusted_proxies;            /* CIDR list: peers whose X-Forwarded-For names the client */
+    struct cidr_list trusted_proxy_list; /* trusted_proxies parsed */
+    char *tls_cert;                      /* PEM chain; with tls_key the listener speaks HTTPS */
+    char *tls_key;                       /* PEM private key */
 };
 
 struct config_redis {
@@ -96,6 +103,8 @@ struct config_storage {
     long keep_days;              /* data older than this is dropped; 0 = kept for ever */
     long maintenance_interval_s; /* how often a writer runs maintenance */
     bool keep_body;              /* hookpipe.events.body: the bytes as received (else NULL) */
+    long event_time_past_days;   /* event_ts older than receipt by more than this: undated */
+    long event_time_future_s;    /* event_ts ahead of receipt by more than this: undated */
 };
 
 struct config {

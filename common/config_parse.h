@@ -26,6 +26,7 @@ struct source_draft {
     int plain_line[NPLAINS];
     int auth_line;
     int ttl_line;
+    int allow_line;
 };
 
 struct config_parse {

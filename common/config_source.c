@@ -239,6 +239,19 @@ int config_source_key(struct config_parse *p, const char *section, const char *n
     }
     if (strcmp(name, "auth") == 0)
         return config_source_auth(p, src, d, name, value);
+    if (strcmp(name, "allow_from") == 0) {
+        char why[160];
+        if (d->allow_line != 0) {
+            config_error(p, name, "already set on line %d", d->allow_line);
+            return 0;
+        }
+        if (cidr_list_parse(value, &src->allow_from, why, sizeof(why)) < 0) {
+            config_error(p, name, "%s", why);
+            return 0;
+        }
+        d->allow_line = p->line;
+        return 1;
+    }
     if (strcmp(name, "oauth_token_ttl_s") == 0) {
         char *end;
         long v;
@@ -540,4 +553,5 @@ void config_source_free(struct config_source *src)
     }
     for (size_t k = 0; k < NPLAINS; k++)
         free(*config_source_str(src, source_plains[k].offset));
+    cidr_list_free(&src->allow_from);
 }

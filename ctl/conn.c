@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "args.h"
 #include "ctl.h"
 #include "redis_url.h"
 #include "sentinel.h"
@@ -32,6 +33,21 @@ int64_t ctl_now_us(void)
 
     gettimeofday(&tv, NULL);
     return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+void ctl_event_time_where(const struct ctl *ctl, int64_t since_us, int64_t until_us, char *out,
+                          size_t cap)
+{
+    const int64_t day_us = 86400LL * 1000000;
+    char lo[48], hi[48];
+
+    args_time_format(since_us - ctl->cfg->storage.event_time_past_days * day_us - day_us, lo,
+                     sizeof(lo));
+    args_time_format(until_us + ctl->cfg->storage.event_time_future_s * 1000000LL + day_us, hi,
+                     sizeof(hi));
+    snprintf(out, cap,
+             "(event_time >= '%s' AND event_time < '%s' OR event_time < '1971-01-01 00:00:00+00')",
+             lo, hi);
 }
 
 bool ctl_redis_ok(redisContext *rc, redisReply *reply, const char *what)

@@ -57,6 +57,18 @@ bool ctl_pg_query(PGconn *pg, PGresult **res, const char *what, const char *sql,
 /* Wall clock, µs since the epoch. */
 int64_t ctl_now_us(void);
 
+/*
+ * A WHERE condition (into out, at least CTL_EVENT_TIME_WHERE_LEN bytes) holding every row
+ * received in [since_us, until_us): a dated row's event_time lies at most [storage]
+ * event_time_past_days before and event_time_future_s after its receipt (docs/design.md
+ * "Storage contract"; a day more either side for clocks), the rest is in the undated
+ * partition. The bounds are literals, so PostgreSQL prunes the partitions when it plans
+ * (a parameter or now() would make it plan, and lock, every partition of hookpipe.events).
+ */
+#define CTL_EVENT_TIME_WHERE_LEN 160
+void ctl_event_time_where(const struct ctl *ctl, int64_t since_us, int64_t until_us, char *out,
+                          size_t cap);
+
 /* The command groups: argv[0] is the command's first word after its name. */
 int ctl_status(const struct ctl *ctl, int argc, char **argv);
 int ctl_dead_letters(const struct ctl *ctl, int argc, char **argv);

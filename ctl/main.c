@@ -25,7 +25,7 @@ static void ctl_usage(FILE *out)
           "  dead-letters show ID               the raw body bytes to stdout\n"
           "  dead-letters requeue ID... | --all [--reason TEXT]\n"
           "                                     push back as new deliveries, then delete\n"
-          "  replay --to URL (--secret S | --secret-file F | --secret-env VAR)\n"
+          "  replay --to URL (--secret-file F | --secret-env VAR)\n"
           "         [--source S] [--event GLOB] [--since TIME] [--until TIME]\n"
           "         [--rate N] [--concurrency N] [--retries N] [--timeout S]\n"
           "         [--cacert FILE | --insecure] [--dry-run]\n"

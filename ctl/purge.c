@@ -1,9 +1,13 @@
 /*
  * purge --account ID [--dry-run]: deletes every stored event and dead letter of one Zoom
- * account in one transaction (Zoom's Marketplace rules after an app is deauthorised); the
- * derived views follow the events. Dead letters have no account column: every one whose
- * raw body holds the ID's bytes is read and deleted when its payload.account_id is ID, or
- * when it is no JSON object at all but contains "ID" (it cannot be attributed otherwise).
+ * account (Zoom's Marketplace rules after an app is deauthorised); the derived views follow
+ * the events. The events go PURGE_CHUNK partitions at a time, each chunk one transaction
+ * whose DELETE is bounded by the chunk's event_time range (literals: PostgreSQL plans and
+ * locks only those partitions — one DELETE over 2,000 partitions would need more locks
+ * than a default PostgreSQL has); the dead letters go in the last one. Dead letters have
+ * no account column: every one whose raw body holds the ID's bytes is read and deleted
+ * when its payload.account_id is ID, or when it is no JSON object at all but contains "ID"
+ * (it cannot be attributed otherwise).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +18,36 @@
 #include "json_scan.h"
 
 #define PURGE_ACCOUNT_MAX 256
+#define PURGE_CHUNK 50 /* partitions per transaction: ~300 locks with their indexes */
+#define PURGE_CHUNK_TEXT "50"
+
+/*
+ * The event_time ranges to delete in, one per transaction, as "lo\thi" literals: the
+ * partitions in chunks of PURGE_CHUNK (from the catalog, which locks none of them), or one
+ * unbounded range for a table that is not partitioned (schema v1). NULL after one line.
+ */
+static PGresult *purge_ranges(PGconn *pg)
+{
+    PGresult *res = NULL;
+    bool partitioned;
+
+    if (!ctl_pg_query(pg, &res, "reading the schema",
+                      "SELECT to_regclass('hookpipe.event_partitions') IS NOT NULL", 0, NULL, 0))
+        goto fail;
+    partitioned = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    if (!ctl_pg_query(pg, &res, "reading the partitions",
+                      partitioned ? "SELECT min(lo)::text, max(hi)::text FROM (SELECT lo, hi,"
+                                    " (row_number() OVER (ORDER BY lo) - 1) / " PURGE_CHUNK_TEXT
+                                    " AS chunk FROM hookpipe.event_partitions) p"
+                                    " GROUP BY chunk ORDER BY chunk"
+                                  : "SELECT NULL::text, NULL::text",
+                      0, NULL, 0))
+        goto fail;
+    return res;
+fail:
+    PQclear(res);
+    return NULL;
+}
 
 /* True when the dead letter body[0..len) belongs to account (see the file comment). */
 static bool purge_dead_letter_matches(const char *body, size_t len, const char *account,
@@ -58,8 +92,8 @@ int ctl_purge(const struct ctl *ctl, int argc, char **argv)
     size_t del_len = 0;
     long long events = 0;
     PGconn *pg = NULL;
-    PGresult *res = NULL;
-    int ret = CTL_FAIL;
+    PGresult *res = NULL, *ranges = NULL;
+    int ret = CTL_FAIL, nchunks;
     bool in_tx = false;
 
     if (args_parse(argc, argv, opts, 2, NULL, 0, &npos, err, sizeof(err)) < 0) {
@@ -81,13 +115,32 @@ int ctl_purge(const struct ctl *ctl, int argc, char **argv)
     pg = ctl_pg_connect(ctl);
     if (pg == NULL)
         return CTL_FAIL;
-    if (!ctl_pg_query(pg, &res, "BEGIN", "BEGIN", 0, NULL, 0))
+    ranges = purge_ranges(pg);
+    if (ranges == NULL)
         goto done;
-    in_tx = true;
-    if (!ctl_pg_query(pg, &res, "deleting events",
-                      "DELETE FROM hookpipe.events WHERE account_id = $1", 1, params, 0))
-        goto done;
-    events = strtoll(PQcmdTuples(res), NULL, 10);
+    nchunks = PQntuples(ranges) > 0 ? PQntuples(ranges) : 1;
+    for (int c = 0; c < nchunks; c++) {
+        char sql[256];
+        if (c < PQntuples(ranges) && !PQgetisnull(ranges, c, 0))
+            snprintf(sql, sizeof(sql),
+                     "DELETE FROM hookpipe.events WHERE account_id = $1"
+                     " AND event_time >= '%s' AND event_time < '%s'",
+                     PQgetvalue(ranges, c, 0), PQgetvalue(ranges, c, 1));
+        else
+            snprintf(sql, sizeof(sql), "DELETE FROM hookpipe.events WHERE account_id = $1");
+        if (!ctl_pg_query(pg, &res, "BEGIN", "BEGIN", 0, NULL, 0))
+            goto done;
+        in_tx = true;
+        if (!ctl_pg_query(pg, &res, "deleting events", sql, 1, params, 0))
+            goto done;
+        events += strtoll(PQcmdTuples(res), NULL, 10);
+        if (c + 1 == nchunks)
+            break; /* the last transaction also takes the dead letters */
+        in_tx = false;
+        if (!ctl_pg_query(pg, &res, dry ? "ROLLBACK" : "COMMIT", dry ? "ROLLBACK" : "COMMIT", 0,
+                          NULL, 0))
+            goto done;
+    }
     /* the candidates: bodies holding the ID's bytes at all, locked until the commit */
     if (!ctl_pg_query(pg, &res, "reading dead letters",
                       "SELECT id::text, body FROM hookpipe.dead_letters"
@@ -131,6 +184,7 @@ int ctl_purge(const struct ctl *ctl, int argc, char **argv)
     ret = CTL_OK;
 done:
     PQclear(res);
+    PQclear(ranges);
     if (in_tx)
         PQclear(PQexec(pg, "ROLLBACK"));
     free(del_ids);

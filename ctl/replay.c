@@ -31,6 +31,7 @@
 #define REPLAY_QUEUE_CAP 256
 #define REPLAY_FETCH 500
 #define REPLAY_MAX_THREADS 64
+#define REPLAY_DEFAULT_SINCE_DAYS 30 /* without --since: the events received since then */
 
 struct replay_job {
     char id[24]; /* events.id, for messages */
@@ -312,7 +313,7 @@ int ctl_replay(const struct ctl *ctl, int argc, char **argv)
     char *secret = NULL, *like = NULL;
     char since_txt[48], until_txt[48];
     const char *params[4];
-    char where[512] = "";
+    char where[512 + CTL_EVENT_TIME_WHERE_LEN] = "";
     char sql[1024];
     int nparams = 0;
     PGconn *pg = NULL;
@@ -340,9 +341,14 @@ int ctl_replay(const struct ctl *ctl, int argc, char **argv)
         ctl_err("replay: bad --to URL: %s", why);
         return CTL_USAGE;
     }
-    nsecrets = (a.secret != NULL) + (a.secret_file != NULL) + (a.secret_env != NULL);
+    if (a.secret != NULL) { /* parsed only to be refused: argv shows in ps and /proc */
+        ctl_err("replay: --secret is removed (the command line is visible to every local user); "
+                "use --secret-file FILE or --secret-env VAR");
+        return CTL_USAGE;
+    }
+    nsecrets = (a.secret_file != NULL) + (a.secret_env != NULL);
     if (nsecrets > 1 || (nsecrets == 0 && !a.dry_run)) {
-        ctl_err("replay: give exactly one of --secret, --secret-file, --secret-env");
+        ctl_err("replay: give exactly one of --secret-file, --secret-env");
         return CTL_USAGE;
     }
     if ((a.cacert != NULL || a.insecure) && !rp.url.tls) {
@@ -395,16 +401,20 @@ int ctl_replay(const struct ctl *ctl, int argc, char **argv)
             ctl_err("replay: bad --until \"%s\": %s", a.until, why);
             goto done;
         }
-        if (a.since != NULL && a.until != NULL && t_until <= t_since) {
-            ctl_err("replay: --until must be later than --since");
+        if (a.since == NULL) /* a bound for the scan: see REPLAY_DEFAULT_SINCE_DAYS */
+            t_since = now - REPLAY_DEFAULT_SINCE_DAYS * 86400LL * 1000000;
+        if (a.until != NULL && t_until <= t_since) {
+            ctl_err("replay: --until must be later than --since (default: %d days ago)",
+                    REPLAY_DEFAULT_SINCE_DAYS);
             goto done;
         }
-        if (a.since != NULL) {
-            args_time_format(t_since, since_txt, sizeof(since_txt));
-            params[nparams++] = since_txt;
-            snprintf(where + strlen(where), sizeof(where) - strlen(where),
-                     " AND received_at >= $%d::timestamptz", nparams);
-        }
+        args_time_format(t_since, since_txt, sizeof(since_txt));
+        params[nparams++] = since_txt;
+        snprintf(where + strlen(where), sizeof(where) - strlen(where),
+                 " AND received_at >= $%d::timestamptz AND ", nparams);
+        /* the same span as event_time bounds, which prune the partitions */
+        ctl_event_time_where(ctl, t_since, a.until != NULL ? t_until : now, where + strlen(where),
+                             sizeof(where) - strlen(where));
         if (a.until != NULL) {
             args_time_format(t_until, until_txt, sizeof(until_txt));
             params[nparams++] = until_txt;
@@ -412,9 +422,7 @@ int ctl_replay(const struct ctl *ctl, int argc, char **argv)
                      " AND received_at < $%d::timestamptz", nparams);
         }
     }
-    if (a.secret != NULL) {
-        secret = strdup(a.secret);
-    } else if (a.secret_file != NULL) {
+    if (a.secret_file != NULL) {
         secret = replay_read_secret_file(a.secret_file);
         if (secret == NULL)
             goto done;

@@ -178,23 +178,26 @@ done:
 
 /*
  * The newest received_at. On the v1 table max(received_at) is one index probe. A table
- * range-partitioned on event_time (the body's event_ts, else 1970) has a received_at index
- * only on its undated partition, so the newest is sought where new deliveries land — the
- * partitions of the last two days (Zoom's retries carry their first event_ts, at most ~2 h
- * old) and the undated one — before one scan of everything when neither holds a row.
+ * range-partitioned on event_time has a received_at index only on its undated partition, so
+ * the newest is sought where new deliveries land — the partitions of the last two days
+ * (Zoom's retries carry their first event_ts, at most ~2 h old) and the undated one — then,
+ * when neither holds a row, among the rows received in the last STATUS_NEWEST_DAYS days
+ * (ctl_event_time_where). Every bound is a literal, so PostgreSQL plans (and locks) only
+ * those partitions, however many there are; an older newest row is reported as none.
  */
+#define STATUS_NEWEST_DAYS 7
 static const char status_newest_v1[] = "SELECT max(received_at) FROM hookpipe.events";
 static const char status_newest_partitioned[] =
     "SELECT coalesce(greatest((SELECT max(received_at) FROM hookpipe.events"
-    " WHERE event_time >= now() - interval '2 days'),"
+    " WHERE event_time >= '%s' AND event_time < '%s'),"
     " (SELECT max(received_at) FROM hookpipe.events WHERE event_time < '1971-01-01+00')),"
-    " (SELECT max(received_at) FROM hookpipe.events))";
+    " (SELECT max(received_at) FROM hookpipe.events WHERE %s))";
 
 static int status_pg(const struct ctl *ctl, struct status *st)
 {
     PGconn *pg = ctl_pg_connect(ctl);
     PGresult *res;
-    char sql[1024];
+    char sql[1024], newest[640];
     bool partitioned;
     int ret = -1;
 
@@ -209,11 +212,20 @@ static int status_pg(const struct ctl *ctl, struct status *st)
         goto done;
     partitioned = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
     PQclear(res);
+    if (partitioned) {
+        int64_t now = ctl_now_us(), day = 86400LL * 1000000;
+        char lo[48], hi[48], span[CTL_EVENT_TIME_WHERE_LEN];
+        args_time_format(now - 2 * day, lo, sizeof(lo));
+        args_time_format(now + ctl->cfg->storage.event_time_future_s * 1000000LL + day, hi,
+                         sizeof(hi));
+        ctl_event_time_where(ctl, now - STATUS_NEWEST_DAYS * day, now, span, sizeof(span));
+        snprintf(newest, sizeof(newest), status_newest_partitioned, lo, hi, span);
+    }
     snprintf(sql, sizeof(sql),
              "SELECT (SELECT count(*) FROM hookpipe.dead_letters),"
              " to_char(m AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
              " extract(epoch FROM clock_timestamp() - m) FROM (%s) e(m)",
-             partitioned ? status_newest_partitioned : status_newest_v1);
+             partitioned ? newest : status_newest_v1);
     res = PQexec(pg, sql);
     if (ctl_pg_ok(pg, res, "reading dead letters and events") && PQntuples(res) == 1) {
         st->dead_letters = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -321,7 +333,7 @@ static void status_print_text(const struct ctl *ctl, const struct status *st, co
     if (st->newest[0])
         printf("newest event received: %s (%.1f s ago)\n", st->newest, st->newest_age_s);
     else
-        printf("newest event received: none stored\n");
+        printf("newest event received: none in the last %d days\n", STATUS_NEWEST_DAYS);
     printf("health: %s\n", why);
 }
 

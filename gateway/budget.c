@@ -33,16 +33,3 @@ void budget_charge(size_t *share, size_t held)
         *share = held;
     }
 }
-
-bool budget_admit(size_t *share, size_t held)
-{
-    int64_t delta = (int64_t)held - (int64_t)*share;
-    int64_t before = STAT_ADD(buffered_bytes, delta);
-
-    if (before + delta > BUDGET_BYTES && before - (int64_t)*share > 0) {
-        STAT_ADD(buffered_bytes, -delta);
-        return false;
-    }
-    *share = held;
-    return true;
-}

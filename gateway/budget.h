@@ -1,8 +1,9 @@
 /*
- * The process-wide buffer budget: every byte held for a client connection (input,
- * unsent answers, and the declared size of a body being read) is counted in stats
- * buffered_bytes, and the total is capped, so max_connections clients cannot add up
- * to more memory than this. Lock-free (one atomic add per change of a share).
+ * The process-wide buffer budget: every byte held for a client connection (input read
+ * and answers unsent; never what a header only promises) is counted in stats
+ * buffered_bytes, and the total is capped: past it, conn.c sheds the largest requests
+ * that proved nothing and stops the others reading, so max_connections clients cannot
+ * add up to more memory than this. Lock-free (one atomic add per change of a share).
  */
 #ifndef HOOKPIPE_BUDGET_H
 #define HOOKPIPE_BUDGET_H
@@ -30,12 +31,5 @@ bool budget_exceeded(void);
 
 /* Sets a holder's share to held bytes; *share is what it counted so far. */
 void budget_charge(size_t *share, size_t held);
-
-/*
- * Like budget_charge, for bytes about to come: false (nothing changed) when held would
- * take the total over BUDGET_BYTES while others hold anything (so a lone request is
- * always admitted, however large).
- */
-bool budget_admit(size_t *share, size_t held) __attribute__((warn_unused_result));
 
 #endif

@@ -17,11 +17,13 @@
 
 #include "admission.h"
 #include "budget.h"
+#include "guard.h"
 #include "hook.h"
 #include "http_parser.h"
 #include "keyring.h"
 #include "log.h"
 #include "oauth.h"
+#include "peer.h"
 #include "push.h"
 #include "request.h"
 #include "response.h"
@@ -54,16 +56,22 @@ struct conn {
     struct transport *t;
     struct event *timer;
     enum conn_state state;
-    int depth;          /* callbacks of this connection on the stack */
-    bool eof;           /* the client shut down its sending side */
-    bool budget_paused; /* reading stopped by the buffer budget: the tick resumes it */
-    size_t charged;     /* its share of the buffer budget */
-    uint64_t id;        /* for log lines */
-    struct request req; /* the request being served */
-    struct push *push;  /* DELIVER: the pending push */
+    int depth;               /* callbacks of this connection on the stack */
+    bool eof;                /* the client shut down its sending side */
+    bool budget_paused;      /* reading stopped by the buffer budget: the tick resumes it */
+    bool proven;             /* a request on it passed verification: never evicted nor shed */
+    bool vouched;            /* the request being read: its head alone proved the sender */
+    bool peer_tracked;       /* counted in the per-address table: peer_disconnect when freed */
+    size_t charged;          /* its share of the buffer budget */
+    struct cidr_addr peer;   /* the socket's remote address */
+    struct cidr_addr client; /* the address the request being read speaks for */
+    uint64_t id;             /* for log lines */
+    struct request req;      /* the request being served */
+    struct push *push;       /* DELIVER: the pending push */
 };
 
 static void conn_process(struct conn *c);
+static void conn_shed(struct conn_env *env);
 
 /* ---- lifetime: a connection closed inside its own callback is freed on the way out */
 
@@ -75,6 +83,8 @@ static void conn_destroy(struct conn *c)
         push_cancel(c->push);
     TAILQ_REMOVE(&env->conns, c, link);
     env->nconns--;
+    if (c->peer_tracked)
+        peer_disconnect(&c->peer);
     STAT_ADD(connections, -1);
     budget_charge(&c->charged, 0);
     event_free(c->timer);
@@ -108,11 +118,18 @@ static size_t conn_input_cap(const struct conn *c)
     return c->state == CONN_BODY && want > CONN_MAX_HEAD ? want : CONN_MAX_HEAD;
 }
 
+/* Whether the budget may not take this connection's bytes from it: proof was given. */
+static bool conn_exempt(const struct conn *c)
+{
+    return c->proven || (c->state == CONN_BODY && c->vouched);
+}
+
 /*
  * Whether to read more now. Not after EOF or once the answer is final, not while the
- * input or the unsent output is over its cap (conn_process resumes), nor, outside a
- * body, while the buffer budget is exceeded (the worker's tick resumes): a body being
- * read had its bytes admitted against the budget when its head came, so it goes on.
+ * input or the unsent output is over its cap (conn_process resumes), nor while the
+ * buffer budget is exceeded: first the largest unproven requests are shed (conn_shed),
+ * and if that was not enough, only connections that proved their sender read on (the
+ * worker's tick resumes the others).
  */
 static bool conn_want_input(struct conn *c)
 {
@@ -121,10 +138,15 @@ static bool conn_want_input(struct conn *c)
     if (evbuffer_get_length(c->t->in) > conn_input_cap(c) ||
         evbuffer_get_length(c->t->out) > CONN_MAX_OUTPUT)
         return false;
-    if (c->state != CONN_BODY && budget_exceeded()) {
-        c->budget_paused = true;
-        c->env->budget_waiters = true;
-        return false;
+    if (budget_exceeded()) {
+        c->depth++; /* busy, so never shed itself: the caller goes on using it */
+        conn_shed(c->env);
+        c->depth--;
+        if (budget_exceeded() && !conn_exempt(c)) {
+            c->budget_paused = true;
+            c->env->budget_waiters = true;
+            return false;
+        }
     }
     return true;
 }
@@ -138,16 +160,14 @@ static void conn_update_reading(struct conn *c)
 }
 
 /*
- * This connection's share of the buffer budget: its input (or, while a body is read,
- * the whole request admitted) and its unsent output. Settled at the end of a callback,
- * so a request read, answered and sent in one pass costs no atomic add.
+ * This connection's share of the buffer budget: the bytes it holds, input read and
+ * answers unsent; never what a header promises, which costs an attacker nothing.
+ * Settled at the end of a callback, so a request read, answered and sent in one pass
+ * costs no atomic add.
  */
 static void conn_account(struct conn *c)
 {
-    size_t in = evbuffer_get_length(c->t->in);
-    size_t request = c->state == CONN_BODY ? c->req.head_len + c->req.body_len : 0;
-
-    budget_charge(&c->charged, evbuffer_get_length(c->t->out) + (request > in ? request : in));
+    budget_charge(&c->charged, evbuffer_get_length(c->t->in) + evbuffer_get_length(c->t->out));
 }
 
 /* ---- states ----------------------------------------------------------------------- */
@@ -264,6 +284,36 @@ static void conn_skip_body(struct conn *c, const struct http_head *h)
         c->req.keep_alive = false;
 }
 
+/*
+ * Decides on a delivery's head before its body is read (guard.h): a refusal is answered
+ * at once, and a connection whose body will not be read is closed after the answer.
+ * True to read the body.
+ */
+static bool conn_guard(struct conn *c, struct keyring_entry *e, const struct http_head *h,
+                       const char *head, size_t len)
+{
+    struct verify_request vreq;
+    struct guard_outcome g;
+
+    request_verify_input(&c->req, head + len, time(NULL), c->env->settings.timestamp_tolerance_s,
+                         &vreq);
+    guard_head(e, c->req.token_endpoint, &c->client, &vreq, monotonic_s(), &g);
+    c->vouched = g.vouched;
+    if (g.status == 0)
+        return true;
+    stats_count_auth_failure(e->stats, g.reason);
+    if (g.status == 429)
+        STAT_ADD(auth_throttled_total, 1);
+    log_msg(LOG_DEBUG, "delivery refused at its head",
+            "worker=%d conn=%" PRIu64 " source=%s reason=%s", c->env->worker_id, c->id, e->name,
+            verify_reason_label(g.reason));
+    if (h->content_length > 0)
+        conn_reject(c, g.status, g.extra, g.message);
+    else
+        conn_error(c, g.status, g.extra, g.message);
+    return false;
+}
+
 static enum admission conn_admission(struct conn *c, bool redis_up)
 {
     const struct conn_settings *s = &c->env->settings;
@@ -305,6 +355,7 @@ static bool conn_on_head(struct conn *c, const char *buf, size_t len)
         return false;
     }
     request_begin(&c->req, &h);
+    c->vouched = false;
     route_match(&h, &r);
     if (r.target != ROUTE_HOOK && r.target != ROUTE_TOKEN) {
         conn_skip_body(c, &h);
@@ -326,6 +377,7 @@ static bool conn_on_head(struct conn *c, const char *buf, size_t len)
         return false;
     }
     c->req.stats = e->stats;
+    guard_client(c->env->trusted_proxies, &c->peer, &h, &c->client);
     bool token = r.target == ROUTE_TOKEN;
     if (token && !(e->auth & CONFIG_AUTH_BEARER)) {
         conn_skip_body(c, &h);
@@ -347,17 +399,14 @@ static bool conn_on_head(struct conn *c, const char *buf, size_t len)
     }
     size_t body_len = h.content_length > 0 ? (size_t)h.content_length : 0;
     bool pending = buffered < len + body_len; /* the body is still to come */
-    if (pending && !budget_admit(&c->charged, evbuffer_get_length(c->t->out) + len + body_len)) {
-        STAT_ADD(buffer_full_rejections_total, 1);
-        conn_reject(c, 503, "Retry-After: 1\r\n", "overloaded");
-        return false;
-    }
     struct request_capture cap = {
         .authorization = token || e->wants_authorization,
         .custom_name = token ? NULL : e->header_name,
         .token_endpoint = token,
     };
     request_keep(&c->req, &h, r.source, r.source_len, len, body_len, &cap);
+    if (!conn_guard(c, e, &h, buf, len))
+        return false;
     conn_set_state(c, CONN_BODY);
     if (h.expect_continue && pending)
         transport_send(c->t, RESPONSE_CONTINUE, sizeof(RESPONSE_CONTINUE) - 1, true);
@@ -416,6 +465,12 @@ static void conn_deliver(struct conn *c, const char *body)
     conn_set_state(c, CONN_DELIVER);
 }
 
+/* A request on c passed verification: c is no longer a candidate for eviction or shedding. */
+static void conn_prove(struct conn *c)
+{
+    c->proven = true;
+}
+
 /* A token request for source e: answered at once, nothing is queued. */
 static void conn_token(struct conn *c, struct keyring_entry *e, const char *body)
 {
@@ -434,8 +489,12 @@ static void conn_token(struct conn *c, struct keyring_entry *e, const char *body
     struct oauth_answer ans;
 
     oauth_token(&e->keys, &oreq, &ans);
+    if (ans.status == 200)
+        conn_prove(c);
     if (ans.reason != VERIFY_REASON_NONE) {
         stats_count_auth_failure(e->stats, ans.reason);
+        if (guard_guessable(ans.reason))
+            peer_failed(&c->client, monotonic_s());
         log_msg(LOG_DEBUG, "token request refused",
                 "worker=%d conn=%" PRIu64 " source=%s reason=%s", c->env->worker_id, c->id, e->name,
                 verify_reason_label(ans.reason));
@@ -474,10 +533,13 @@ static void conn_on_request(struct conn *c)
             conn_error(c, 404, NULL, "no token endpoint for this source");
     } else if (!verify_run(e->checks, &e->keys, &vreq, &vr)) {
         stats_count_auth_failure(e->stats, vr.reason);
+        if (guard_guessable(vr.reason))
+            peer_failed(&c->client, monotonic_s());
         log_msg(LOG_DEBUG, "delivery refused", "worker=%d conn=%" PRIu64 " source=%s reason=%s",
                 c->env->worker_id, c->id, e->name, verify_reason_label(vr.reason));
         conn_error(c, vr.status, vr.extra, vr.message);
     } else {
+        conn_prove(c);
         hook_inspect(body, c->req.body_len, vr.key, &hr);
         if (hr.action == HOOK_DELIVER) {
             conn_deliver(c, body);
@@ -703,13 +765,16 @@ void conn_env_init(struct conn_env *env)
     env->nconns = 0;
 }
 
-int conn_accept(struct conn_env *env, evutil_socket_t fd)
+int conn_accept(struct conn_env *env, evutil_socket_t fd, const struct cidr_addr *peer,
+                bool peer_tracked)
 {
     struct conn *c = calloc(1, sizeof(*c));
 
     if (c == NULL)
         goto fail;
     c->env = env;
+    c->peer = *peer;
+    c->client = *peer;
     c->id = ++env->next_id;
     c->timer = evtimer_new(env->base, conn_timer_cb, c);
     if (c->timer == NULL)
@@ -719,6 +784,7 @@ int conn_accept(struct conn_env *env, evutil_socket_t fd)
         goto fail;
     TAILQ_INSERT_TAIL(&env->conns, c, link);
     env->nconns++;
+    c->peer_tracked = peer_tracked;
     STAT_ADD(connections, 1);
     STAT_ADD(connections_accepted_total, 1);
     /* an accepted connection is a request about to start: hold it to the read deadline */
@@ -726,6 +792,8 @@ int conn_accept(struct conn_env *env, evutil_socket_t fd)
     return 0;
 fail:
     STAT_ADD(out_of_memory_total, 1);
+    if (peer_tracked)
+        peer_disconnect(peer);
     if (c != NULL && c->timer != NULL)
         event_free(c->timer);
     free(c);
@@ -752,10 +820,82 @@ void conn_close_idle(struct conn_env *env)
     }
 }
 
+/*
+ * Whether c may be closed to make room for others: it has proven nothing, no callback of
+ * it is running, and it is not past reading (an answer on its way, or a push pending).
+ */
+static bool conn_expendable(const struct conn *c)
+{
+    return !conn_exempt(c) && c->depth == 0 &&
+           (c->state == CONN_IDLE || c->state == CONN_HEAD || c->state == CONN_BODY ||
+            c->state == CONN_LINGER);
+}
+
+bool conn_evict_one(struct conn_env *env)
+{
+    struct conn *c;
+
+    /* the list is in order of arrival: the oldest first */
+    TAILQ_FOREACH(c, &env->conns, link)
+    {
+        if (conn_expendable(c)) {
+            STAT_ADD(connections_evicted_total, 1);
+            conn_set_state(c, CONN_CLOSED);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Larger share first. */
+static int conn_cmp_charged(const void *a, const void *b)
+{
+    size_t x = (*(struct conn *const *)a)->charged, y = (*(struct conn *const *)b)->charged;
+
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/*
+ * The buffer budget is exceeded: answer 503 to the unproven requests holding the most,
+ * largest first, and drop what they hold, until the total is back under the budget's
+ * resume mark or none is left. A legitimate delivery is a few kB that arrives at once;
+ * what fills the budget without credentials is large partial bodies, so those go first.
+ * Each worker sheds its own connections (the others shed theirs on their tick).
+ */
+static void conn_shed(struct conn_env *env)
+{
+    struct conn **v = malloc((size_t)(env->nconns > 0 ? env->nconns : 1) * sizeof(*v));
+    size_t n = 0;
+    struct conn *c;
+
+    if (v == NULL)
+        return;
+    TAILQ_FOREACH(c, &env->conns, link)
+    {
+        if (c->charged > 0 && conn_expendable(c) && c->state != CONN_LINGER &&
+            c->state != CONN_IDLE)
+            v[n++] = c;
+    }
+    qsort(v, n, sizeof(*v), conn_cmp_charged);
+    for (size_t i = 0; i < n && STAT_GET(buffered_bytes) > BUDGET_BYTES - BUDGET_RESUME_SLACK;
+         i++) {
+        c = v[i];
+        conn_enter(c);
+        evbuffer_drain(c->t->in, evbuffer_get_length(c->t->in));
+        STAT_ADD(buffer_full_rejections_total, 1);
+        conn_reject(c, 503, "Retry-After: 1\r\n", "overloaded");
+        conn_account(c);
+        conn_leave(c);
+    }
+    free(v);
+}
+
 void conn_resume_reading(struct conn_env *env)
 {
     struct conn *c;
 
+    if (budget_exceeded())
+        conn_shed(env);
     if (!env->budget_waiters || budget_exceeded())
         return;
     env->budget_waiters = false;

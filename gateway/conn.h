@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "cidr.h"
+
 struct keyring;
 struct pusher;
 
@@ -33,16 +35,17 @@ TAILQ_HEAD(conn_list, conn);
 /* A worker's side of its connections: what they use, and what they report. */
 struct conn_env {
     struct event_base *base;
-    SSL_CTX *ssl_ctx;              /* NULL for plain HTTP */
-    int worker_id;                 /* for log lines */
-    struct conn_settings settings; /* replaced on reload */
-    struct keyring *keyring;       /* replaced on reload */
-    struct pusher *pusher;         /* queues deliveries on the worker's Redis link */
-    bool stopping;                 /* answers end their connection (graceful stop) */
-    void (*closed)(void *arg);     /* a connection was freed: its slot is free */
-    void *arg;                     /* for closed */
+    SSL_CTX *ssl_ctx;                        /* NULL for plain HTTP */
+    int worker_id;                           /* for log lines */
+    struct conn_settings settings;           /* replaced on reload */
+    struct keyring *keyring;                 /* replaced on reload */
+    struct pusher *pusher;                   /* queues deliveries on the worker's Redis link */
+    const struct cidr_list *trusted_proxies; /* peers whose X-Forwarded-For is believed */
+    bool stopping;                           /* answers end their connection (graceful stop) */
+    void (*closed)(void *arg);               /* a connection was freed: its slot is free */
+    void *arg;                               /* for closed */
     /* kept by conn.c */
-    struct conn_list conns; /* open connections */
+    struct conn_list conns; /* open connections, in order of arrival */
     long nconns;
     uint64_t next_id;    /* for log lines */
     bool budget_waiters; /* connections wait for the buffer budget (conn_resume_reading) */
@@ -52,15 +55,28 @@ struct conn_env {
 void conn_env_init(struct conn_env *env);
 
 /*
- * Takes ownership of fd (an accepted socket) and starts serving it. -1 when out of
- * memory (fd closed, closed() not called: the caller still holds the slot).
+ * Takes ownership of fd (an accepted socket from peer) and starts serving it; with
+ * peer_tracked, peer_disconnect(peer) is called when it closes. -1 when out of memory
+ * (fd closed, peer released, closed() not called: the caller still holds the slot).
  */
-int conn_accept(struct conn_env *env, evutil_socket_t fd) __attribute__((warn_unused_result));
+int conn_accept(struct conn_env *env, evutil_socket_t fd, const struct cidr_addr *peer,
+                bool peer_tracked) __attribute__((warn_unused_result));
+
+/*
+ * Every slot is taken: closes the oldest connection that has proven nothing (no request
+ * on it passed verification) and is not answering one, so connections without
+ * credentials cannot hold every slot against one that has them. closed() is called for
+ * it. False when there is none to close.
+ */
+bool conn_evict_one(struct conn_env *env);
 
 /* Graceful stop: closes connections with no answer pending; the others close after it. */
 void conn_close_idle(struct conn_env *env);
 
-/* The worker's tick: resumes reading on connections the buffer budget paused. */
+/*
+ * The worker's tick: sheds unproven requests while the buffer budget is exceeded, and
+ * resumes reading on connections it paused once it is not.
+ */
 void conn_resume_reading(struct conn_env *env);
 
 /* Frees every connection left (end of the worker's loop). */

@@ -10,7 +10,12 @@
 
 #include "json_scan.h"
 
-#define HOOK_PLAIN_TOKEN_MAX 1024
+/*
+ * Zoom's plainToken is a short random string: 22 base64url characters in its documentation
+ * ("qgg8vlvZRS6UYooatFL8Aw", tests/fixtures/zoom/). Accepted: 1..128 characters of the
+ * base64 and base64url alphabets and '.', so never a ':' (no "v0:TS:BODY" to sign).
+ */
+#define HOOK_PLAIN_TOKEN_MAX 128
 
 /* True when the raw "event" string is endpoint.url_validation (escaped or not). */
 static bool hook_is_url_validation(const struct json_scan_str *ev)
@@ -35,19 +40,44 @@ static void hook_answer(struct hook_result *res, int status, const char *message
     res->out_of_memory = status == 503;
 }
 
+/* True when s[0..n) is a plainToken of Zoom's shape (see HOOK_PLAIN_TOKEN_MAX). */
+static bool hook_plain_token_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > HOOK_PLAIN_TOKEN_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  (c != '\0' && strchr("-_+/=.", c) != NULL);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
 /* endpoint.url_validation: {"plainToken","encryptedToken"} with the token signed by key. */
 static void hook_url_validation(const char *body, size_t len, struct zoom_key *key,
                                 struct hook_result *res)
 {
     json_error_t jerr;
-    json_t *root = json_loadb(body, len, 0, &jerr);
-    json_t *token = json_object_get(json_object_get(root, "payload"), "plainToken");
+    json_t *root = NULL;
+    json_t *token;
     char hex[ZOOM_HEX_LEN + 1];
     json_t *obj = NULL;
 
-    if (!json_is_string(token) || json_string_length(token) == 0 ||
-        json_string_length(token) > HOOK_PLAIN_TOKEN_MAX) {
+    if (key == NULL) {
+        hook_answer(res, 401, "url_validation needs a valid x-zm-signature");
+        return;
+    }
+    root = json_loadb(body, len, 0, &jerr);
+    token = json_object_get(json_object_get(root, "payload"), "plainToken");
+    if (!json_is_string(token)) {
         hook_answer(res, 400, "url_validation without payload.plainToken");
+        goto done;
+    }
+    if (!hook_plain_token_ok(json_string_value(token), json_string_length(token))) {
+        hook_answer(res, 400,
+                    "payload.plainToken is not 1-128 characters of A-Z a-z 0-9 - _ + / = .");
         goto done;
     }
     if (zoom_hmac_hex(key, json_string_value(token), json_string_length(token), hex) < 0) {

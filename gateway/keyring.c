@@ -78,7 +78,11 @@ static int keyring_entry_init(struct keyring_entry *e, const struct config_sourc
         verify_build(src->provider, e->auth, e->checks) < 0)
         return -1;
     k->source = e->name;
+    k->signature = verify_checks(src->provider); /* url_validation needs it, whatever auth */
     k->token_ttl_s = src->oauth_token_ttl_s > 0 ? src->oauth_token_ttl_s : 3600;
+    if (cidr_list_copy(&e->allow_from, &src->allow_from) < 0)
+        return -1;
+    e->head_proves = verify_head_proves(e->checks);
     if ((e->auth & CONFIG_AUTH_HEADER) && src->header_name != NULL) {
         e->header_name = strdup(src->header_name);
         if (e->header_name == NULL)
@@ -143,6 +147,7 @@ void keyring_free(struct keyring *kr)
         struct keyring_entry *e = &kr->entries[i];
         free(e->name);
         free(e->header_name);
+        cidr_list_free(&e->allow_from);
         zoom_key_free(e->keys.current);
         zoom_key_free(e->keys.previous);
         explicit_bzero(&e->keys, sizeof(e->keys));

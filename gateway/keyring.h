@@ -19,9 +19,11 @@ struct keyring_entry {
     struct verify_keys keys; /* its secrets: zoom keys, digests and bearer token keys */
     const struct verify_check *checks[VERIFY_CHECKS_MAX]; /* its auth modes, in order */
     unsigned auth;                                        /* CONFIG_AUTH_* bits */
-    bool wants_authorization;   /* a check reads the Authorization header */
-    char *header_name;          /* header mode: the header to capture (owned), else NULL */
-    struct stats_source *stats; /* this source's counters */
+    bool wants_authorization;    /* a check reads the Authorization header */
+    char *header_name;           /* header mode: the header to capture (owned), else NULL */
+    struct stats_source *stats;  /* this source's counters */
+    struct cidr_list allow_from; /* allow_from: client addresses it accepts; empty = any */
+    bool head_proves;            /* its checks all run on the head: a passed head is proof */
 };
 
 struct keyring;

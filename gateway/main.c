@@ -16,6 +16,7 @@
 #include "config.h"
 #include "ev_admin.h"
 #include "log.h"
+#include "peer.h"
 #include "stats.h"
 #include "tls.h"
 #include "worker.h"
@@ -119,6 +120,16 @@ int main(int argc, char **argv)
         gateway.id_prefix = (uint64_t)getpid() << 20 ^ (uint64_t)time(NULL);
     gateway.id_prefix &= 0xffffffffffffULL;
     gateway.max_connections = gateway.cfg->gateway.max_connections;
+    {
+        const struct config_gateway *g = &gateway.cfg->gateway;
+        struct peer_limits limits = {g->max_connections_per_address, g->auth_failure_limit,
+                                     g->auth_failure_penalty_s};
+        if (cidr_list_copy(&gateway.trusted_proxies, &g->trusted_proxy_list) < 0 ||
+            peer_init(g->max_connections, &limits) < 0) {
+            log_msg(LOG_ERROR, "out of memory", NULL);
+            goto done;
+        }
+    }
     if (gateway.cfg->gateway.tls_cert[0] != '\0') {
         ssl_ctx = tls_server_ctx(gateway.cfg->gateway.tls_cert, gateway.cfg->gateway.tls_key, err,
                                  sizeof(err));
@@ -209,6 +220,8 @@ done:
     if (gm.base != NULL)
         event_base_free(gm.base);
     SSL_CTX_free(ssl_ctx);
+    peer_free();
+    cidr_list_free(&gateway.trusted_proxies);
     config_free(gateway.cfg);
     return exit_code;
 }

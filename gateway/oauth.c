@@ -2,7 +2,8 @@
  * The client-credentials grant (see oauth.h). Client authentication is judged before
  * the grant type, so a caller without valid credentials learns nothing but
  * invalid_client; a malformed request (bad escapes, a repeated parameter, two client
- * authentication methods) is invalid_request before anything else.
+ * authentication methods, client_id or client_secret in the query string) is
+ * invalid_request before anything else.
  */
 #include "oauth.h"
 
@@ -44,8 +45,9 @@ void oauth_token(const struct verify_keys *keys, const struct oauth_request *req
     int n;
 
     memset(out, 0, sizeof(*out));
-    if (req->query_too_long || form_parse(req->query, req->query_len, f, 3) < 0 ||
-        form_parse(req->body, req->body_len, f, 3) < 0) {
+    /* credentials in the query would end in proxy and access logs: only grant_type (2.3.1) */
+    if (req->query_too_long || form_parse(req->query, req->query_len, f, 3) < 0 || f[1].seen ||
+        f[2].seen || form_parse(req->body, req->body_len, f, 3) < 0) {
         oauth_error(out, 400, "invalid_request");
         goto done;
     }

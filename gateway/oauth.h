@@ -1,9 +1,9 @@
 /*
  * The token endpoint of a bearer-mode source, POST /hooks/NAME/token: an OAuth 2.0
- * client-credentials grant (RFC 6749 4.4). Parameters come from the form body and the
+ * client-credentials grant (RFC 6749 4.4). grant_type comes from the form body or the
  * query string; the client authenticates with HTTP Basic or client_id/client_secret
- * parameters (2.3.1), never both. Pure (answers are formatted, nothing is sent);
- * unit-tested in tests/unit/test_oauth.c.
+ * parameters of the body (2.3.1: never in the query, 400 invalid_request), never both. Pure
+ * (answers are formatted, nothing is sent); unit-tested in tests/unit/test_oauth.c.
  */
 #ifndef HOOKPIPE_OAUTH_H
 #define HOOKPIPE_OAUTH_H

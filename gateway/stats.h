@@ -34,12 +34,19 @@
       "Requests answered 503 because the queue was at max_queue_length.")                          \
     X(out_of_memory_total, counter, "Requests answered 503 for lack of memory.")                   \
     X(buffered_bytes, gauge,                                                                       \
-      "Bytes held for client connections: input, unsent answers, declared bodies being read.")     \
+      "Bytes held for client connections: input read and answers not yet sent.")                   \
     X(buffer_budget_bytes, gauge, "Cap on buffered_bytes across all connections of the process.")  \
     X(buffer_budget_exceeded, gauge,                                                               \
       "1 while reading is stopped by the budget: from over it until 4 MiB under it.")              \
     X(buffer_full_rejections_total, counter,                                                       \
-      "Requests answered 503 because their body did not fit the buffer budget.")                   \
+      "Unproven requests answered 503 and closed, largest first, to bring the buffer budget "      \
+      "back.")                                                                                     \
+    X(connections_evicted_total, counter,                                                          \
+      "Connections closed at max_connections to free a slot: the oldest that had proven nothing.") \
+    X(connections_refused_per_address_total, counter,                                              \
+      "Connections closed at accept: their address held max_connections_per_address.")             \
+    X(auth_throttled_total, counter,                                                               \
+      "Requests answered 429: their address is serving an auth_failure_penalty_s penalty.")        \
     X(tls_handshake_failures_total, counter, "TLS connections that failed.")                       \
     X(config_reloads_total, counter, "Successful SIGHUP reloads.")                                 \
     X(config_reload_failures_total, counter, "SIGHUP reloads rejected (old config kept).")
@@ -59,7 +66,7 @@ extern struct gateway_stats gateway_stats;
 
 /* HTTP statuses counted per source; any other status is counted as "other". */
 #define STATS_STATUSES(X)                                                                          \
-    X(200) X(400) X(401) X(404) X(405) X(408) X(411) X(413) X(431) X(503) X(505)
+    X(200) X(400) X(401) X(403) X(404) X(405) X(408) X(411) X(413) X(429) X(431) X(503) X(505)
 
 enum stats_status {
 #define STATS_STATUS_ENUM(code) STATS_STATUS_##code,

@@ -62,7 +62,7 @@ int token_mint(const unsigned char key[TOKEN_KEY_LEN], const char *source, long 
 }
 
 enum token_verdict token_verify(const unsigned char *const keys[], size_t nkeys, const char *source,
-                                const char *tok, size_t len, time_t now)
+                                const char *tok, size_t len, time_t now, long max_ahead_s)
 {
     unsigned char want[TOKEN_KEY_LEN], got[TOKEN_KEY_LEN + 2];
     const char *name, *dot1, *dot2;
@@ -99,5 +99,7 @@ enum token_verdict token_verify(const unsigned char *const keys[], size_t nkeys,
     OPENSSL_cleanse(want, sizeof(want));
     if (!genuine)
         return TOKEN_FORGED;
-    return expires <= (long long)now ? TOKEN_EXPIRED : TOKEN_VALID;
+    if (expires <= (long long)now || expires - (long long)now > max_ahead_s)
+        return TOKEN_EXPIRED;
+    return TOKEN_VALID;
 }

@@ -22,7 +22,7 @@ enum token_verdict {
     TOKEN_MALFORMED,    /* not the hp1 shape (truncated, extra bytes, bad characters) */
     TOKEN_OTHER_SOURCE, /* well formed, issued for another source */
     TOKEN_FORGED,       /* the MAC matches no key: altered, or its key was rotated out */
-    TOKEN_EXPIRED,      /* genuine, past its expiry */
+    TOKEN_EXPIRED,      /* genuine, past its expiry or expiring later than today's TTL allows */
 };
 
 /* The token key of a client secret: HMAC-SHA256(secret, "hookpipe bearer token v1"). 0/-1. */
@@ -36,8 +36,10 @@ int token_mint(const unsigned char key[TOKEN_KEY_LEN], const char *source, long 
 /*
  * Checks tok[0..len) for source at now against keys[0..nkeys) (NULL entries skipped: the
  * current and, while rotating, the previous key). The MAC is compared in constant time.
+ * A genuine token expiring more than max_ahead_s after now is TOKEN_EXPIRED too: it was
+ * issued under a longer TTL than today's, which a reload lowering the TTL then shortens.
  */
 enum token_verdict token_verify(const unsigned char *const keys[], size_t nkeys, const char *source,
-                                const char *tok, size_t len, time_t now);
+                                const char *tok, size_t len, time_t now, long max_ahead_s);
 
 #endif

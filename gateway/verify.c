@@ -15,6 +15,7 @@
 #include "config.h"
 
 #define VERIFY_TIMESTAMP_DIGITS_MAX 12
+#define VERIFY_BEARER_SKEW_S 60 /* a bearer token may expire this far past now + token_ttl_s */
 
 static const char verify_basic_challenge[] = "WWW-Authenticate: Basic realm=\"hookpipe\"\r\n";
 static const char verify_bearer_challenge[] = "WWW-Authenticate: Bearer realm=\"hookpipe\"\r\n";
@@ -87,6 +88,18 @@ static bool verify_zoom_timestamp(const struct verify_keys *keys, const struct v
 }
 
 /* x-zm-signature under the current secret, else (while rotating) the previous one. */
+/* The header's form, "v0=" and 64 lowercase hex digits, before any MAC is computed. */
+static bool verify_zoom_signature_form(const struct verify_keys *keys,
+                                       const struct verify_request *req, struct verify_result *res)
+{
+    (void)keys;
+    bool ok = req->signature_len == 3 + ZOOM_HEX_LEN && memcmp(req->signature, "v0=", 3) == 0;
+    for (size_t i = 3; ok && i < req->signature_len; i++)
+        ok = (req->signature[i] >= '0' && req->signature[i] <= '9') ||
+             (req->signature[i] >= 'a' && req->signature[i] <= 'f');
+    return ok ? true : verify_refuse(res, VERIFY_REASON_SIGNATURE, "bad signature", NULL);
+}
+
 static bool verify_zoom_signature(const struct verify_keys *keys, const struct verify_request *req,
                                   struct verify_result *res)
 {
@@ -154,7 +167,8 @@ static bool verify_bearer(const struct verify_keys *keys, const struct verify_re
     if (a.scheme != AUTHZ_BEARER)
         return verify_refuse(res, VERIFY_REASON_BEARER_MISSING, "missing bearer token",
                              verify_bearer_challenge);
-    switch (token_verify(tk, 2, keys->source, a.cred, a.cred_len, req->now)) {
+    switch (token_verify(tk, 2, keys->source, a.cred, a.cred_len, req->now,
+                         keys->token_ttl_s + VERIFY_BEARER_SKEW_S)) {
     case TOKEN_VALID:
         return true;
     case TOKEN_MALFORMED:
@@ -174,16 +188,19 @@ static bool verify_bearer(const struct verify_keys *keys, const struct verify_re
 }
 
 static const struct verify_check verify_check_zoom_timestamp = {"zoom_timestamp",
-                                                                verify_zoom_timestamp};
+                                                                verify_zoom_timestamp, false};
+static const struct verify_check verify_check_zoom_signature_form = {
+    "zoom_signature_form", verify_zoom_signature_form, false};
 static const struct verify_check verify_check_zoom_signature = {"zoom_signature",
-                                                                verify_zoom_signature};
-static const struct verify_check verify_check_basic = {"basic", verify_basic};
-static const struct verify_check verify_check_header = {"header", verify_header};
-static const struct verify_check verify_check_token = {"verification_token", verify_token};
-static const struct verify_check verify_check_bearer = {"bearer", verify_bearer};
+                                                                verify_zoom_signature, true};
+static const struct verify_check verify_check_basic = {"basic", verify_basic, false};
+static const struct verify_check verify_check_header = {"header", verify_header, false};
+static const struct verify_check verify_check_token = {"verification_token", verify_token, false};
+static const struct verify_check verify_check_bearer = {"bearer", verify_bearer, false};
 
 static const struct verify_check *const verify_zoom[] = {
     &verify_check_zoom_timestamp,
+    &verify_check_zoom_signature_form,
     &verify_check_zoom_signature,
     NULL,
 };
@@ -223,6 +240,42 @@ int verify_build(const char *provider, unsigned auth, const struct verify_check 
     return 0;
 }
 
+/* Runs checks in order until one refuses (res says why, res->key NULL). True when all pass. */
+static bool verify_all(const struct verify_check *const *checks, const struct verify_keys *keys,
+                       const struct verify_request *req, struct verify_result *res)
+{
+    for (size_t i = 0; checks[i] != NULL; i++) {
+        if (!checks[i]->run(keys, req, res)) {
+            res->key = NULL;
+            return false;
+        }
+    }
+    return true;
+}
+
+bool verify_run_head(const struct verify_check *const *checks, const struct verify_keys *keys,
+                     const struct verify_request *req, struct verify_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    for (size_t i = 0; checks != NULL && checks[i] != NULL; i++) {
+        if (!checks[i]->needs_body && !checks[i]->run(keys, req, res))
+            return false;
+    }
+    return true;
+}
+
+bool verify_head_proves(const struct verify_check *const *checks)
+{
+    bool any = false;
+
+    for (size_t i = 0; checks != NULL && checks[i] != NULL; i++) {
+        if (checks[i]->needs_body)
+            return false;
+        any = true;
+    }
+    return any;
+}
+
 bool verify_run(const struct verify_check *const *checks, const struct verify_keys *keys,
                 const struct verify_request *req, struct verify_result *res)
 {
@@ -232,13 +285,12 @@ bool verify_run(const struct verify_check *const *checks, const struct verify_ke
         res->message = "no verification for this source";
         return false;
     }
-    for (size_t i = 0; checks[i] != NULL; i++) {
-        if (!checks[i]->run(keys, req, res)) {
-            res->key = NULL;
-            return false;
-        }
+    if (!verify_all(checks, keys, req, res))
+        return false;
+    if (res->key == NULL && keys->signature != NULL && req->signature_len > 0) {
+        struct verify_result sig;
+        memset(&sig, 0, sizeof(sig));
+        res->key = verify_all(keys->signature, keys, req, &sig) ? sig.key : NULL;
     }
-    if (res->key == NULL)
-        res->key = keys->current;
     return true;
 }

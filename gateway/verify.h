@@ -29,7 +29,9 @@
     X(BEARER_OTHER_SOURCE, "bearer_other_source")                                                  \
     X(BEARER_INVALID, "bearer_invalid")                                                            \
     X(BEARER_EXPIRED, "bearer_expired")                                                            \
-    X(CLIENT_CREDENTIALS, "client_credentials")
+    X(CLIENT_CREDENTIALS, "client_credentials")                                                    \
+    X(ADDRESS, "address")                                                                          \
+    X(THROTTLED, "throttled")
 
 enum verify_reason {
     VERIFY_REASON_NONE, /* not refused */
@@ -82,7 +84,9 @@ struct verify_keys {
     struct verify_digest client[2]; /* "client_id:client_secret" at the token endpoint */
     unsigned char bearer_key[2][TOKEN_KEY_LEN]; /* derived from oauth_client_secret[_previous] */
     bool bearer_set[2];
-    long token_ttl_s; /* oauth_token_ttl_s */
+    long token_ttl_s; /* oauth_token_ttl_s: also the furthest ahead a bearer token may expire */
+    const struct verify_check *const *signature; /* the provider's signature checks (see
+                                                    verify_run), or NULL */
 };
 
 struct verify_result {
@@ -90,8 +94,8 @@ struct verify_result {
     const char *message;       /* static: why, for the error body */
     const char *extra;         /* static header lines for the answer (WWW-Authenticate), or NULL */
     enum verify_reason reason; /* what failed, VERIFY_REASON_NONE when verified */
-    struct zoom_key *key;      /* signs the url_validation answer: the key the signature verified
-                                  under, else the current secret */
+    struct zoom_key *key;      /* the key the request's Zoom signature verified under (it signs
+                                  the url_validation answer), NULL when none did */
 };
 
 struct verify_check {
@@ -99,6 +103,7 @@ struct verify_check {
     /* true to go on; false with res->status, message and reason set to refuse */
     bool (*run)(const struct verify_keys *keys, const struct verify_request *req,
                 struct verify_result *res);
+    bool needs_body; /* false: it reads headers only, so it can run as soon as the head is in */
 };
 
 #define VERIFY_CHECKS_MAX 8 /* a list's checks with its NULL */
@@ -114,7 +119,25 @@ const struct verify_check *const *verify_checks(const char *provider);
 int verify_build(const char *provider, unsigned auth, const struct verify_check *out[])
     __attribute__((warn_unused_result));
 
-/* Runs checks in order. True when all pass (res->key set); else res says why. */
+/*
+ * Runs, in order, the checks that need no body (req->body may be NULL): everything a
+ * header-based mode checks, and the timestamp window and header form of a signature.
+ * True when they pass; else res says why. The gateway runs it when a head is in, so a
+ * request that cannot pass is refused before its body is read.
+ */
+bool verify_run_head(const struct verify_check *const *checks, const struct verify_keys *keys,
+                     const struct verify_request *req, struct verify_result *res);
+
+/* True when no check of the list needs the body: a passed verify_run_head proves the sender. */
+bool verify_head_proves(const struct verify_check *const *checks);
+
+/*
+ * Runs checks in order. True when all pass; else res says why. res->key is the key a Zoom
+ * signature verified under: the signature check's own when checks hold it, else (auth
+ * without signature) keys->signature is tried too when the request carries a signature —
+ * without deciding anything but res->key — because a url_validation answer is an HMAC under
+ * the signing secret and is given only for a request that secret signed (hook.h).
+ */
 bool verify_run(const struct verify_check *const *checks, const struct verify_keys *keys,
                 const struct verify_request *req, struct verify_result *res);
 

@@ -15,6 +15,7 @@
 
 #include "budget.h"
 #include "log.h"
+#include "peer.h"
 #include "sentinel.h"
 #include "stats.h"
 #include "timeutil.h"
@@ -58,7 +59,8 @@ static void worker_maybe_exit(struct worker *w);
 static void worker_conn_closed(void *arg);
 
 /* Serves an accepted socket, holding a slot already; gives it back on failure. */
-static void worker_serve(struct worker *w, evutil_socket_t fd)
+static void worker_serve(struct worker *w, evutil_socket_t fd, const struct cidr_addr *peer,
+                         bool peer_tracked)
 {
     int one = 1;
 
@@ -68,7 +70,7 @@ static void worker_serve(struct worker *w, evutil_socket_t fd)
      * connection would wait for the client's delayed ACK, 40 ms. Not TCP: nothing to do.
      */
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (conn_accept(&w->env, fd) < 0)
+    if (conn_accept(&w->env, fd, peer, peer_tracked) < 0)
         worker_conn_closed(w);
 }
 
@@ -103,23 +105,38 @@ static void worker_pause_listener(struct worker *w)
 }
 
 /*
- * The cap is global, but each worker has its own listening socket. A worker that
- * accepts when the other workers hold every slot parks that one socket unserved (as
- * if still in the backlog) and stops accepting; it is served as soon as a slot frees.
+ * The cap is global, but each worker has its own listening socket. At the cap the new
+ * socket is parked unserved (as if still in the backlog) and the worker stops accepting;
+ * once the callbacks already due in this pass have run (reads that may prove a connection
+ * among them), the oldest connection of this worker that has proven nothing is closed for
+ * it (worker_resume_listener). When there is none, it waits until a slot frees. An address
+ * that holds max_connections_per_address (unless a trusted proxy) is closed at once.
  */
 static void worker_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                              int salen, void *arg)
 {
     struct worker *w = arg;
+    struct cidr_addr peer;
+    bool tracked = false;
 
-    if (!worker_take_slot()) {
-        w->parked_fd = fd;
-        worker_pause_listener(w);
+    (void)salen;
+    if (cidr_addr_from_sockaddr(sa, &peer) < 0)
+        memset(&peer, 0, sizeof(peer)); /* not IP (a test's socketpair): no address */
+    else if (!cidr_list_match(&gateway.trusted_proxies, &peer) &&
+             !peer_connect(&peer, monotonic_s(), &tracked)) {
+        STAT_ADD(connections_refused_per_address_total, 1);
+        evutil_closesocket(fd);
         return;
     }
-    if (atomic_load(&gateway.nconns) >= gateway.max_connections)
+    if (!worker_take_slot()) {
+        w->parked_fd = fd;
+        w->parked_peer = peer;
+        w->parked_tracked = tracked;
         worker_pause_listener(w);
-    worker_serve(w, fd);
+        event_active(w->evict_ev, 0, 0);
+        return;
+    }
+    worker_serve(w, fd, &peer, tracked);
     /*
      * A new connection costs a handshake (a TLS one 0.3-0.6 ms of CPU), and evconnlistener
      * accepts until the backlog is empty: a burst of new connections would put all their
@@ -157,22 +174,36 @@ static void worker_accept_error_cb(struct evconnlistener *l, void *arg)
     w->listener_paused = true;
 }
 
+/*
+ * Serves the parked socket, if any, in a free slot or in one an unproven connection gives
+ * up, and accepts again; at the cap it still accepts, so the next new connection can take
+ * an unproven one's slot too. Not re-entered: an eviction's closed() calls it again.
+ */
 static void worker_resume_listener(struct worker *w)
 {
-    if (!w->listener_paused || w->env.stopping)
+    if (!w->listener_paused || w->env.stopping || w->resuming)
         return;
-    if (w->parked_fd >= 0) {
-        if (!worker_take_slot())
-            return;
+    w->resuming = true;
+    if (w->parked_fd >= 0 &&
+        (worker_take_slot() || (conn_evict_one(&w->env) && worker_take_slot()))) {
         evutil_socket_t fd = w->parked_fd;
         w->parked_fd = -1;
-        worker_serve(w, fd);
+        worker_serve(w, fd, &w->parked_peer, w->parked_tracked);
     }
-    if (w->listener != NULL && atomic_load(&gateway.nconns) < gateway.max_connections) {
+    if (w->parked_fd < 0 && w->listener != NULL) {
         w->listener_paused = false;
         if (!w->accepted_this_pass) /* else the next pass enables it */
             evconnlistener_enable(w->listener);
     }
+    w->resuming = false;
+}
+
+/* Activated when a socket was parked: runs after the reads already due in this pass. */
+static void worker_evict_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker_resume_listener(arg);
 }
 
 static void worker_maybe_exit(struct worker *w)
@@ -259,6 +290,8 @@ static void worker_stop_cb(evutil_socket_t fd, short what, void *arg)
     if (w->parked_fd >= 0) {
         close(w->parked_fd); /* never served: nothing was promised to it */
         w->parked_fd = -1;
+        if (w->parked_tracked)
+            peer_disconnect(&w->parked_peer);
     }
     evtimer_add(w->deadline_ev, &tv);
     conn_close_idle(&w->env);
@@ -281,6 +314,7 @@ int worker_init(struct worker *w, int id, int listen_fd, SSL_CTX *ssl_ctx)
     w->env.worker_id = id;
     w->env.pusher = &w->pusher;
     w->env.closed = worker_conn_closed;
+    w->env.trusted_proxies = &gateway.trusted_proxies;
     w->env.arg = w;
     /*
      * The changelist folds an event's add and delete within one loop pass into at most
@@ -323,8 +357,9 @@ int worker_init(struct worker *w, int id, int listen_fd, SSL_CTX *ssl_ctx)
     w->tick_ev = event_new(w->base, -1, EV_PERSIST, worker_tick_cb, w);
     w->deadline_ev = evtimer_new(w->base, worker_deadline_cb, w);
     w->next_pass_ev = event_new(w->base, -1, 0, worker_next_pass_cb, w);
+    w->evict_ev = event_new(w->base, -1, 0, worker_evict_cb, w);
     if (w->reload_ev == NULL || w->stop_ev == NULL || w->tick_ev == NULL ||
-        w->deadline_ev == NULL || w->next_pass_ev == NULL)
+        w->deadline_ev == NULL || w->next_pass_ev == NULL || w->evict_ev == NULL)
         return -1;
     /* backlog 0: already listening with GATEWAY_BACKLOG (-1 would re-listen() with 128) */
     w->listener = evconnlistener_new(w->base, worker_accept_cb, w,
@@ -383,8 +418,11 @@ void worker_destroy(struct worker *w)
         evconnlistener_free(w->listener);
     if (w->listen_fd >= 0)
         close(w->listen_fd);
-    if (w->parked_fd >= 0)
+    if (w->parked_fd >= 0) {
         close(w->parked_fd);
+        if (w->parked_tracked)
+            peer_disconnect(&w->parked_peer);
+    }
     pusher_free(&w->pusher);
     /* frees the context: pending push callbacks run with NULL replies and free themselves */
     if (w->redis != NULL) {
@@ -403,6 +441,8 @@ void worker_destroy(struct worker *w)
         event_free(w->deadline_ev);
     if (w->next_pass_ev != NULL)
         event_free(w->next_pass_ev);
+    if (w->evict_ev != NULL)
+        event_free(w->evict_ev);
     keyring_free(w->env.keyring);
     free(w->queue);
     if (w->base != NULL)

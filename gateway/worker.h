@@ -27,10 +27,14 @@ struct worker {
     struct event_base *base;
     int listen_fd; /* SO_REUSEPORT socket, owned until the listener takes it */
     struct evconnlistener *listener;
-    bool listener_paused;       /* disabled at max_connections */
-    evutil_socket_t parked_fd;  /* accepted while every slot was taken; -1 = none */
-    bool accepted_this_pass;    /* listener disabled until the next pass (worker_accept_cb) */
-    struct event *next_pass_ev; /* re-enables the listener once this pass's callbacks ran */
+    bool listener_paused;         /* disabled at max_connections */
+    evutil_socket_t parked_fd;    /* accepted while every slot was taken; -1 = none */
+    struct cidr_addr parked_peer; /* its address */
+    bool parked_tracked;          /* counted in the per-address table */
+    bool accepted_this_pass;      /* listener disabled until the next pass (worker_accept_cb) */
+    struct event *next_pass_ev;   /* re-enables the listener once this pass's callbacks ran */
+    struct event *evict_ev;       /* a socket was parked: make room for it after this pass */
+    bool resuming;                /* in worker_resume_listener (an eviction calls it again) */
     struct redis_link *redis;
     bool redis_up;             /* as last reported by the link */
     char *queue;               /* Redis list name (owned) */
@@ -46,11 +50,12 @@ struct worker {
 
 /* State shared by all workers and the main thread. */
 struct gateway {
-    pthread_mutex_t cfg_lock; /* guards cfg while workers copy from it */
-    struct config *cfg;       /* current config; replaced on reload under cfg_lock */
-    long max_connections;     /* fixed at start */
-    _Atomic long nconns;      /* open connections across workers */
-    uint64_t id_prefix;       /* random 48 bits per process, for delivery ids */
+    pthread_mutex_t cfg_lock;         /* guards cfg while workers copy from it */
+    struct config *cfg;               /* current config; replaced on reload under cfg_lock */
+    long max_connections;             /* fixed at start */
+    struct cidr_list trusted_proxies; /* [gateway] trusted_proxies, fixed at start */
+    _Atomic long nconns;              /* open connections across workers */
+    uint64_t id_prefix;               /* random 48 bits per process, for delivery ids */
 };
 
 extern struct gateway gateway;

@@ -169,9 +169,11 @@ int main(int argc, char **argv)
          &maintain_only},
         {NULL, NULL, NULL},
     };
+    /* the writer stores bodies and never verifies one: it neither reads nor needs a secret */
     struct cli cli = {.prog = "hookpipe-writer",
                       .summary = "Drains the hookpipe Redis queue into PostgreSQL.",
-                      .flags = flags};
+                      .flags = flags,
+                      .load_flags = CONFIG_LOAD_NO_SECRETS};
     struct config *cfg = NULL;
     struct event_base *base = NULL;
     struct writer *w = NULL;

@@ -1,6 +1,7 @@
 /*
  * The pass is a small state machine: PREMAKE, then (with keep_days) DROP repeated until no
- * partition is old enough, then DELETE repeated until a batch comes back short, then IDLE.
+ * partition is old enough, then DELETE repeated until a batch comes back short, then COUNT
+ * (the partitions, also when another writer did the work), then IDLE.
  * Each step is one simple query (one implicit transaction) with SET LOCAL lock_timeout:
  * DETACH PARTITION needs an ACCESS EXCLUSIVE lock on hookpipe.events, so behind a long
  * query it would make every COPY queue behind it; instead it gives up after the timeout
@@ -29,9 +30,14 @@ enum maint_step {
     MAINT_PREMAKE, /* partitions of now and the next `premake` intervals */
     MAINT_DROP,    /* one expired partition per transaction */
     MAINT_DELETE,  /* one batch of old dead letters / undated events per transaction */
+    MAINT_COUNT,   /* the partitions of hookpipe.events, for hookpipe_writer_partitions */
 };
 
-static const char *const maint_step_names[] = {"idle", "premake", "drop", "delete"};
+static const char *const maint_step_names[] = {"idle", "premake", "drop", "delete", "count"};
+
+/* From the catalog only: no lock on any partition. */
+#define MAINT_COUNT_SQL                                                                            \
+    "SELECT count(*) FROM pg_catalog.pg_inherits WHERE inhparent = 'hookpipe.events'::regclass"
 
 struct maint {
     const struct config *cfg;
@@ -87,12 +93,14 @@ static void maint_finish(struct maint *m, bool ok, const char *why)
  * --maintain pass (once) waits for the lock and does the step itself, so that its exit
  * status 0 means the storage is as configured (main.c bounds the wait).
  */
+static void maint_next(struct maint *m, enum maint_step step);
+
 static void maint_busy(struct maint *m)
 {
     if (!m->once) {
         log_msg(LOG_INFO, "maintenance skipped, another writer is doing it", "step=%s",
                 maint_step_names[m->step]);
-        maint_finish(m, true, NULL);
+        maint_next(m, MAINT_COUNT); /* every writer's gauge stays current */
         return;
     }
     long ms = backoff_next(&m->retry);
@@ -141,7 +149,7 @@ static void maint_result(struct pgconn *c, const struct pgconn_result *res, void
         n = atol(res->value);
         m->created += n;
         writer_stats.partitions_created += (uint64_t)n;
-        maint_next(m, m->cfg->storage.keep_days > 0 ? MAINT_DROP : MAINT_IDLE);
+        maint_next(m, m->cfg->storage.keep_days > 0 ? MAINT_DROP : MAINT_COUNT);
         return;
     case MAINT_DROP:
         if (res->value[0] == '\0') {
@@ -158,7 +166,11 @@ static void maint_result(struct pgconn *c, const struct pgconn_result *res, void
         n = atol(res->value);
         m->deleted += n;
         writer_stats.retention_rows_deleted += (uint64_t)n;
-        maint_next(m, n >= MAINT_DELETE_BATCH ? MAINT_DELETE : MAINT_IDLE);
+        maint_next(m, n >= MAINT_DELETE_BATCH ? MAINT_DELETE : MAINT_COUNT);
+        return;
+    case MAINT_COUNT:
+        writer_stats.partitions = atol(res->value);
+        maint_next(m, MAINT_IDLE);
         return;
     case MAINT_IDLE:
         return;
@@ -196,6 +208,9 @@ static void maint_run(struct maint *m)
         snprintf(sql, sizeof(sql),
                  MAINT_LOCK_TIMEOUT "SELECT hookpipe.maintain_delete_batch(%ld, %d)",
                  m->cfg->storage.keep_days, MAINT_DELETE_BATCH);
+        break;
+    case MAINT_COUNT:
+        snprintf(sql, sizeof(sql), "%s", MAINT_COUNT_SQL);
         break;
     }
     m->inflight = true; /* set first: the answer may come before pgconn_exec returns */

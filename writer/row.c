@@ -135,6 +135,7 @@ int row_classify(struct row *r, const char *item, size_t item_len)
     if (r->event == NULL)
         goto done;
     r->has_event_ts = row_event_ts(&scan.event_ts, &r->event_ts_ms);
+    r->place = r->has_event_ts ? ROW_DATED : ROW_NO_EVENT_TS;
     if (scan.account_id.p != NULL) {
         r->account_id = json_scan_str_decode(&scan.account_id);
         if (r->account_id == NULL)
@@ -147,8 +148,36 @@ done:
     return rc;
 }
 
-/* Appends t (microseconds since the epoch, >= 0) as UTC timestamptz text. */
-static void row_timestamp(struct strbuf *buf, int64_t us, bool micro)
+void row_place_window(struct row *r, const struct row_window *w)
+{
+    int64_t d;
+    bool in;
+
+    r->check_other = false;
+    if (r->dead || !r->has_event_ts) {
+        r->place = ROW_NO_EVENT_TS;
+        return;
+    }
+    d = r->event_ts_ms - r->env.received_us / 1000; /* how far ahead of its receipt */
+    in = d >= -w->past_ms && d <= w->future_ms;
+    r->place = in ? ROW_DATED : ROW_OUT_OF_WINDOW;
+    if (in) /* inside, near an edge: a first delivery may be undated */
+        r->check_other =
+            d < -w->past_ms + ROW_RETRY_MARGIN_MS || d > w->future_ms - ROW_RETRY_MARGIN_MS;
+    else /* outside, near an edge: a first delivery may be dated */
+        r->check_other =
+            d >= -w->past_ms - ROW_RETRY_MARGIN_MS && d <= w->future_ms + ROW_RETRY_MARGIN_MS;
+    r->other_ms = in ? 0 : r->event_ts_ms;
+}
+
+void row_place_no_partition(struct row *r)
+{
+    r->place = ROW_NO_PARTITION;
+    r->check_other = true; /* a partition may exist by the time a retry comes */
+    r->other_ms = r->event_ts_ms;
+}
+
+void row_timestamp(struct strbuf *buf, int64_t us, bool micro)
 {
     time_t secs = (time_t)(us / 1000000);
     struct tm tm;
@@ -236,6 +265,16 @@ static void row_line(struct strbuf *buf, const struct row *r, bool staging, long
         strbuf_append_copy(buf, payload_at, payload_len);
     else
         strbuf_append(buf, "\\N", 2);
+    if (staging) {
+        n = snprintf(num, sizeof(num), "\t%lld\t", (long long)row_event_time_ms(r));
+        strbuf_append(buf, num, (size_t)n);
+        if (r->check_other) {
+            n = snprintf(num, sizeof(num), "%lld", (long long)r->other_ms);
+            strbuf_append(buf, num, (size_t)n);
+        } else {
+            strbuf_append(buf, "\\N", 2);
+        }
+    }
     strbuf_append(buf, "\n", 1);
 }
 

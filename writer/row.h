@@ -14,31 +14,67 @@
 #include "event_key.h"
 #include "strbuf.h"
 
+/*
+ * Where a row goes (docs/design.md "Storage contract"): dated (event_time = event_ts) or
+ * undated (event_time = 1970-01-01, hookpipe.events_undated), and why it is undated.
+ */
+enum row_place {
+    ROW_DATED,         /* event_ts inside the window and a partition for it */
+    ROW_NO_EVENT_TS,   /* the body has no usable event_ts (not counted) */
+    ROW_OUT_OF_WINDOW, /* event_ts outside the window around the receive time */
+    ROW_NO_PARTITION,  /* no partition may be made for event_ts (outside the horizon) */
+};
+
 struct row {
-    const char *item;    /* the raw queue item (not owned) */
-    size_t item_len;     /* its length */
-    bool has_envelope;   /* env is valid */
-    struct envelope env; /* decoded envelope; env.body points into item */
-    bool dead;           /* goes to hookpipe.dead_letters */
-    bool dead_minimal;   /* its dead letter is stored without envelope fields (they failed) */
-    char *reason;        /* why it is dead (owned), NULL for a good row */
-    char *event;         /* body "event" (owned) */
-    char *account_id;    /* body payload.account_id (owned), NULL when absent */
-    bool has_event_ts;   /* body "event_ts" was an integer in range */
-    int64_t event_ts_ms; /* its value in ms */
+    const char *item;     /* the raw queue item (not owned) */
+    size_t item_len;      /* its length */
+    bool has_envelope;    /* env is valid */
+    struct envelope env;  /* decoded envelope; env.body points into item */
+    bool dead;            /* goes to hookpipe.dead_letters */
+    bool dead_minimal;    /* its dead letter is stored without envelope fields (they failed) */
+    char *reason;         /* why it is dead (owned), NULL for a good row */
+    char *event;          /* body "event" (owned) */
+    char *account_id;     /* body payload.account_id (owned), NULL when absent */
+    bool has_event_ts;    /* body "event_ts" was an integer in range */
+    int64_t event_ts_ms;  /* its value in ms */
+    enum row_place place; /* dated or why undated (row_place_window) */
+    bool check_other;     /* skip the row when its event_key is already stored at other_ms */
+    int64_t other_ms;     /* the other event_time a retry of it may have got */
     unsigned char key[EVENT_KEY_LEN];      /* event_key */
     unsigned char item_key[EVENT_KEY_LEN]; /* SHA-256 of the whole item (dead letters) */
 };
 
 /*
- * event_time, the partition key of hookpipe.events, in ms since the epoch: event_ts when
- * the body has a usable one, else 0 (1970-01-01 UTC, the undated partition) — a function of
- * the body bytes alone, so every retry of a notification gets the same one.
+ * A retry is the same body received later, so near an edge of the window its first
+ * delivery may have been placed the other way. Within this margin of an edge a row is
+ * stored only when its event_key is in neither place. Zoom's retries arrive up to ~85
+ * minutes after the first delivery; a day is the margin with generous room.
  */
+#define ROW_RETRY_MARGIN_MS 86400000LL
+
+/* The plausible window of event_ts around the receive time, from [storage]. */
+struct row_window {
+    int64_t past_ms;   /* event_time_past_days */
+    int64_t future_ms; /* event_time_future_s */
+};
+
+/* event_time, the partition key of hookpipe.events, in ms since the epoch (0 = undated). */
 static inline int64_t row_event_time_ms(const struct row *r)
 {
-    return r->has_event_ts ? r->event_ts_ms : 0;
+    return r->place == ROW_DATED ? r->event_ts_ms : 0;
 }
+
+/*
+ * Places a good row by the window around its receive time: dated when event_ts lies in
+ * [received - past, received + future], else undated (ROW_OUT_OF_WINDOW). Sets
+ * check_other/other_ms when the row lies within ROW_RETRY_MARGIN_MS of an edge (its
+ * first delivery may be in the other place). Pure; the store may then make it
+ * ROW_NO_PARTITION.
+ */
+void row_place_window(struct row *r, const struct row_window *w);
+
+/* Makes a dated row undated because no partition may hold its event_ts (checks the other). */
+void row_place_no_partition(struct row *r);
 
 /* Latest receive time a row may carry: 9999-12-31, PostgreSQL's timestamptz range. */
 #define ROW_RECEIVED_US_MAX 253402300799999999LL
@@ -58,11 +94,12 @@ void row_free(struct row *r);
 /*
  * Column list of the staging table, in the order row_copy_line writes them:
  * ord, source, event, event_ts_ms, account_id, received_us, event_key, payload,
- * delivery_id, request_id, body (the same bytes as payload; NULL without keep_body).
+ * delivery_id, request_id, body (the same bytes as payload; NULL without keep_body),
+ * event_time_ms, other_ms (NULL unless check_other).
  */
 #define ROW_COPY_COLUMNS                                                                           \
     "ord, source, event, event_ts_ms, account_id, received_us, event_key, payload, delivery_id, "  \
-    "request_id, body"
+    "request_id, body, event_time_ms, other_ms"
 
 /* Appends r (a good row) as one COPY text line with ordinal ord. Errors set buf->failed. */
 void row_copy_line(struct strbuf *buf, const struct row *r, long ord, bool keep_body);
@@ -77,6 +114,13 @@ void row_copy_line(struct strbuf *buf, const struct row *r, long ord, bool keep_
 
 /* Appends r as one COPY text line for ROW_EVENTS_COLUMNS (timestamps as UTC text). */
 void row_copy_events_line(struct strbuf *buf, const struct row *r, bool keep_body);
+
+/*
+ * Appends us (microseconds since the epoch, >= 0) as UTC timestamptz text, to the
+ * microsecond or (micro false) the millisecond: a literal PostgreSQL reads the same
+ * whatever its TimeZone.
+ */
+void row_timestamp(struct strbuf *buf, int64_t us, bool micro);
 
 /* Appends len bytes escaped for a COPY text field (backslash, tab, newline, CR). */
 void row_copy_escaped(struct strbuf *buf, const char *s, size_t len);

@@ -24,6 +24,7 @@ void writer_stats_init(void)
                    sizeof(stats_copy_bounds) / sizeof(stats_copy_bounds[0]));
     writer_stats.queue_length = -1;
     writer_stats.queue_oldest_age = -1;
+    writer_stats.partitions = -1;
 }
 
 static double stats_wall_s(void)
@@ -65,6 +66,14 @@ void writer_stats_render(struct strbuf *sb, void *arg)
                   (unsigned long long)writer_stats.name);
     WRITER_COUNTERS(WRITER_STATS_RENDER)
 #undef WRITER_STATS_RENDER
+    metrics_header(sb, "hookpipe_writer_rows_undated_total", "counter",
+                   "Rows stored undated (event_time 1970) although their body had an event_ts: "
+                   "outside the window around their receipt, or no partition allowed for it");
+    strbuf_printf(sb,
+                  "hookpipe_writer_rows_undated_total{reason=\"event_ts_out_of_window\"} %llu\n",
+                  (unsigned long long)writer_stats.rows_undated_out_of_window);
+    strbuf_printf(sb, "hookpipe_writer_rows_undated_total{reason=\"no_partition\"} %llu\n",
+                  (unsigned long long)writer_stats.rows_undated_no_partition);
     histogram_render(sb, "hookpipe_writer_batch_size", "Rows per committed batch", "",
                      &writer_stats.batch_size);
     histogram_render(sb, "hookpipe_writer_copy_seconds",
@@ -82,6 +91,10 @@ void writer_stats_render(struct strbuf *sb, void *arg)
                    "Unix time this writer last committed a batch; 0 none since start");
     strbuf_printf(sb, "hookpipe_writer_last_batch_timestamp_seconds %.3f\n",
                   writer_stats.last_batch_time);
+    metrics_header(sb, "hookpipe_writer_partitions", "gauge",
+                   "Partitions of hookpipe.events, counted at this writer's last maintenance "
+                   "pass; -1 before the first");
+    strbuf_printf(sb, "hookpipe_writer_partitions %lld\n", (long long)writer_stats.partitions);
     metrics_header(sb, "hookpipe_writer_redis_connected", "gauge",
                    "1 when the writer's Redis connection was up at the last heartbeat, else 0");
     strbuf_printf(sb, "hookpipe_writer_redis_connected %d\n", writer_stats.redis_connected);

@@ -40,6 +40,9 @@ struct writer_stats {
 #define WRITER_STATS_FIELD(name, help) uint64_t name;
     WRITER_COUNTERS(WRITER_STATS_FIELD)
 #undef WRITER_STATS_FIELD
+    uint64_t rows_undated_out_of_window; /* rows_undated_total{reason="event_ts_out_of_window"} */
+    uint64_t rows_undated_no_partition;  /* rows_undated_total{reason="no_partition"} */
+    int64_t partitions;            /* partitions of hookpipe.events at the last count, -1 none */
     struct histogram batch_size;   /* rows per committed COPY */
     struct histogram copy_seconds; /* COPY + INSERT + commit latency */
     int64_t queue_length;          /* last LLEN of the queue, -1 unknown */

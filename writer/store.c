@@ -36,19 +36,37 @@
  * The staging path: a temp table that lives only as long as the transaction, COPY into
  * it, then insert what is new. It commits only if every statement succeeds.
  */
-#define STORE_STAGED_SQL                                                                           \
+#define STORE_STAGE_SQL                                                                            \
     "CREATE TEMP TABLE hookpipe_stage (ord bigint, source text, event text, event_ts_ms bigint, "  \
     "account_id text, received_us bigint, event_key bytea, payload jsonb, delivery_id text, "      \
-    "request_id text, body text) ON COMMIT DROP; "                                                 \
+    "request_id text, body text, event_time_ms bigint, other_ms bigint) ON COMMIT DROP; "          \
     "COPY pg_temp.hookpipe_stage (" ROW_COPY_COLUMNS ") FROM STDIN; "                              \
     "INSERT INTO hookpipe.events (source, event, event_ts, account_id, received_at, event_key, "   \
     "payload, delivery_id, request_id, body, event_time) SELECT source, event, "                   \
     "timestamptz 'epoch' + event_ts_ms * interval '1 millisecond', account_id, "                   \
     "timestamptz 'epoch' + received_us * interval '1 microsecond', event_key, payload, "           \
     "delivery_id, request_id, body, "                                                              \
-    "timestamptz 'epoch' + COALESCE(event_ts_ms, 0) * interval '1 millisecond' "                   \
-    "FROM pg_temp.hookpipe_stage ORDER BY ord "                                                    \
-    "ON CONFLICT (event_key, event_time) DO NOTHING"
+    "timestamptz 'epoch' + event_time_ms * interval '1 millisecond' "                              \
+    "FROM pg_temp.hookpipe_stage s "
+#define STORE_STAGE_END "ORDER BY ord ON CONFLICT (event_key, event_time) DO NOTHING"
+#define STORE_STAGED_SQL STORE_STAGE_SQL STORE_STAGE_END
+
+/*
+ * The retry rule (row.h, ROW_RETRY_MARGIN_MS): a row near an edge of the window is inserted
+ * only when its event_key is stored neither at other_ms nor, earlier in the range, at that
+ * time in the staging table (the INSERT's snapshot does not see its own rows). The other
+ * times are also given as constants (%s: quoted timestamptz literals) so that PostgreSQL
+ * plans the lookup on their partitions only, never on all of hookpipe.events. Writers
+ * storing such rows take turns (a transaction-level advisory lock, taken before the INSERT's
+ * snapshot), so two deliveries of one event in flight at once still make one row.
+ */
+#define STORE_OTHER_LOCK "SELECT pg_advisory_xact_lock(7525356009597530216); "
+#define STORE_OTHER_WHERE                                                                          \
+    "WHERE s.other_ms IS NULL OR (NOT EXISTS (SELECT 1 FROM hookpipe.events e "                    \
+    "WHERE e.event_key = s.event_key AND e.event_time = ANY ('{%s}'::timestamptz[]) "              \
+    "AND e.event_time = timestamptz 'epoch' + s.other_ms * interval '1 millisecond') "             \
+    "AND NOT EXISTS (SELECT 1 FROM pg_temp.hookpipe_stage p WHERE p.event_key = s.event_key "      \
+    "AND p.event_time_ms = s.other_ms AND p.ord < s.ord)) "
 
 /*
  * The optimistic path: COPY the whole batch straight into the table. Zoom retries
@@ -59,14 +77,16 @@
 #define STORE_DIRECT_SQL "COPY hookpipe.events (" ROW_EVENTS_COLUMNS ") FROM STDIN"
 
 /*
- * Creates the partitions the batch's rows need (before its COPY); lock_timeout keeps a
- * long query on hookpipe.events from making it, and every COPY behind it, wait: on a
- * timeout it is retried with backoff. %s: the event times as "{ms,ms,...}", the interval.
+ * Creates the partitions the batch's rows need (before its COPY), only inside the horizon
+ * (sql/005_partition_horizon.sql); lock_timeout keeps a long query on hookpipe.events from
+ * making it, and every COPY behind it, wait: on a timeout it is retried with backoff.
+ * %s: the event times as "{ms,ms,...}", the interval; then keep_days, premake and
+ * event_time_future_s.
  */
 #define STORE_ENSURE_SQL                                                                           \
     "SET LOCAL lock_timeout = '2s'; "                                                              \
-    "SELECT hookpipe.ensure_partitions(ARRAY(SELECT timestamptz 'epoch' + x * interval "           \
-    "'1 millisecond' FROM unnest('%s'::bigint[]) x), '%s')"
+    "SELECT hookpipe.ensure_partitions_within(ARRAY(SELECT timestamptz 'epoch' + x * interval "    \
+    "'1 millisecond' FROM unnest('%s'::bigint[]) x), '%s', %ld, %ld, '%ld seconds')"
 
 /*
  * At most this many distinct event times go into one STORE_ENSURE_SQL, so that the bounds
@@ -103,17 +123,21 @@ struct store {
     struct store_range stack[STORE_STACK_MAX]; /* ranges of good[] still to store */
     size_t nstack;                             /* entries of stack[] */
     size_t dead_next;                          /* next row to look at for dead letters */
-    bool direct;               /* the next COPY is the whole batch straight into events */
-    bool check_partitions;     /* the batch's event times are not yet known to have partitions */
-    bool exact_times;          /* ask for each distinct event time, not one per day */
-    bool ensure_more;          /* the last request was full: some times may not be in it */
-    int partition_misses;      /* COPYs in a row that found no partition */
-    struct partcache parts;    /* event_time ranges known to have a partition */
-    const struct config *cfg;  /* [writer] synchronous_commit, [storage] */
-    const char *direct_sql;    /* STORE_DIRECT_SQL, with synchronous_commit as configured */
-    const char *staged_sql;    /* STORE_STAGED_SQL, likewise */
-    bool inflight;             /* a statement awaits its outcome */
-    struct strbuf copy;        /* COPY data of the range in flight */
+    bool direct;           /* the next COPY is the whole batch straight into events */
+    bool check_partitions; /* the batch's event times are not yet known to have partitions */
+    bool exact_times;      /* ask for each distinct event time, not one per day */
+    bool ensure_more;      /* the last request was full: some times may not be in it */
+    int64_t sent[STORE_ENSURE_MAX]; /* the times of that request */
+    size_t nsent;                   /* entries of sent[] */
+    int partition_misses;           /* COPYs in a row that found no partition */
+    struct partcache parts;         /* event_time ranges known to have a partition */
+    const struct config *cfg;       /* [writer] synchronous_commit, [storage] */
+    struct row_window window;       /* [storage] event_time_past_days, event_time_future_s */
+    const char *direct_sql;         /* STORE_DIRECT_SQL, with synchronous_commit as configured */
+    const char *staged_sql;         /* STORE_STAGED_SQL, likewise */
+    bool inflight;                  /* a statement awaits its outcome */
+    struct strbuf copy;             /* COPY data of the range in flight */
+    struct strbuf sql;         /* its statement, when built for the range (STORE_OTHER_WHERE) */
     double attempt_start;      /* monotonic_s() when that COPY was sent */
     struct backoff retry;      /* delays for errors that are not the data's fault */
     struct event *retry_timer; /* next attempt */
@@ -158,6 +182,48 @@ static void store_count_expired(struct store *s, struct store_range range)
     }
 }
 
+/* Counts the rows of a committed range stored undated although their body had an event_ts. */
+static void store_count_undated(struct store *s, struct store_range range)
+{
+    for (size_t i = range.lo; i < range.hi; i++) {
+        enum row_place p = s->rows[s->good[i]].place;
+        if (p == ROW_OUT_OF_WINDOW)
+            writer_stats.rows_undated_out_of_window++;
+        else if (p == ROW_NO_PARTITION)
+            writer_stats.rows_undated_no_partition++;
+    }
+}
+
+/* The time a row asks a partition for: its day, or itself after a COPY found none. */
+static int64_t store_row_time(const struct store *s, const struct row *r)
+{
+    int64_t t = row_event_time_ms(r);
+
+    return s->exact_times ? t : t - t % STORE_DAY_MS;
+}
+
+/*
+ * After hookpipe.ensure_partitions_within answered: a dated row whose time was asked for
+ * and still has no partition lies outside the horizon; it is stored undated (row.h).
+ */
+static void store_place_unpartitioned(struct store *s)
+{
+    for (size_t i = 0; i < s->ngood; i++) {
+        struct row *r = &s->rows[s->good[i]];
+        int64_t t;
+        bool asked = false;
+        if (r->place != ROW_DATED)
+            continue;
+        t = store_row_time(s, r);
+        for (size_t j = 0; j < s->nsent && !asked; j++)
+            asked = s->sent[j] == t;
+        if (asked && !partcache_covers(&s->parts, t)) {
+            row_place_no_partition(r);
+            s->direct = false; /* it checks the other place: the staging path */
+        }
+    }
+}
+
 static void store_ensure_done(struct pgconn *c, const struct pgconn_result *res, void *arg)
 {
     struct store *s = arg;
@@ -168,6 +234,8 @@ static void store_ensure_done(struct pgconn *c, const struct pgconn_result *res,
         if (partcache_learn(&s->parts, res->value) < 0)
             log_msg(LOG_WARN, "unexpected partition bounds from postgres", "batch=%llu value=%s",
                     (unsigned long long)s->id, log_value(res->value));
+        else
+            store_place_unpartitioned(s);
         s->check_partitions = s->ensure_more;
         backoff_reset(&s->retry);
         store_step(s);
@@ -187,23 +255,23 @@ static void store_ensure_done(struct pgconn *c, const struct pgconn_result *res,
  */
 static bool store_send_ensure(struct store *s)
 {
-    int64_t sent[STORE_ENSURE_MAX];
+    int64_t *sent = s->sent;
     size_t nsent = 0;
-    char sql[128 + STORE_ENSURE_MAX * 24];
+    char sql[256 + STORE_ENSURE_MAX * 24];
     struct strbuf list = {0};
 
     for (size_t i = 0; i < s->ngood && nsent < STORE_ENSURE_MAX; i++) {
-        int64_t t = row_event_time_ms(&s->rows[s->good[i]]);
+        const struct row *r = &s->rows[s->good[i]];
+        int64_t t = store_row_time(s, r);
         bool dup = false;
-        if (!s->exact_times)
-            t -= t % STORE_DAY_MS;
-        if (partcache_covers(&s->parts, t))
+        if (r->place != ROW_DATED || partcache_covers(&s->parts, t))
             continue;
         for (size_t j = 0; j < nsent && !dup; j++)
             dup = sent[j] == t;
         if (!dup)
             sent[nsent++] = t;
     }
+    s->nsent = nsent;
     if (nsent == 0) {
         s->check_partitions = false;
         return false;
@@ -221,7 +289,9 @@ static bool store_send_ensure(struct store *s)
         evtimer_add(s->retry_timer, &tv);
         return true;
     }
-    snprintf(sql, sizeof(sql), STORE_ENSURE_SQL, list.data, s->cfg->storage.partition_interval);
+    snprintf(sql, sizeof(sql), STORE_ENSURE_SQL, list.data, s->cfg->storage.partition_interval,
+             s->cfg->storage.keep_days, s->cfg->storage.premake,
+             s->cfg->storage.event_time_future_s);
     strbuf_free(&list);
     log_msg(LOG_DEBUG, "ensuring partitions", "batch=%llu times=%zu", (unsigned long long)s->id,
             nsent);
@@ -241,6 +311,7 @@ static void store_copy_done(struct pgconn *c, const struct pgconn_result *res, v
     s->inflight = false;
     if (res->ok) {
         store_count_expired(s, top);
+        store_count_undated(s, top);
         s->partition_misses = 0;
         writer_stats.rows_inserted += (uint64_t)res->tuples;
         writer_stats.duplicates += n - (size_t)res->tuples;
@@ -335,10 +406,45 @@ static void store_dead_done(struct pgconn *c, const struct pgconn_result *res, v
     store_step(s);
 }
 
+/*
+ * The staging statement of a range holding rows near an edge of the window (row.h): the
+ * lock, then STORE_OTHER_WHERE with their other times. NULL when the range has none (the
+ * fixed statement serves) or out of memory (buf->failed).
+ */
+static const char *store_staged_sql(struct store *s, struct store_range range)
+{
+    struct strbuf times = {0};
+    size_t nother = 0;
+
+    for (size_t i = range.lo; i < range.hi; i++) {
+        const struct row *r = &s->rows[s->good[i]];
+        if (!r->check_other)
+            continue;
+        if (nother++ > 0)
+            strbuf_append(&times, ",", 1);
+        strbuf_append(&times, "\"", 1);
+        row_timestamp(&times, r->other_ms * 1000, false);
+        strbuf_append(&times, "\"", 1);
+    }
+    if (nother == 0 || times.failed) {
+        s->sql.failed = times.failed;
+        strbuf_free(&times);
+        return NULL;
+    }
+    strbuf_reset(&s->sql);
+    if (!s->cfg->writer.synchronous_commit)
+        strbuf_printf(&s->sql, "%s", STORE_ASYNC_COMMIT);
+    strbuf_printf(&s->sql, STORE_OTHER_LOCK STORE_STAGE_SQL STORE_OTHER_WHERE STORE_STAGE_END,
+                  times.data);
+    strbuf_free(&times);
+    return s->sql.failed ? NULL : s->sql.data;
+}
+
 static void store_send_copy(struct store *s)
 {
     struct store_range top = s->stack[s->nstack - 1];
     bool direct = s->direct && s->nstack == 1 && top.lo == 0 && top.hi == s->ngood;
+    const char *staged = NULL;
 
     strbuf_reset(&s->copy);
     for (size_t i = top.lo; i < top.hi; i++) {
@@ -347,7 +453,13 @@ static void store_send_copy(struct store *s)
         else
             row_copy_line(&s->copy, &s->rows[s->good[i]], (long)i, s->cfg->storage.keep_body);
     }
-    if (s->copy.failed) {
+    s->sql.failed = false;
+    if (!direct) {
+        staged = store_staged_sql(s, top);
+        if (staged == NULL)
+            staged = s->staged_sql;
+    }
+    if (s->copy.failed || s->sql.failed) {
         struct timeval tv = timeval_ms(STORE_RETRY_MAX_MS);
         log_msg(LOG_ERROR, "out of memory building COPY data", "batch=%llu",
                 (unsigned long long)s->id);
@@ -357,8 +469,8 @@ static void store_send_copy(struct store *s)
     s->attempt_start = monotonic_s();
     /* set first: PostgreSQL may answer, and copy_done run, before pgconn_exec returns */
     s->inflight = true;
-    if (pgconn_exec(s->pg, direct ? s->direct_sql : s->staged_sql, s->copy.data, s->copy.len, 0,
-                    NULL, NULL, NULL, store_copy_done, s) != 0)
+    if (pgconn_exec(s->pg, direct ? s->direct_sql : staged, s->copy.data, s->copy.len, 0, NULL,
+                    NULL, NULL, store_copy_done, s) != 0)
         s->inflight = false;
 }
 
@@ -441,8 +553,12 @@ int store_batch(struct store *s, struct row *rows, size_t n, uint64_t id)
     s->partition_misses = 0;
     s->ngood = s->nstack = s->dead_next = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!rows[i].dead)
-            s->good[s->ngood++] = i;
+        if (rows[i].dead)
+            continue;
+        row_place_window(&rows[i], &s->window);
+        if (rows[i].check_other)
+            s->direct = false; /* the retry rule needs the staging path */
+        s->good[s->ngood++] = i;
     }
     if (s->ngood > 0)
         s->stack[s->nstack++] = (struct store_range){0, s->ngood};
@@ -465,6 +581,8 @@ struct store *store_new(struct event_base *base, const struct config *cfg, const
     backoff_init(&s->retry, STORE_RETRY_MIN_MS, STORE_RETRY_MAX_MS);
     s->retry_timer = evtimer_new(base, store_retry_cb, s);
     s->cfg = cfg;
+    s->window.past_ms = cfg->storage.event_time_past_days * STORE_DAY_MS;
+    s->window.future_ms = cfg->storage.event_time_future_s * 1000;
     s->direct_sql =
         cfg->writer.synchronous_commit ? STORE_DIRECT_SQL : STORE_ASYNC_COMMIT STORE_DIRECT_SQL;
     s->staged_sql =
@@ -486,5 +604,6 @@ void store_free(struct store *s)
         event_free(s->retry_timer);
     free(s->good);
     strbuf_free(&s->copy);
+    strbuf_free(&s->sql);
     free(s);
 }

@@ -1,6 +1,7 @@
 /*
- * Storing one batch in PostgreSQL (README "How a batch flows"): first the partitions its
- * event times need (created when missing), then one COPY straight into hookpipe.events;
+ * Storing one batch in PostgreSQL (README "How a batch flows"): first each row's event_time
+ * (the window around its receipt, row.h) and the partitions those need (created when
+ * missing, inside the horizon only), then one COPY straight into hookpipe.events;
  * when PostgreSQL rejects that (a duplicate, a bad row), COPY into a staging table made
  * inside the same transaction and INSERT … ON CONFLICT (event_key, event_time) DO NOTHING,
  * bisecting around the rows it rejects, which become dead letters; then the dead letters.

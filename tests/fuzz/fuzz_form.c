@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                               strlen(f[i].out) != f[i].len))
                 __builtin_trap();
         }
-        if (f[2].seen && token_verify(keys, 2, "acme", secret, f[2].len, 0) == TOKEN_VALID)
+        if (f[2].seen && token_verify(keys, 2, "acme", secret, f[2].len, 0, 3600) == TOKEN_VALID)
             __builtin_trap(); /* a forgery */
     }
     free(buf);

@@ -206,6 +206,15 @@ metric = harness.metric  # value of one sample of harness.metrics() output, 0 wh
 
 
 # --- raw sockets ------------------------------------------------------------------------------
+def vm_rss_kb(pid):
+    """The resident memory of process pid, in kB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
 def recv_until_closed(sock, timeout=5):
     """Everything sock (plain or TLS) receives until the peer closes or timeout passes."""
     sock.settimeout(timeout)

@@ -19,6 +19,7 @@ from writer_helpers import Stack, body, encode
 
 SECRET_A = "ctl-source-secret-a-0123"
 SECRET_B = "ctl-target-secret-b-4567"
+SECRET_ENV = {"CTL_SECRET": SECRET_B}  # replay takes the target's secret from a file or the env
 
 
 @pytest.fixture
@@ -315,8 +316,8 @@ def test_replay_into_a_second_stack(shared_redis, shared_pg, tmp_path):
     dry = ctl(cfg, "replay", "--to", to, "--dry-run", "--event", "meeting.*")
     assert dry.returncode == 0 and "20 events would be sent" in dry.stdout, dry.stdout
     # selection: meeting.* events received before the cut
-    r = ctl(cfg, "replay", "--to", to, "--secret", SECRET_B, "--event", "meeting.*",
-            "--until", since, "--concurrency", "3", "--rate", "500")
+    r = ctl(cfg, "replay", "--to", to, "--secret-env", "CTL_SECRET", "--event", "meeting.*",
+            "--until", since, "--concurrency", "3", "--rate", "500", env=SECRET_ENV)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
     assert len(lines) == 1 and "13 of 13 events" in lines[0] and "13 ok, 0 failed" in lines[0]
@@ -345,14 +346,15 @@ def test_replay_into_a_second_stack(shared_redis, shared_pg, tmp_path):
     assert keys_dst <= keys_src
     assert "canonical" not in r.stdout
     # nothing selected: exit 0, zero sent
-    r = ctl(cfg, "replay", "--to", to, "--secret", SECRET_B, "--source", "other")
+    r = ctl(cfg, "replay", "--to", to, "--secret-env", "CTL_SECRET", "--source", "other",
+            env=SECRET_ENV)
     assert r.returncode == 0 and "0 of 0 events" in r.stdout
     # a row stored without its body (before schema v4, or keep_body = off): payload's canonical
     # text is sent, counted, and stored at the target under an event_key of its own
     src.q("UPDATE hookpipe.events SET body = NULL WHERE id = (SELECT min(id) FROM "
           "hookpipe.events WHERE event = 'recording.completed') RETURNING id")
-    r = ctl(cfg, "replay", "--to", to, "--secret", SECRET_B, "--event", "recording.*",
-            "--until", since)
+    r = ctl(cfg, "replay", "--to", to, "--secret-env", "CTL_SECRET", "--event", "recording.*",
+            "--until", since, env=SECRET_ENV)
     assert r.returncode == 0 and "7 of 7 events" in r.stdout, r.stdout + r.stderr
     assert "1 sent as canonical JSON" in r.stdout, r.stdout
     dst.wait_rows(30)
@@ -368,16 +370,17 @@ def test_replay_failures_are_retried_then_counted(shared_redis, shared_pg, tmp_p
         post(port_a, SECRET_A, body())
     src.wait_rows(3)
     to = f"http://127.0.0.1:{port_b}/hooks/acme"
-    r = ctl(cfg, "replay", "--to", to, "--secret", "wrong-secret", "--retries", "2")
+    r = ctl(cfg, "replay", "--to", to, "--secret-env", "CTL_SECRET", "--retries", "2",
+            env={"CTL_SECRET": "wrong-secret"})
     assert r.returncode == 1
     assert "0 ok, 3 failed, 6 retries" in r.stdout, r.stdout
     assert r.stderr.count("HTTP 401 (gave up after 3 attempts)") == 3
     # an unknown path: 404, and a closed port: connection errors
-    r = ctl(cfg, "replay", "--to", f"http://127.0.0.1:{port_b}/hooks/nope", "--secret",
-            SECRET_B, "--retries", "0")
+    r = ctl(cfg, "replay", "--to", f"http://127.0.0.1:{port_b}/hooks/nope", "--secret-env",
+            "CTL_SECRET", "--retries", "0", env=SECRET_ENV)
     assert r.returncode == 1 and r.stderr.count("HTTP 404") == 3
-    r = ctl(cfg, "replay", "--to", f"http://127.0.0.1:{harness.free_port()}/", "--secret",
-            SECRET_B, "--retries", "1")
+    r = ctl(cfg, "replay", "--to", f"http://127.0.0.1:{harness.free_port()}/", "--secret-env",
+            "CTL_SECRET", "--retries", "1", env=SECRET_ENV)
     assert r.returncode == 1 and "cannot connect" in r.stderr and "0 ok, 3 failed" in r.stdout
     assert dst.count() == 0
 
@@ -392,16 +395,19 @@ def test_replay_https_and_progress_bar(shared_redis, shared_pg, tmp_path):
         post(port_a, SECRET_A, body())
     src.wait_rows(40)
     to = f"https://127.0.0.1:{port_b}/hooks/acme"
-    r = ctl(cfg, "replay", "--to", to, "--secret", SECRET_B, "--retries", "0")
+    r = ctl(cfg, "replay", "--to", to, "--secret-env", "CTL_SECRET", "--retries", "0",
+            env=SECRET_ENV)
     assert r.returncode == 1 and "certificate verify failed" in r.stderr  # not trusted
-    r = ctl(cfg, "replay", "--to", to, "--secret", SECRET_B, "--cacert", cert, "--rate", "200")
+    r = ctl(cfg, "replay", "--to", to, "--secret-env", "CTL_SECRET", "--cacert", cert, "--rate",
+            "200", env=SECRET_ENV)
     assert r.returncode == 0, r.stderr
     dst.wait_rows(40)
     # --insecure, with stderr on a terminal: a progress bar with rate and ETA
     master, slave = pty.openpty()
     p = subprocess.Popen([harness.daemon_path("ctl"), "-c", cfg, "replay", "--to", to,
-                          "--secret", SECRET_B, "--insecure", "--rate", "40",
-                          "--concurrency", "2"], stdout=subprocess.PIPE, stderr=slave)
+                          "--secret-env", "CTL_SECRET", "--insecure", "--rate", "40",
+                          "--concurrency", "2"], stdout=subprocess.PIPE, stderr=slave,
+                         env=dict(os.environ, **SECRET_ENV))
     os.close(slave)
     out, err = p.communicate(timeout=60)[0], b""
     while True:
@@ -474,7 +480,7 @@ def test_replay_signs_like_zoom_and_honours_retry_after(stack, tmp_path):
     t.start()
     try:
         r = ctl(cfg, "replay", "--to", f"http://127.0.0.1:{srv.server_address[1]}/in",
-                "--secret", SECRET_B, "--concurrency", "1")
+                "--secret-env", "CTL_SECRET", "--concurrency", "1", env=SECRET_ENV)
     finally:
         srv.shutdown()
         srv.server_close()
@@ -618,35 +624,44 @@ def test_bad_input(stack, tmp_path):
         ((cfg, "dead-letters", "requeue", "1", "--reason", "x"), "--reason needs --all"),
         ((cfg, "recover"), "needs a writer NAME"),
         ((cfg, "recover", "bad/name"), "bad writer name"),
-        ((cfg, "replay", "--secret", "s"), "needs --to URL"),
-        ((cfg, "replay", "--to", "ftp://x/", "--secret", "s"), "bad --to URL"),
-        ((cfg, "replay", "--to", "http://127.0.0.1:1/"), "exactly one of --secret"),
-        ((cfg, "replay", "--to", "http://127.0.0.1:1/", "--secret", "a", "--secret-env", "B"),
-         "exactly one of --secret"),
-        ((cfg, "replay", "--to", "http://127.0.0.1:1/", "--secret", "s", "--since", "yesterday"),
-         "bad --since"),
-        ((cfg, "replay", "--to", "http://127.0.0.1:1/", "--secret", "s", "--since", "1h",
+        ((cfg, "replay", "--secret-env", "HOME"), "needs --to URL"),
+        ((cfg, "replay", "--to", "ftp://x/", "--secret-env", "HOME"), "bad --to URL"),
+        ((cfg, "replay", "--to", "http://127.0.0.1:1/"),
+         "exactly one of --secret-file, --secret-env"),
+        ((cfg, "replay", "--to", "http://127.0.0.1:1/", "--secret-file", "a", "--secret-env", "B"),
+         "exactly one of --secret-file, --secret-env"),
+        # a secret on the command line shows in ps and /proc/PID/cmdline: refused, in either
+        # form, pointing to the two ways that keep it out of there (the value is not echoed)
+        ((cfg, "replay", "--to", "http://127.0.0.1:1/", "--secret", "s3cr3t-value"),
+         "--secret is removed", "use --secret-file FILE or --secret-env VAR"),
+        ((cfg, "replay", "--to", "http://127.0.0.1:1/", "--secret=s3cr3t-value", "--dry-run"),
+         "--secret is removed", "use --secret-file FILE or --secret-env VAR"),
+        ((cfg, "replay", "--to", "http://127.0.0.1:1/", "--secret-env", "HOME", "--since",
+          "yesterday"), "bad --since"),
+        ((cfg, "replay", "--to", "http://127.0.0.1:1/", "--secret-env", "HOME", "--since", "1h",
           "--until", "2h"), "--until must be later"),
-        ((cfg, "replay", "--to", "http://127.0.0.1:1/", "--secret", "s", "--rate", "0"),
+        ((cfg, "replay", "--to", "http://127.0.0.1:1/", "--secret-env", "HOME", "--rate", "0"),
          "bad --rate"),
-        ((cfg, "replay", "--to", "http://127.0.0.1:1/", "--secret", "s", "--concurrency", "999"),
-         "bad --concurrency"),
-        ((cfg, "replay", "--to", "http://127.0.0.1:1/", "--secret", "s", "--insecure"),
+        ((cfg, "replay", "--to", "http://127.0.0.1:1/", "--secret-env", "HOME", "--concurrency",
+          "999"), "bad --concurrency"),
+        ((cfg, "replay", "--to", "http://127.0.0.1:1/", "--secret-env", "HOME", "--insecure"),
          "need an https:// URL"),
-        ((cfg, "replay", "--to", "https://127.0.0.1:1/", "--secret", "s", "--cacert",
+        ((cfg, "replay", "--to", "https://127.0.0.1:1/", "--secret-env", "HOME", "--cacert",
           tmp_path / "nope.pem"), "cannot load CA certificates"),
         ((cfg, "replay", "--to", "http://127.0.0.1:1/", "--secret-file", tmp_path / "nope"),
          "cannot read --secret-file"),
         ((cfg, "replay", "--to", "http://127.0.0.1:1/", "--secret-env", "CTL_UNSET_VAR"),
          "CTL_UNSET_VAR is not set"),
-        ((cfg, "replay", "--to", "http://127.0.0.1:1/", "--secret", "s", "--event", "a\\"),
+        ((cfg, "replay", "--to", "http://127.0.0.1:1/", "--secret-env", "HOME", "--event", "a\\"),
          "bad --event"),
         ((cfg, "purge"), "needs --account ID"),
         ((cfg, "purge", "--account", ""), "needs --account ID"),
         ((cfg, "purge", "--account", "a\"b"), "bad account ID"),
     ]
-    for args, needle in usage:
-        one_line_error(ctl(*args), 2, needle)
+    for args, *needles in usage:
+        r = ctl(*args)
+        one_line_error(r, 2, *needles)
+        assert "s3cr3t" not in r.stdout + r.stderr
     bad_cfg = tmp_path / "bad.ini"
     bad_cfg.write_text("[redis]\nurl = http://nope\n")
     one_line_error(ctl(bad_cfg, "status"), 2, "config error", "bad Redis URL")
@@ -666,7 +681,7 @@ def test_bad_input(stack, tmp_path):
         postgres={"conninfo": f"postgresql://hookpipe@127.0.0.1:{harness.free_port()}/x"})
     for args in (("status",), ("dead-letters", "list"), ("dead-letters", "show", "1"),
                  ("purge", "--account", "a"),
-                 ("replay", "--to", "http://127.0.0.1:1/", "--secret", "s")):
+                 ("replay", "--to", "http://127.0.0.1:1/", "--secret-env", "HOME")):
         one_line_error(ctl(down_pg, *args), 1, "postgres: cannot connect")
     # a password-protected Redis reached with the URL's credentials
     locked = harness.RedisServer(password="pw-ctl")

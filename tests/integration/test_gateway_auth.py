@@ -1,9 +1,11 @@
 """Every way a Zoom app can authenticate a delivery ([source.NAME] auth, issue 12), against
 the real gateway and Redis: each mode alone and in combination (every listed check must
-pass), url_validation under each mode, the token endpoint's every answer, stateless bearer
-tokens (another gateway instance accepts them, another source does not, expired, altered
-and truncated ones are 401), refusals counted by reason, no secret in the log, SIGHUP
-rotation of each secret through its _previous form, and bad auth config exiting 2.
+pass), url_validation under each mode (always behind Zoom's signature, never a signing
+oracle: issue 19), the token endpoint's every answer (no credentials in the query),
+stateless bearer tokens (another gateway instance accepts them, another source does not,
+expired, altered, truncated and longer-lived than the TTL allows are 401), refusals counted
+by reason, no secret in the log, SIGHUP rotation of each secret through its _previous form
+and of the token TTL, and bad auth config exiting 2.
 """
 
 import base64
@@ -55,8 +57,10 @@ def sources():
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory):
+    # wrong credentials by the dozen from one address: the failure throttle (its own tests
+    # in test_gateway_attack.py) would answer them 429
     g = Gw(tmp_path_factory.mktemp("auth"), harness.shared_redis(), name="auth",
-           sources=sources())
+           sources=sources(), gateway={"auth_failure_limit": 0})
     g.write(raw_append="[log]\nlevel = debug")
     g.start()
     yield g
@@ -219,22 +223,68 @@ AUTH_OF = {
 }
 
 
+def validation_body(plain):
+    return json.dumps({"event": "endpoint.url_validation", "event_ts": 1,
+                       "payload": {"plainToken": plain}}).encode()
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("source", sorted(AUTH_OF))
 def test_url_validation_under_each_mode(gw, source):
-    """The challenge is answered with the source's secret once the source's checks pass,
-    and refused (no HMAC of a caller's choice) when they do not."""
+    """The challenge is answered with the source's secret once the source's checks and,
+    whatever auth says, Zoom's signature pass (Zoom signs its validation requests); refused
+    (no HMAC of a caller's choice) when either does not."""
     plain = "plain-%s-%d" % (source, time.time_ns())
-    body = json.dumps({"event": "endpoint.url_validation", "event_ts": 1,
-                       "payload": {"plainToken": plain}}).encode()
-    signed = source in ("sig", "sigbasic", "combo")
-    st, _, b = post(gw, source, AUTH_OF[source](gw), sign=signed, body=body)
+    body = validation_body(plain)
+    st, _, b = post(gw, source, AUTH_OF[source](gw), sign=True, body=body)
     assert st == 200, (source, st, b)
     assert json.loads(b) == {"plainToken": plain,
                              "encryptedToken": harness.zoom_token(SIG, plain)}
     st, _, b = post(gw, source, {}, sign=False, body=body)
     assert st == 401, (source, st, b)
     assert b"encryptedToken" not in b
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("source", sorted(set(AUTH_OF) - {"sig", "sigbasic", "combo"}))
+def test_url_validation_is_no_signing_oracle(gw, source):
+    """Issue 19 item 3. Under auth without signature, a caller holding the source's Basic,
+    header, token or bearer credential (or one that was rotated out, or a replay target that
+    shares the secret) must not get HMAC(secret, x) for an x of its choice: with
+    x = "v0:TS:BODY" that is the x-zm-signature of any body at any time. The challenge needs
+    Zoom's own signature of the request, and a plainToken of Zoom's shape."""
+    auth = AUTH_OF[source](gw)
+    body = validation_body("plain-%d" % time.time_ns())
+    # the source's credential alone: no signature, a wrong one, a stale one
+    for headers, sign in ((auth, False),
+                          (dict(auth, **signed_headers("not-the-secret", body)), False),
+                          (dict(auth, **signed_headers(SIG, body, ts=int(time.time()) - 3600)),
+                           False)):
+        st, _, b = post(gw, source, headers, sign=sign, body=body)
+        assert st == 401, (source, st, b)
+        assert b"encryptedToken" not in b
+        assert json.loads(b) == {"error": "url_validation needs a valid x-zm-signature"}, b
+    # the attack itself: the answer would be the signature of forged at ts
+    ts = int(time.time())
+    forged = event_body()
+    oracle = validation_body("v0:%d:%s" % (ts, forged.decode()))
+    st, _, b = post(gw, source, auth, sign=True, body=oracle)
+    assert st == 400 and b"encryptedToken" not in b, (source, st, b)
+    assert "plainToken" in json.loads(b)["error"]
+    # other events are unaffected: the source's own checks decide, unsigned
+    assert post(gw, source, AUTH_OF[source](gw), sign=False)[0] == 200
+
+
+@pytest.mark.timeout(60)
+def test_url_validation_plain_token_shape(gw):
+    """Zoom's plainToken is a short random string ("qgg8vlvZRS6UYooatFL8Aw" in its docs):
+    1..128 characters of A-Z a-z 0-9 - _ + / = . are answered, anything else is 400."""
+    for plain in ("qgg8vlvZRS6UYooatFL8Aw", "a" * 128, "a+b/c=d-e_f.g"):
+        st, _, b = post(gw, "sig", body=validation_body(plain))
+        assert st == 200 and json.loads(b)["plainToken"] == plain, (plain, st, b)
+    for plain in ("", "a" * 129, "v0:1:x", "tok-\u00e9", "a b", 'a"b', "a\\nb"):
+        st, _, b = post(gw, "sig", body=validation_body(plain))
+        assert st == 400 and b"encryptedToken" not in b, (plain, st, b)
 
 
 def token_call(gw, body=b"", headers=None, query="", method="POST", source="bear"):
@@ -286,6 +336,23 @@ def test_token_endpoint_answers(gw):
                                  (b"grant_type=%zz", good, "")):
         st, _, b = token_call(gw, body, headers, query)
         assert (st, json.loads(b)) == (400, {"error": "invalid_request"}), (body, query, st, b)
+    # client credentials in the query string (RFC 6749 2.3.1: they would end in proxy logs),
+    # right or wrong, with or without Basic: invalid_request, no token, nothing counted
+    before = failures(gw, "bear", "client_credentials")
+    cred_query = "client_id=%s&client_secret=%s" % (CLIENT_ID, urllib.parse.quote(CLIENT_SECRET))
+    for body, headers, query in ((b"grant_type=client_credentials", {}, "?" + cred_query),
+                                 (b"", {}, "?grant_type=client_credentials&" + cred_query),
+                                 (b"grant_type=client_credentials&client_id=" +
+                                  CLIENT_ID.encode(), {},
+                                  "?client_secret=" + urllib.parse.quote(CLIENT_SECRET)),
+                                 (b"grant_type=client_credentials", good,
+                                  "?client_id=" + CLIENT_ID),
+                                 (b"grant_type=client_credentials", {},
+                                  "?client_id=x&client_secret=y")):
+        st, h, b = token_call(gw, body, headers, query)
+        assert (st, json.loads(b)) == (400, {"error": "invalid_request"}), (body, query, st, b)
+        assert h.get("cache-control") == "no-store"
+    assert failures(gw, "bear", "client_credentials") == before
     # not a token endpoint: wrong method, unknown source, a source without bearer, too big
     st, h, _ = token_call(gw, method="GET")
     assert st == 405 and "POST" in h.get("allow", "")
@@ -401,6 +468,36 @@ def test_sighup_rotation_of_the_client_secret(tmp_path):
         assert all_status(g, "b", bearer(new_tok), 200)
         assert token_call(g, b"grant_type=client_credentials",
                           {"authorization": basic(CLIENT_ID, "cs-old")}, source="b")[0] == 401
+    finally:
+        g.stop()
+
+
+@pytest.mark.timeout(90)
+def test_lowering_the_token_ttl_shortens_issued_tokens(tmp_path):
+    """Issue 19 item 4: a bearer token expiring further ahead than oauth_token_ttl_s (+ 60 s)
+    allows is refused, so a reload that lowers the TTL shortens tokens already issued; a
+    token the new TTL covers (and one made by hand within it) is accepted."""
+    src = lambda **kv: {"b": dict({"provider": "zoom", "secret": SIG, "auth": "bearer",
+                                   "oauth_client_id": CLIENT_ID,
+                                   "oauth_client_secret": CLIENT_SECRET}, **kv)}
+    g = Gw(tmp_path, harness.shared_redis(), name="ttl", sources=src()).start()
+    bearer = lambda t: (lambda: {"authorization": "Bearer " + t})
+    try:
+        old_tok = get_token(g, "b")  # expires in 3600 s
+        assert all_status(g, "b", bearer(old_tok), 200)
+        # issued elsewhere (or forged with a leaked key) for far ahead: refused at once
+        far = mint("b", int(time.time()) + 3600 + 600)
+        before = failures(g, "b", "bearer_expired")
+        assert all_status(g, "b", bearer(far), 401, n=2)
+        harness.wait_for(lambda: failures(g, "b", "bearer_expired") == before + 2, timeout=3,
+                         what="counted as bearer_expired")
+        g.write(sources=src(oauth_token_ttl_s=300))
+        hup(g)
+        harness.wait_for(lambda: all_status(g, "b", bearer(old_tok), 401), timeout=3,
+                         what="the 3600 s token refused under a 300 s TTL")
+        new_tok = get_token(g, "b")
+        assert all_status(g, "b", bearer(new_tok), 200)
+        assert all_status(g, "b", bearer(mint("b", int(time.time()) + 300 + 30)), 200)
     finally:
         g.stop()
 

@@ -12,19 +12,11 @@ import time
 import pytest
 
 import harness
-from gateway_helpers import SECRET_A, Gw, event_body, metric, recv_until_closed
+from gateway_helpers import SECRET_A, Gw, event_body, metric, recv_until_closed, vm_rss_kb
 
 PIPELINED = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 1000
 FLOOD_CONNS = 100
 RSS_LIMIT_KB = 64 * 1024
-
-
-def vm_rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for pid %d" % pid)
 
 
 def split_responses(data):
@@ -117,11 +109,6 @@ def test_tls_pipelining_clients_that_never_read_do_not_pin_memory(tmp_path, redi
     assert gw.stop() == 0
 
 
-def body_head(length):
-    return (b"POST /hooks/alpha HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
-            b"Content-Length: %d\r\n\r\n" % length)
-
-
 def read_head(s, timeout=5):
     s.settimeout(timeout)
     data = b""
@@ -133,47 +120,50 @@ def read_head(s, timeout=5):
     return data
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(120)
 def test_bytes_buffered_across_connections_are_capped(tmp_path, redis_server):
-    """The declared body of a request being read counts against one process-wide budget:
-    a body that does not fit what is left gets 503 at once; connections outside a body stop
-    reading while the budget is exceeded, and resume when it is not."""
-    # read_timeout_s well past the test's length: the big body never comes, and its 408
-    # would release the reservation the rest of the test relies on (a slow sanitizer run
-    # can take longer than the default 10 s to get there)
-    gw = Gw(tmp_path, redis_server, gateway={"max_body_bytes": 1 << 30, "workers": 1,
-                                             "read_timeout_s": 120}).start()
+    """Bytes held for clients count against one process-wide budget. A body whose head proved
+    its sender (Basic) reads on past it; an unproven one (a signature not yet checkable) is
+    shed with 503; every other connection stops reading while the budget is exceeded, and
+    resumes when it is not."""
+    sources = {"alpha": {"provider": "zoom", "secret": SECRET_A, "auth": "basic",
+                         "basic_user": "u", "basic_password": "p"},
+               "bravo": {"provider": "zoom", "secret": SECRET_A}}
+    gw = Gw(tmp_path, redis_server, sources=sources,
+            gateway={"max_body_bytes": 1 << 30, "workers": 1, "read_timeout_s": 120}).start()
     budget = int(metric(gw.metrics(), "hookpipe_gateway_buffer_budget_bytes"))
     assert budget >= 64 << 20, budget
+    # an unproven body on its way: a forged signature of the right form passes the head
+    unproven = socket.create_connection(("127.0.0.1", gw.port))
+    unproven.sendall(b"POST /hooks/bravo HTTP/1.1\r\nHost: x\r\nx-zm-request-timestamp: %d\r\n"
+                     b"x-zm-signature: v0=%s\r\nContent-Length: %d\r\n\r\n"
+                     % (int(time.time()), b"0" * 64, 4 << 20) + b"y" * (2 << 20))
+    harness.wait_for(lambda: metric(gw.metrics(), "hookpipe_gateway_buffered_bytes") >= 2 << 20,
+                     timeout=10, what="the unproven body buffered")
+    # a proven one that holds more than the whole budget
     big = socket.create_connection(("127.0.0.1", gw.port))
-    big.sendall(body_head(budget - (1 << 20)))
-    assert read_head(big).startswith(b"HTTP/1.1 100"), "the first body fits the budget"
-    # a second large body does not fit: 503 before any of it is read
-    with socket.create_connection(("127.0.0.1", gw.port)) as s:
-        s.sendall(body_head(4 << 20))
-        (st, h, b), = split_responses(recv_until_closed(s))
-    assert st == 503, b
-    assert h.get("retry-after") == "1"
-    assert json.loads(b)["error"]
-    assert metric(gw.metrics(), "hookpipe_gateway_buffer_full_rejections_total") == 1
-    # pipelining non-readers fill the last MiB, then the budget is exceeded...
-    socks, _ = flood(gw.port, 4)
+    big.sendall(b"POST /hooks/alpha HTTP/1.1\r\nHost: x\r\nAuthorization: Basic dTpw\r\n"
+                b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % (budget + (16 << 20)))
+    assert read_head(big).startswith(b"HTTP/1.1 100"), "the proven body is read"
+    big.settimeout(60)  # 260 MiB through a sanitized gateway on a busy machine
+    big.sendall(b"x" * (budget + (4 << 20)))
+    late = None
     try:
-        # (reading stays stopped until the total is 4 MiB under the budget again: answers
-        # still being written move it by a few kB, which must not let readers back in)
         harness.wait_for(lambda: metric(gw.metrics(), "hookpipe_gateway_buffer_budget_exceeded")
-                         == 1, timeout=10, what="buffered bytes over the budget")
-        assert metric(gw.metrics(), "hookpipe_gateway_buffered_bytes") > budget - (4 << 20)
-        # ...so a new request is not read until memory is released
+                         == 1, timeout=20, what="buffered bytes over the budget")
+        # the unproven body was shed: 503, and it no longer counts
+        (st, h, b), = split_responses(recv_until_closed(unproven, timeout=10))
+        assert st == 503 and h.get("retry-after") == "1", b
+        assert metric(gw.metrics(), "hookpipe_gateway_buffer_full_rejections_total") == 1
+        # ...and a new request is not read until memory is released
         late = socket.create_connection(("127.0.0.1", gw.port))
         late.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         late.settimeout(1)
         with pytest.raises(socket.timeout):
             late.recv(4096)
     finally:
-        for s in socks:
-            s.close()
         big.close()
+        unproven.close()
     (st, _, b), = split_responses(recv_until_closed(late, timeout=10))
     late.close()
     assert st == 200, b

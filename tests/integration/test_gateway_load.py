@@ -91,7 +91,11 @@ def test_slow_clients_do_not_starve_others_and_are_cut_after_read_timeout(tmp_pa
     gw = Gw(tmp_path, harness.shared_redis(), name="slow",
             gateway={"workers": 2, "read_timeout_s": read_timeout, "idle_timeout_s": 30}).start()
     body = event_body()
-    head = ("POST /hooks/alpha HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n" % len(body)).encode()
+    # signed, so a stalled body is not refused at its head (a timestamp and a signature of
+    # the right form are all that is checked before the body is in)
+    signed = "".join("%s: %s\r\n" % kv for kv in signed_headers(SECRET_A, body).items())
+    head = ("POST /hooks/alpha HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n"
+            % (signed, len(body))).encode()
     slow = []
     try:
         t_open = time.monotonic()
@@ -180,6 +184,21 @@ def signed_request_bytes(secret, source="alpha"):
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+def read_one_response(s, timeout=5):
+    """One answer (head and its Content-Length body) from a kept-alive connection."""
+    s.settimeout(timeout)
+    data = b""
+    while True:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        m = re.search(rb"(?i)content-length: *(\d+)", head)
+        if sep and m and len(rest) >= int(m.group(1)):
+            return data
+        chunk = s.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def serve_all(socks, timeout):
     """Waits for a full answer on each socket, closing each as soon as it has one (freeing
     its slot for the next). Returns {index: reply bytes} of those answered in time."""
@@ -207,8 +226,9 @@ def serve_all(socks, timeout):
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_max_connections_caps_then_recovers(tmp_path, workers):
-    """Beyond max_connections the gateway stops accepting (the requests wait in the kernel
-    backlog) rather than accepting and dropping them; they are served once others close."""
+    """Beyond max_connections, when every connection has proven its sender (a verified
+    delivery on it), the gateway stops accepting (the requests wait in the kernel backlog)
+    rather than accepting and dropping them; they are served once others close."""
     cap = 4
     n_extra = 8  # with 2 workers, some land on each SO_REUSEPORT socket
     gw = Gw(tmp_path, harness.shared_redis(), name="cap",
@@ -218,7 +238,10 @@ def test_max_connections_caps_then_recovers(tmp_path, workers):
     extra = []
     try:
         for _ in range(cap):
-            held.append(socket.create_connection(("127.0.0.1", gw.port), timeout=5))
+            s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+            s.sendall(signed_request_bytes(SECRET_A))
+            assert read_one_response(s).startswith(b"HTTP/1.1 200")
+            held.append(s)
         harness.wait_for(lambda: metric(gw.metrics(), "hookpipe_gateway_connections") == cap,
                          timeout=5, what="cap connections open")
         # Beyond the cap: the kernel may complete the handshake, but nothing is served.
@@ -245,9 +268,46 @@ def test_max_connections_caps_then_recovers(tmp_path, workers):
         # Recovered: normal traffic, more connections in total than the cap, all served.
         for _ in range(3 * cap):
             assert gw.post("alpha", event_body(), SECRET_A, timeout=3)[0] == 200
-        assert gw.llen() == n_extra + 3 * cap
+        assert gw.llen() == cap + n_extra + 3 * cap
     finally:
         for s in held + extra:
+            s.close()
+        gw.clear_queue()
+    assert gw.stop() == 0
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_max_connections_gives_the_oldest_unproven_slot_to_a_new_connection(tmp_path, workers):
+    """At max_connections, connections that have proven nothing do not hold the slots against
+    one that can: the oldest of them is closed, and the new connection is served at once."""
+    cap = 6
+    gw = Gw(tmp_path, harness.shared_redis(), name="evict",
+            gateway={"workers": workers, "max_connections": cap, "read_timeout_s": 30,
+                     "idle_timeout_s": 30}).start()
+    held = []
+    try:
+        for _ in range(cap):
+            held.append(socket.create_connection(("127.0.0.1", gw.port), timeout=5))
+            held[-1].sendall(b"POST /hooks/alpha HTTP/1.1\r\n")  # half a head, then silence
+        harness.wait_for(lambda: metric(gw.metrics(), "hookpipe_gateway_connections") == cap,
+                         timeout=5, what="cap connections open")
+        t0 = time.monotonic()
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:
+            s.sendall(signed_request_bytes(SECRET_A))
+            answer = read_one_response(s)
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:80]
+        assert time.monotonic() - t0 < 1.0
+        assert metric(gw.metrics(), "hookpipe_gateway_connections_evicted_total") >= 1
+        # the one given up was the oldest of its worker: with one worker, the very first
+        if workers == 1:
+            held[0].settimeout(5)
+            assert held[0].recv(100) == b""
+            for s in held[1:]:
+                s.setblocking(False)
+                with pytest.raises(BlockingIOError):
+                    s.recv(100)
+    finally:
+        for s in held:
             s.close()
         gw.clear_queue()
     assert gw.stop() == 0

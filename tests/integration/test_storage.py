@@ -32,6 +32,12 @@ def now_ms():
     return int(time.time() * 1000)
 
 
+def at(t_ms):
+    """received_us of a delivery received a second after t_ms: its event_ts is then inside the
+    window ([storage] event_time_past_days/_future_s) and gives its event_time."""
+    return (t_ms + 1000) * 1000
+
+
 def config(stack, name, storage=None, **writer):
     """A writer config with a [storage] section."""
     w = {"batch_size": 500, "flush_interval_ms": 20, "name": name}
@@ -80,7 +86,7 @@ def key_v2(source, raw):
 def test_events_spread_over_months_land_in_their_partitions(stack):
     times = {"m2021": ms(2021, 2, 14), "m2024": ms(2024, 6, 30, 23), "m2026": ms(2026, 3, 1, 0),
              "m2031": ms(2031, 12, 31, 23), "m1970": 5000}
-    items = [encode(body(event_ts=t), delivery_id=d) for d, t in times.items()]
+    items = [encode(body(event_ts=t), delivery_id=d, received_us=at(t)) for d, t in times.items()]
     items.append(encode(json.dumps({"event": "no.ts", "payload": {}}).encode(),
                         delivery_id="undated"))
     items.append(encode(json.dumps({"event": "bad.ts", "event_ts": "soon"}).encode(),
@@ -89,17 +95,20 @@ def test_events_spread_over_months_land_in_their_partitions(stack):
     writer(stack, {"partition_interval": "month", "premake": 1})
     stack.wait_rows(len(items))
     where = placed(stack)
+    # 2031 is past the horizon (premake, or now + event_time_future_s): no partition, undated
     assert where == {"m2021": "events_p20210201", "m2024": "events_p20240601",
-                     "m2026": "events_p20260301", "m2031": "events_p20311201",
+                     "m2026": "events_p20260301", "m2031": "events_undated",
                      "m1970": "events_undated", "undated": "events_undated",
                      "bad_ts": "events_undated"}
     # an event without a usable event_ts is stored with event_ts NULL, event_time 1970-01-01
     rows = stack.q("SELECT delivery_id, event_ts IS NULL, event_time = 'epoch' FROM "
                    "hookpipe.events WHERE delivery_id IN ('undated', 'bad_ts') ORDER BY 1")
     assert rows == [("bad_ts", True, True), ("undated", True, True)]
-    # event_time is event_ts where there is one
+    # event_time is event_ts where it is dated; event_ts is kept as the body says in any case
     assert stack.q("SELECT count(*) FROM hookpipe.events WHERE event_ts IS NOT NULL AND "
-                   "event_ts <> event_time") == [(0,)]
+                   "event_ts <> event_time AND delivery_id <> 'm2031'") == [(0,)]
+    assert stack.q("SELECT event_ts = to_timestamp(%s / 1000.0) FROM hookpipe.events "
+                   "WHERE delivery_id = 'm2031'", (times["m2031"],)) == [(True,)]
     # no DEFAULT partition, ever
     assert stack.q("SELECT partdefid FROM pg_partitioned_table WHERE partrelid = "
                    "'hookpipe.events'::regclass") == [(0,)]
@@ -112,21 +121,26 @@ def test_retries_and_duplicates_collapse_across_the_table(stack):
     w = writer(stack, {"partition_interval": "day"}, admin=True, batch_size=50)
     bodies = [body(event_ts=ms(2025, 1, d), obj={"id": f"o{d}"}) for d in range(1, 11)]
     undated = json.dumps({"event": "x.y", "payload": {"object": {"id": 1}}}).encode()
-    first = [encode(b, delivery_id=f"a{i}") for i, b in enumerate(bodies)]
+    first = [encode(b, delivery_id=f"a{i}", received_us=at(ms(2025, 1, i + 1)))
+             for i, b in enumerate(bodies)]
     first += [encode(undated, delivery_id="u0"),
               encode(recording_completed("tokA", "urlA", event_ts=ms(2025, 3, 3)),
-                     delivery_id="rec0")]
+                     delivery_id="rec0", received_us=at(ms(2025, 3, 3)))]
     stack.push(first)
     stack.wait_rows(len(first))
-    again = [encode(b, delivery_id=f"b{i}") for i, b in enumerate(bodies)]
+    # the retries, an hour later each
+    again = [encode(b, delivery_id=f"b{i}", received_us=at(ms(2025, 1, i + 1) + 3600000))
+             for i, b in enumerate(bodies)]
     again += [encode(undated, delivery_id="u1"),
               encode(recording_completed("tokB", "urlB", event_ts=ms(2025, 3, 3)),
-                     delivery_id="rec1")]
+                     delivery_id="rec1", received_us=at(ms(2025, 3, 3) + 3600000))]
     stack.push(again)
-    stack.push([encode(body(event_ts=ms(2025, 5, 5)), delivery_id="sentinel")])
+    stack.push([encode(body(event_ts=ms(2025, 5, 5)), delivery_id="sentinel",
+                       received_us=at(ms(2025, 5, 5)))])
     stack.wait_rows(len(first) + 1)
     assert {d for (d,) in stack.q("SELECT delivery_id FROM hookpipe.events")} == \
         {f"a{i}" for i in range(10)} | {"u0", "rec0", "sentinel"}
+    assert stack.q("SELECT count(DISTINCT tableoid) FROM hookpipe.events") == [(13,)]
     harness.wait_for(lambda: harness.metrics(w.admin_port)["hookpipe_writer_duplicates_total"]
                      == len(again), timeout=10, what="duplicates counted")
 
@@ -135,11 +149,12 @@ def test_retries_and_duplicates_collapse_across_the_table(stack):
 def test_retention_drops_exactly_the_old_partitions(stack):
     """keep_days = 30, day partitions: partitions wholly older than 30 days go, the rest
     stays; old dead letters and old undated events are deleted, recent ones kept; an event
-    already past keep_days when it arrives is stored, counted, and goes at the next pass."""
+    already past keep_days when it is stored gets no partition (none is made behind the
+    retention boundary): it is stored undated, counted, and goes by its received_at."""
     today = now_ms() // DAY_MS * DAY_MS
     ages = [400, 45, 31, 29, 5, 0]  # days before today
-    items = [encode(body(event_ts=today - a * DAY_MS + 3600000), delivery_id=f"d{a}")
-             for a in ages]
+    items = [encode(body(event_ts=today - a * DAY_MS + 3600000), delivery_id=f"d{a}",
+                    received_us=at(today - a * DAY_MS + 3600000)) for a in ages]
     old_us = (now_ms() - 40 * DAY_MS) * 1000
     items.append(encode(json.dumps({"event": "no.ts"}).encode(), delivery_id="undated_old",
                         received_us=old_us))
@@ -165,15 +180,20 @@ def test_retention_drops_exactly_the_old_partitions(stack):
     assert stack.q("SELECT reason FROM hookpipe.dead_letters") == [("new",)]
     assert "partitions_dropped=3" in r.stderr and "rows_deleted=2" in r.stderr
 
-    # a writer with keep_days stores a too-old arrival, counts it; the next pass drops it
+    # a writer with keep_days stores a too-old arrival (received long ago, e.g. out of a
+    # restored queue) undated, without a partition, counts it; the next pass deletes it
     w.stop()
     w2 = writer(stack, {"partition_interval": "day", "keep_days": 30}, admin=True)
     harness.wait_for(lambda: "maintenance done" in w2.log(), timeout=20,
                      what="the writer's maintenance pass at start")
-    stack.push([encode(body(event_ts=today - 100 * DAY_MS), delivery_id="late")])
+    stack.push([encode(body(event_ts=today - 100 * DAY_MS), delivery_id="late",
+                       received_us=at(today - 100 * DAY_MS))])
     stack.wait_rows(5, dead=1)  # the recent dead letter stays
-    assert placed(stack)["late"] == day(100)
-    assert harness.metrics(w2.admin_port)["hookpipe_writer_expired_on_arrival_total"] == 1
+    assert placed(stack)["late"] == "events_undated"
+    assert day(100) not in {n for n, _, _ in partitions(stack)}
+    m = harness.metrics(w2.admin_port)
+    assert m['hookpipe_writer_rows_undated_total{reason="no_partition"}'] == 1
+    assert m["hookpipe_writer_expired_on_arrival_total"] == 0
     r = maintain(stack, {"partition_interval": "day", "keep_days": 30})
     assert r.returncode == 0, r.stderr
     assert "late" not in placed(stack)
@@ -237,12 +257,12 @@ def test_copy_racing_partition_creation_loses_nothing(stack):
     """Three writers, small batches, every batch holding rows of days no partition exists
     for yet, while --maintain passes run: every row is stored once, none is a dead letter."""
     n_days, per_day = 40, 60
-    base = ms(2027, 1, 1, 0)
+    base = (now_ms() // DAY_MS - 60) * DAY_MS  # days before any premade partition
     items = []
     for i in range(per_day):
         for d in range(n_days):
-            items.append(encode(body(event_ts=base + d * DAY_MS + i * 1000),
-                                delivery_id=f"r{d}_{i}"))
+            t = base + d * DAY_MS + i * 1000
+            items.append(encode(body(event_ts=t), delivery_id=f"r{d}_{i}", received_us=at(t)))
     ws = [writer(stack, {"partition_interval": "day", "premake": 0}, admin=True, batch_size=37)
           for _ in range(3)]
     stack.push(items, chunk=100)
@@ -309,8 +329,9 @@ def test_migration_from_v1_keeps_every_row(stack):
     # the upgraded writer: a retry of a v1 row is a duplicate, a new row gets a new id
     writer(stack)
     max_id = before[-1][0]
-    stack.push([encode(bodies[5][0], delivery_id="retry"), encode(bodies[10][0],
-                delivery_id="retry-undated"), encode(body(), delivery_id="new")])
+    stack.push([encode(bodies[5][0], delivery_id="retry", received_us=at(bodies[5][1])),
+                encode(bodies[10][0], delivery_id="retry-undated"),
+                encode(body(), delivery_id="new")])
     stack.wait_rows(len(before) + 1)
     assert stack.q("SELECT id > %s FROM hookpipe.events WHERE delivery_id = 'new'",
                    (max_id,)) == [(True,)]
@@ -320,8 +341,8 @@ def test_migration_from_v1_keeps_every_row(stack):
 def test_one_batch_spanning_hundreds_of_partitions(stack):
     """A replayed export: one batch whose rows need 300 day partitions that do not exist yet
     (more than one partition request holds) is stored whole, without a dead letter."""
-    items = [encode(body(event_ts=ms(2020, 1, 1) + d * DAY_MS), delivery_id=f"x{d}")
-             for d in range(300)]
+    items = [encode(body(event_ts=ms(2020, 1, 1) + d * DAY_MS), delivery_id=f"x{d}",
+                    received_us=at(ms(2020, 1, 1) + d * DAY_MS)) for d in range(300)]
     stack.push(items)
     w = writer(stack, {"partition_interval": "day", "premake": 0}, admin=True, batch_size=1000)
     stack.wait_rows(300, timeout=90)

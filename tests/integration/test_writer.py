@@ -427,3 +427,26 @@ def test_receive_time_out_of_range_is_a_dead_letter_not_a_loss(stack):
     stack.wait_drained()
     (reason,) = stack.q("SELECT reason FROM hookpipe.dead_letters WHERE delivery_id = 'far'")[0]
     assert "receive time" in reason
+
+
+def test_writer_needs_no_webhook_secret(stack, tmp_path):
+    """Least privilege (issue 19): the writer stores bodies and verifies none, so it loads the
+    shared INI without resolving a single source secret — a secret_file it cannot read, a
+    secret_env or basic_password_env not set in its environment — and drains as usual. The
+    gateway, which needs them, refuses the same file."""
+    missing = str(tmp_path / "no-such-dir" / "zoom.secret")
+    unset = "HOOKPIPE_TEST_UNSET_%d" % os.getpid()
+    extra = ("[source.a]\nprovider = zoom\nsecret_file = %s\n\n"
+             "[source.b]\nprovider = zoom\nsecret_env = %s\nauth = basic\nbasic_user = zoom\n"
+             "basic_password_env = %s\n" % (missing, unset, unset))
+    assert unset not in os.environ
+    cfg = stack.config("nosecret", extra)
+    r = harness.run_daemon("writer", ["--check-config", "-c", cfg], timeout=20)
+    assert r.returncode == 0 and "configuration ok (2 sources)" in r.stdout, r.stdout + r.stderr
+    w = harness.Daemon("writer", cfg)
+    w.start()
+    stack.push([encode(body(), source="a"), encode(body(), source="b")])
+    stack.wait_rows(2)
+    assert w.stop() == 0
+    r = harness.run_daemon("gateway", ["--check-config", "-c", cfg], timeout=20)
+    assert r.returncode == 2 and "secret" in r.stderr, r.stderr

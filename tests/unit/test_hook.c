@@ -1,6 +1,7 @@
 /*
  * Unit tests for gateway/hook.c: what a verified body gets — delivered, 400 for what is
- * not a JSON object with a string event, and the url_validation challenge answer.
+ * not a JSON object with a string event, and the url_validation challenge answer: only
+ * with a verified signing key (401 without) and for a plainToken of Zoom's shape (400).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,53 @@ int main(void)
     CHECK_STR_EQ(r.message, "url_validation without payload.plainToken");
     r = inspect(key, "{\"event\":\"endpoint.url_validation\",\"payload\":{\"plainToken\":\"\"}}");
     CHECK(r.action == HOOK_ANSWER && r.status == 400);
+
+    /* not a signing oracle: no answer without a verified Zoom signature (key NULL) */
+    r = inspect(NULL,
+                "{\"event\":\"endpoint.url_validation\",\"payload\":{\"plainToken\":\"tok-1\"}}");
+    CHECK(r.action == HOOK_ANSWER && r.status == 401 && r.body == NULL && !r.out_of_memory);
+    CHECK_STR_EQ(r.message, "url_validation needs a valid x-zm-signature");
+    r = inspect(NULL, "{\"event\":\"meeting.started\",\"payload\":{}}");
+    CHECK(r.action == HOOK_DELIVER); /* other events do not need the key */
+    /* ... and only for a plainToken of Zoom's shape: never a "v0:TS:BODY" signing input */
+    r = inspect(key, "{\"event\":\"endpoint.url_validation\",\"payload\":{\"plainToken\":"
+                     "\"v0:1700000000:{\\\"event\\\":\\\"meeting.started\\\"}\"}}");
+    CHECK(r.action == HOOK_ANSWER && r.status == 400 && r.body == NULL);
+    CHECK_STR_EQ(r.message,
+                 "payload.plainToken is not 1-128 characters of A-Z a-z 0-9 - _ + / = .");
+    r = inspect(key, "{\"event\":\"endpoint.url_validation\",\"payload\":{\"plainToken\":"
+                     "\"v0\\u003a1:x\"}}");
+    CHECK(r.status == 400); /* an escaped ':' is a ':' */
+    r = inspect(key, "{\"event\":\"endpoint.url_validation\",\"payload\":{\"plainToken\":"
+                     "\"tok\\u0000x\"}}");
+    CHECK(r.status == 400);
+    r = inspect(key, "{\"event\":\"endpoint.url_validation\",\"payload\":{\"plainToken\":"
+                     "\"tok-\xc3\xa9\"}}");
+    CHECK(r.status == 400);
+    r = inspect(key, "{\"event\":\"endpoint.url_validation\",\"payload\":{\"plainToken\":7}}");
+    CHECK(r.status == 400);
+    CHECK_STR_EQ(r.message, "url_validation without payload.plainToken");
+    {
+        char body[512], tok[130];
+        memset(tok, 'a', sizeof(tok));
+        for (size_t n = 127; n <= 129; n++) {
+            snprintf(body, sizeof(body),
+                     "{\"event\":\"endpoint.url_validation\",\"payload\":{\"plainToken\":"
+                     "\"%.*s\"}}",
+                     (int)n, tok);
+            r = inspect(key, body);
+            CHECKF(r.status == (n <= 128 ? 200 : 400), "length %zu: %d", n, r.status);
+            free(r.body);
+        }
+    }
+    r = inspect(key, "{\"event\":\"endpoint.url_validation\",\"payload\":{\"plainToken\":"
+                     "\"qgg8vlvZRS6UYooatFL8Aw\"}}");
+    CHECK(r.status == 200); /* Zoom's documented example, and base64 of either alphabet */
+    free(r.body);
+    r = inspect(key, "{\"event\":\"endpoint.url_validation\",\"payload\":{\"plainToken\":"
+                     "\"a+b/c=d-e_f.g\"}}");
+    CHECK(r.status == 200);
+    free(r.body);
     zoom_key_free(key);
     return check_summary("test_hook");
 }

@@ -1,8 +1,9 @@
 /*
  * Unit tests for gateway/oauth.c: the client-credentials grant's every answer — a token
- * (by Basic or by form credentials, from body or query, under the current or previous
- * pair) that the bearer check then accepts, invalid_client, unsupported_grant_type and
- * invalid_request — and the headers each carries.
+ * (by Basic or by form credentials of the body, the grant type from body or query, under the
+ * current or previous pair) that the bearer check then accepts, invalid_client,
+ * unsupported_grant_type and invalid_request (credentials in the query among its causes) —
+ * and the headers each carries.
  */
 #include <stdio.h>
 #include <string.h>
@@ -79,7 +80,7 @@ int main(void)
     answer(NULL, NULL, "grant_type=client_credentials&client_id=cid&client_secret=csec", &a);
     CHECK_LONG_EQ(a.status, 200);
     CHECK(token_works(&a));
-    answer("client_id=cid", NULL, "grant_type=client_credentials&client_secret=csec-old", &a);
+    answer(NULL, NULL, "grant_type=client_credentials&client_id=cid&client_secret=csec-old", &a);
     CHECK_LONG_EQ(a.status, 200);
     CHECK(token_works(&a));
 
@@ -116,6 +117,17 @@ int main(void)
     CHECK_STR_EQ(a.body, "{\"error\":\"invalid_request\"}"); /* repeated */
     answer(NULL, "Basic Y2lkOmNzZWM=", "grant_type=client_credentials&client_secret=csec", &a);
     CHECK_STR_EQ(a.body, "{\"error\":\"invalid_request\"}"); /* two methods */
+    /* credentials in the query string (RFC 6749 2.3.1), even good ones, even one of them */
+    answer("client_id=cid&client_secret=csec", NULL, "grant_type=client_credentials", &a);
+    CHECK_LONG_EQ(a.status, 400);
+    CHECK_STR_EQ(a.body, "{\"error\":\"invalid_request\"}");
+    CHECK(a.reason == VERIFY_REASON_NONE);
+    answer("grant_type=client_credentials&client_id=cid", NULL, "client_secret=csec", &a);
+    CHECK_STR_EQ(a.body, "{\"error\":\"invalid_request\"}");
+    answer("client_secret=csec", "Basic Y2lkOmNzZWM=", "grant_type=client_credentials", &a);
+    CHECK_STR_EQ(a.body, "{\"error\":\"invalid_request\"}");
+    answer("grant_type=client_credentials&client%5Fid=cid", "Basic Y2lkOmNzZWM=", NULL, &a);
+    CHECK_STR_EQ(a.body, "{\"error\":\"invalid_request\"}"); /* names are decoded first */
     answer(NULL, "Basic Y2lkOmNzZWM=", "grant_type=%zz", &a);
     CHECK_STR_EQ(a.body, "{\"error\":\"invalid_request\"}");
     {

@@ -189,17 +189,20 @@ static void test_copy_line(void)
     CHECK_CONTAINS(line, "\t{\"event\":\"a\\\\tb\",\"event_ts\":7,");
     CHECK_CONTAINS(line, "\"t\":\"\\\\\\\\N\"}\\n\tdlv1\tr%20i%25d\t");
     CHECK(line[buf.len - 1] == '\n' && strchr(line, '\n') == line + buf.len - 1);
-    /* exactly 11 columns, the last (body) the same escaped bytes as payload */
+    /* exactly 13 columns: body (the same escaped bytes as payload), event_time_ms, other_ms */
     {
         int tabs = 0;
+        const char *tail = "\t7\t\\N\n";
         for (size_t i = 0; i < buf.len; i++)
             tabs += line[i] == '\t';
-        CHECK_LONG_EQ(tabs, 10);
+        CHECK_LONG_EQ(tabs, 12);
+        CHECK(strcmp(line + buf.len - strlen(tail), tail) == 0);
+        line[buf.len - strlen(tail)] = '\0';
         const char *payload = strstr(line, "\t{\"event\"");
         const char *body = strrchr(line, '\t');
         size_t plen = (size_t)(strchr(payload + 1, '\t') - payload);
         CHECK(payload != NULL && body > payload);
-        CHECK_LONG_EQ((long)(strlen(body) - 1), (long)plen); /* body's ends in the newline */
+        CHECK_LONG_EQ((long)strlen(body), (long)plen);
         CHECK(strncmp(payload, body, plen) == 0);
     }
     free(line);
@@ -219,7 +222,8 @@ static void test_copy_line_nulls(void)
     line = strndup(buf.data, buf.len);
     CHECK(strncmp(line, "0\tacme\te\t\\N\t\\N\t", strlen("0\tacme\te\t\\N\t\\N\t")) == 0);
     /* no request id; keep_body off: body NULL */
-    CHECK(buf.len > 7 && strcmp(line + buf.len - 7, "\t\\N\t\\N\n") == 0);
+    /* then event_time_ms 0 (undated) and other_ms NULL */
+    CHECK(buf.len > 12 && strcmp(line + buf.len - 12, "\t\\N\t\\N\t0\t\\N\n") == 0);
     free(line);
     strbuf_free(&buf);
     row_free(&r);
@@ -278,6 +282,90 @@ static void test_mark_dead(void)
     row_free(&r);
 }
 
+/* A row received at 1700000000123 ms whose event_ts is d ms ahead of that, placed by w. */
+static void place(struct row *r, long long d, const struct row_window *w)
+{
+    char b[128];
+    int n = snprintf(b, sizeof(b), "{\"event\":\"e\",\"event_ts\":%lld}", 1700000000123LL + d);
+
+    classify(r, b, (size_t)n);
+    row_place_window(r, w);
+}
+
+/*
+ * The window: dated inside [received - past, received + future] (edges included), undated
+ * outside; within ROW_RETRY_MARGIN_MS of an edge, on either side, the other place is checked.
+ */
+static void test_place_window(void)
+{
+    const long long day = 86400000LL, m = ROW_RETRY_MARGIN_MS;
+    const struct row_window w = {7 * day, 2 * day};
+    const struct {
+        long long d;
+        enum row_place place;
+        bool check;
+    } cases[] = {
+        {0, ROW_DATED, false},                   /* the usual delivery */
+        {-85 * 60000LL, ROW_DATED, false},       /* Zoom's last retry */
+        {-7 * day, ROW_DATED, true},             /* the past edge, inside */
+        {-7 * day + m - 1, ROW_DATED, true},     /* within the margin inside */
+        {-7 * day + m, ROW_DATED, false},        /* just beyond it */
+        {-7 * day - 1, ROW_OUT_OF_WINDOW, true}, /* just outside */
+        {-7 * day - m, ROW_OUT_OF_WINDOW, true}, /* the margin's far end */
+        {-7 * day - m - 1, ROW_OUT_OF_WINDOW, false},
+        {-1700000000000LL, ROW_OUT_OF_WINDOW, false}, /* 1970 */
+        {2 * day, ROW_DATED, true},                   /* the future edge, inside */
+        {2 * day - m, ROW_DATED, false},
+        {2 * day - m + 1, ROW_DATED, true},
+        {2 * day + 1, ROW_OUT_OF_WINDOW, true},
+        {2 * day + m, ROW_OUT_OF_WINDOW, true},
+        {2 * day + m + 1, ROW_OUT_OF_WINDOW, false},
+        {3000 * day, ROW_OUT_OF_WINDOW, false},
+    };
+    struct row r;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        place(&r, cases[i].d, &w);
+        CHECK_LONG_EQ((long)r.place, (long)cases[i].place);
+        CHECK(r.check_other == cases[i].check);
+        if (cases[i].place == ROW_DATED) {
+            CHECK(row_event_time_ms(&r) == r.event_ts_ms);
+            CHECK(!r.check_other || r.other_ms == 0); /* the other place: undated */
+        } else {
+            CHECK(row_event_time_ms(&r) == 0);
+            CHECK(!r.check_other || r.other_ms == r.event_ts_ms);
+        }
+        row_free(&r);
+    }
+    /* a retry received later can flip the decision; the pair always checks each other */
+    {
+        struct row first;
+        char b[128];
+        long long ts = 1700000000123LL + 2 * day + 60000; /* a minute past the first's window */
+        int n = snprintf(b, sizeof(b), "{\"event\":\"e\",\"event_ts\":%lld}", ts);
+        classify(&first, b, (size_t)n);
+        row_place_window(&first, &w);
+        CHECK(first.place == ROW_OUT_OF_WINDOW && first.check_other);
+        first.env.received_us += 85 * 60000000LL; /* the same body, 85 minutes later */
+        row_place_window(&first, &w);
+        CHECK(first.place == ROW_DATED && first.check_other && first.other_ms == 0);
+        row_free(&first);
+    }
+    /* no event_ts: undated, nothing to check; no partition: undated, checks the dated place */
+    {
+        const char *b = "{\"event\":\"e\"}";
+        classify(&r, b, strlen(b));
+        row_place_window(&r, &w);
+        CHECK(r.place == ROW_NO_EVENT_TS && !r.check_other && row_event_time_ms(&r) == 0);
+        row_free(&r);
+        place(&r, 0, &w);
+        row_place_no_partition(&r);
+        CHECK(r.place == ROW_NO_PARTITION && r.check_other && r.other_ms == r.event_ts_ms);
+        CHECK(row_event_time_ms(&r) == 0);
+        row_free(&r);
+    }
+}
+
 int main(void)
 {
     test_good_row();
@@ -290,5 +378,6 @@ int main(void)
     test_copy_line_nulls();
     test_copy_events_line();
     test_mark_dead();
+    test_place_window();
     return check_summary("test_row");
 }

@@ -1,6 +1,7 @@
 /*
  * Unit tests for gateway/verify.c: the Zoom checks in order (timestamp window, then
- * the v0 signature under the current or previous secret), the key that verified, and
+ * the v0 signature under the current or previous secret), the key that verified (under
+ * auth without signature too: only a signed request gets one, for url_validation), and
  * the answer each refusal gets.
  */
 #include <stdio.h>
@@ -66,7 +67,8 @@ static void test_modes(void)
 {
     const struct verify_check *checks[VERIFY_CHECKS_MAX];
     const char *body = "{\"event\":\"meeting.started\"}";
-    struct verify_keys k = {.current = zoom_key_new("sec", 3), .source = "acme"};
+    struct verify_keys k = {
+        .current = zoom_key_new("sec", 3), .source = "acme", .token_ttl_s = 3600};
     struct verify_result res;
     struct signed_req s;
     char tok[TOKEN_MAX + 1], hdr[TOKEN_MAX + 16], other[TOKEN_MAX + 1];
@@ -81,20 +83,38 @@ static void test_modes(void)
 
     /* the lists */
     CHECK(verify_build("zoom", CONFIG_AUTH_SIGNATURE, checks) == 0);
-    CHECK(checks[0] && checks[1] && !checks[2]);
-    CHECK_STR_EQ(checks[1]->name, "zoom_signature");
+    CHECK(checks[0] && checks[1] && checks[2] && !checks[3]);
+    CHECK_STR_EQ(checks[2]->name, "zoom_signature");
+    CHECK(!verify_head_proves(checks)); /* the MAC needs the body */
     CHECK(verify_build("zoom", CONFIG_AUTH_BASIC | CONFIG_AUTH_HEADER, checks) == 0);
     CHECK_STR_EQ(checks[0]->name, "basic");
     CHECK_STR_EQ(checks[1]->name, "header");
     CHECK(checks[2] == NULL);
+    CHECK(verify_head_proves(checks)); /* both read headers only */
     CHECK(verify_build("zoom", 0x1f, checks) == 0);
-    CHECK(checks[0] && checks[1] && checks[2] && checks[3] && checks[4] && checks[5] && !checks[6]);
+    CHECK(checks[0] && checks[1] && checks[2] && checks[3] && checks[4] && checks[5] && checks[6] &&
+          !checks[7]);
     CHECK(verify_build("github", CONFIG_AUTH_BASIC, checks) < 0);
 
     /* basic: either pair, the challenge on a refusal, no signature needed */
     make(&s, "other", 1, body); /* a bad signature and stale timestamp: not looked at */
     CHECK(run_auth(CONFIG_AUTH_BASIC, &k, &s, "Basic em9vbTpwdw==", NULL, &res));
-    CHECK(res.key == k.current); /* url_validation is signed with the current secret */
+    CHECK(res.key == NULL); /* no signing key: no url_validation answer */
+    k.signature = verify_checks("zoom");
+    CHECK(run_auth(CONFIG_AUTH_BASIC, &k, &s, "Basic em9vbTpwdw==", NULL, &res));
+    CHECK(res.key == NULL); /* the signature, tried for url_validation, does not verify */
+    make(&s, "sec", 1, body);
+    CHECK(run_auth(CONFIG_AUTH_BASIC, &k, &s, "Basic em9vbTpwdw==", NULL, &res));
+    CHECK(res.key == NULL); /* signed, but outside the timestamp window */
+    make(&s, "sec", NOW, body);
+    CHECK(run_auth(CONFIG_AUTH_BASIC, &k, &s, "Basic em9vbTpwdw==", NULL, &res));
+    CHECK(res.key == k.current); /* url_validation is signed with the verified secret */
+    CHECK(!run_auth(CONFIG_AUTH_BASIC, &k, &s, "Basic em9vbTpwdzI=", NULL, &res));
+    CHECK(res.key == NULL); /* a refused request gets no key, signed or not */
+    s.req.signature_len = 0;
+    CHECK(run_auth(CONFIG_AUTH_BASIC, &k, &s, "Basic em9vbTpwdw==", NULL, &res));
+    CHECK(res.key == NULL);
+    make(&s, "other", 1, body);
     CHECK(run_auth(CONFIG_AUTH_BASIC, &k, &s, "basic em9vbS1vbGQ6cHctb2xk", NULL, &res));
     CHECK(!run_auth(CONFIG_AUTH_BASIC, &k, &s, "Basic em9vbTpwdzI=", NULL, &res)); /* zoom:pw2 */
     CHECK_LONG_EQ(res.status, 401);
@@ -156,6 +176,24 @@ static void test_modes(void)
     CHECK(res.reason == VERIFY_REASON_BEARER_MISSING);
     CHECK_STR_EQ(res.extra, "WWW-Authenticate: Bearer realm=\"hookpipe\"\r\n");
     CHECK(!run_auth(CONFIG_AUTH_BEARER, &k, &s, NULL, NULL, &res));
+    /* a token expiring further ahead than token_ttl_s + 60 s allows (issued before a reload
+       lowered the TTL, or by another configuration) is refused as expired */
+    CHECK(token_mint(k.bearer_key[0], "acme", NOW + 3660, tok) > 0);
+    snprintf(hdr, sizeof(hdr), "Bearer %s", tok);
+    CHECK(run_auth(CONFIG_AUTH_BEARER, &k, &s, hdr, NULL, &res));
+    CHECK(token_mint(k.bearer_key[0], "acme", NOW + 3661, tok) > 0);
+    snprintf(hdr, sizeof(hdr), "Bearer %s", tok);
+    CHECK(!run_auth(CONFIG_AUTH_BEARER, &k, &s, hdr, NULL, &res));
+    CHECK(res.reason == VERIFY_REASON_BEARER_EXPIRED);
+    k.token_ttl_s = 600; /* a reload lowered the TTL */
+    CHECK(token_mint(k.bearer_key[0], "acme", NOW + 3600, tok) > 0);
+    snprintf(hdr, sizeof(hdr), "Bearer %s", tok);
+    CHECK(!run_auth(CONFIG_AUTH_BEARER, &k, &s, hdr, NULL, &res));
+    CHECK(res.reason == VERIFY_REASON_BEARER_EXPIRED);
+    s.req.now = NOW + 3000; /* until what is left of it fits the new TTL */
+    CHECK(run_auth(CONFIG_AUTH_BEARER, &k, &s, hdr, NULL, &res));
+    s.req.now = NOW;
+    k.token_ttl_s = 3600;
     k.bearer_set[1] = false; /* rotation over: the old key's tokens are refused */
     CHECK(token_mint(k.bearer_key[1], "acme", NOW + 60, tok) > 0);
     snprintf(hdr, sizeof(hdr), "Bearer %s", tok);
@@ -195,9 +233,11 @@ int main(void)
     struct verify_result res;
     struct signed_req s;
 
-    CHECK(zoom != NULL && zoom[0] != NULL && zoom[1] != NULL && zoom[2] == NULL);
-    CHECK_STR_EQ(zoom[0]->name, "zoom_timestamp"); /* the cheap check first */
-    CHECK_STR_EQ(zoom[1]->name, "zoom_signature");
+    CHECK(zoom != NULL && zoom[0] != NULL && zoom[1] != NULL && zoom[2] != NULL && zoom[3] == NULL);
+    CHECK_STR_EQ(zoom[0]->name, "zoom_timestamp"); /* the cheap checks first */
+    CHECK_STR_EQ(zoom[1]->name, "zoom_signature_form");
+    CHECK_STR_EQ(zoom[2]->name, "zoom_signature");
+    CHECK(!zoom[0]->needs_body && !zoom[1]->needs_body && zoom[2]->needs_body);
     CHECK(verify_checks("github") == NULL);
     CHECK(verify_checks(NULL) == NULL);
 
