@@ -1,6 +1,7 @@
 """docker-compose.yml for real: a private Docker engine (container_engine.py) builds the
 project's images from deploy/Dockerfile on a debootstrap'd debian:12-slim, brings the stack
-up with stand-ins for postgres:15 and redis:7 and two writers, takes signed events through
+up with stand-ins for postgres:15 and redis:7 and two writers (the webhook secret in the
+gateway's environment only, PGPASSWORD in the writers' only), takes signed events through
 the published gateway port on 127.0.0.1, SIGKILLs a writer in the middle, and checks that
 every event answered 200 is exactly one row. Skipped, saying why, where no engine can be
 started (not root, docker.io / docker-compose / debootstrap missing, the sanitizer run).
@@ -55,10 +56,26 @@ def _event(i):
 def test_compose_stack_stores_every_accepted_event_once(engine):
     e = engine
     t0 = time.monotonic()
-    # the compose build, with the host network for apt (no NAT on this engine)
+    # the compose build, with the host network for apt (no NAT on this engine), labelled with
+    # the version from VERSION as deploy/Dockerfile asks
+    with open(os.path.join(SOURCE_DIR, "VERSION")) as f:
+        version = f.read().strip()
     for target in ("gateway", "writer"):
         e.docker("build", "--network", "host", "-q", "-f", "deploy/Dockerfile", "--target",
-                 target, "-t", "hookpipe-%s:local" % target, ".", cwd=SOURCE_DIR, timeout=900)
+                 target, "--build-arg", "HOOKPIPE_VERSION=" + version,
+                 "-t", "hookpipe-%s:local" % target, ".", cwd=SOURCE_DIR, timeout=900)
+        image = "hookpipe-%s:local" % target
+        label = e.docker("inspect", "-f",
+                         '{{index .Config.Labels "org.opencontainers.image.version"}}', image)
+        assert label.stdout.strip() == version, label.stdout
+        r = e.docker("run", "--rm", "--network", "none", "--entrypoint",
+                     "/usr/local/bin/hookpipe-%s" % target, image, "--version")
+        assert r.stdout == "hookpipe-%s %s\n" % (target, version), r.stdout
+    # a HOOKPIPE_VERSION other than VERSION's fails the build (the label cannot lie)
+    r = e.docker("build", "--network", "host", "--force-rm", "-f", "deploy/Dockerfile", "--target",
+                 "gateway", "--build-arg", "HOOKPIPE_VERSION=0.0.0-not-" + version, ".",
+                 cwd=SOURCE_DIR, timeout=900, check=False)
+    assert r.returncode != 0 and "but VERSION says " + version in r.stdout + r.stderr, r.stderr
     e.timings["project images"] = time.monotonic() - t0
     project = "hpct%s" % uuid.uuid4().hex[:6]
     port = harness.free_port()
@@ -75,6 +92,14 @@ def test_compose_stack_stores_every_accepted_event_once(engine):
                 return False
 
         harness.wait_for(accepted, timeout=60, interval=0.5, what="the gateway to answer 200")
+        # least privilege: the webhook secret only in the gateway, PGPASSWORD only in writers
+        env_of = lambda c: json.loads(e.docker("inspect", "-f", "{{json .Config.Env}}",
+                                               "%s_%s_1" % (project, c)).stdout)
+        gateway_env, writer_env = env_of("gateway"), env_of("writer")
+        assert "HOOKPIPE_SECRET_EXAMPLE=" + SECRET in gateway_env
+        assert not any(v.startswith("PGPASSWORD=") for v in gateway_env)
+        assert not any(v.startswith("HOOKPIPE_SECRET") for v in writer_env), writer_env
+        assert any(v.startswith("PGPASSWORD=") for v in writer_env)
         ids = []
         errors = []
 

@@ -1,7 +1,8 @@
 """The shipped deployment files are valid: docker-compose.yml (as parsed by python3-yaml, and
 by docker-compose config when installed; no engine runs here), .env.example, every deploy INI accepted by both daemons' --check-config, the systemd
 units (systemd-analyze verify), the Dockerfile's shape, the container health check script,
-and that the example config and the README reference name every key of common/config.c.
+and that the example config and the README reference name every key of common/config.c;
+the version in one place (VERSION), which binaries, .deb, images and CHANGELOG.md follow.
 """
 
 import configparser
@@ -73,10 +74,27 @@ def test_compose_services_scale_and_persist():
         mounts = [_bind_mount(m) for m in services[name]["volumes"]]
         assert (os.path.join(SOURCE_DIR, "deploy", "compose"), "/etc/hookpipe", True) in mounts, \
             mounts
-        assert services[name]["environment"]["HOOKPIPE_SECRET_EXAMPLE"] == "test-secret"
     assert services["gateway"]["build"]["target"] == "gateway"
     assert services["writer"]["build"]["target"] == "writer"
+
+
+def test_compose_passes_each_secret_only_where_it_is_needed():
+    """Least privilege (issue 19): the webhook secrets go to the gateway only (the writer
+    resolves none), PGPASSWORD to the writers and migrate only (the gateway never talks to
+    PostgreSQL)."""
+    yaml = pytest.importorskip("yaml")
+    r = _compose("config", env=_env(**COMPOSE_ENV))
+    assert r.returncode == 0, r.stderr
+    services = yaml.safe_load(r.stdout)["services"]
+    secret_keys = lambda name: {k for k in services[name].get("environment") or {}
+                                if k.startswith("HOOKPIPE_SECRET")}
+    assert services["gateway"]["environment"]["HOOKPIPE_SECRET_EXAMPLE"] == "test-secret"
     assert "PGPASSWORD" not in services["gateway"]["environment"]
+    for name in ("writer", "migrate"):
+        assert secret_keys(name) == set(), (name, services[name]["environment"])
+        assert services[name]["environment"]["PGPASSWORD"] == "test-password"
+    for name in set(services) - {"gateway"}:
+        assert secret_keys(name) == set(), name
 
 
 def _bind_mount(m):
@@ -254,11 +272,15 @@ def test_shipped_ini_passes_check_config(ini, daemon):
                        env=_env(HOOKPIPE_SECRET_EXAMPLE="test-secret"), timeout=30)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "ok" in r.stdout
-    # The secret really comes from the environment: without it the file is refused.
+    # The secret really comes from the environment: without it the gateway refuses the file;
+    # the writer, which resolves no webhook secret (least privilege), does not need it.
     r = subprocess.run([binary, "-c", ini, "--check-config"], capture_output=True, text=True,
                        env=_env(), timeout=30)
-    assert r.returncode == 2
-    assert "HOOKPIPE_SECRET_EXAMPLE" in r.stderr
+    if daemon == "hookpipe-gateway":
+        assert r.returncode == 2
+        assert "HOOKPIPE_SECRET_EXAMPLE" in r.stderr
+    else:
+        assert r.returncode == 0, r.stdout + r.stderr
 
 
 def _config_keys():
@@ -342,7 +364,7 @@ def test_systemd_units_verify(tmp_path):
 def test_systemd_units_are_hardened():
     wanted = ["NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
               "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX", "MemoryDenyWriteExecute=yes",
-              "Restart=on-failure", "User=hookpipe", "CapabilityBoundingSet="]
+              "Restart=on-failure", "SupplementaryGroups=hookpipe", "CapabilityBoundingSet="]
     for name in ("hookpipe-gateway.service", "hookpipe-writer@.service"):
         with open(os.path.join(DEPLOY, "systemd", name)) as f:
             lines = f.read().splitlines()
@@ -354,6 +376,39 @@ def test_systemd_units_are_hardened():
     assert any(re.match(r"LimitNOFILE=\d{5,}", line) for line in gw)
     with open(os.path.join(DEPLOY, "systemd", "hookpipe-writer@.service")) as f:
         assert "%i" in f.read()
+
+
+def _unit_settings(name):
+    """KEY -> [values] of the uncommented lines of deploy/systemd/NAME."""
+    settings = {}
+    with open(os.path.join(DEPLOY, "systemd", name)) as f:
+        for line in f:
+            if "=" in line and not line.lstrip().startswith(("#", ";")):
+                k, v = line.rstrip("\n").split("=", 1)
+                settings.setdefault(k.strip(), []).append(v.strip())
+    return settings
+
+
+def test_systemd_units_run_gateway_and_writer_as_different_users():
+    """Least privilege (issue 19): a compromised gateway must not read the writer's
+    environment (PGPASSWORD, in writer.env and /proc/PID/environ): two users, each with its
+    own primary group, sharing only the group hookpipe that reads the config; each unit
+    loads only its own environment files."""
+    gw = _unit_settings("hookpipe-gateway.service")
+    wr = _unit_settings("hookpipe-writer@.service")
+    assert gw["User"] == ["hookpipe-gateway"] and gw["Group"] == ["hookpipe-gateway"]
+    assert wr["User"] == ["hookpipe-writer"] and wr["Group"] == ["hookpipe-writer"]
+    assert gw["SupplementaryGroups"] == wr["SupplementaryGroups"] == ["hookpipe"]
+    assert "DynamicUser" not in gw and "DynamicUser" not in wr
+    gw_env, wr_env = set(gw.get("EnvironmentFile", [])), set(wr.get("EnvironmentFile", []))
+    assert gw_env == {"-/etc/hookpipe/gateway.env"}, gw_env
+    assert gw_env.isdisjoint(wr_env) and all("gateway" not in e for e in wr_env), wr_env
+    with open(os.path.join(SOURCE_DIR, "debian", "hookpipe.postinst")) as f:
+        postinst = f.read()
+    # the package creates exactly those users, both in the group that may read the config
+    assert "daemon_user hookpipe-gateway" in postinst and "daemon_user hookpipe-writer" in postinst
+    assert 'adduser --quiet "$1" hookpipe' in postinst
+    assert "addgroup --system --quiet hookpipe" in postinst
 
 
 def test_systemd_security_exposure_is_low(tmp_path):
@@ -368,7 +423,7 @@ def test_systemd_security_exposure_is_low(tmp_path):
         assert float(m.group(1)) <= 2.0, r.stdout
 
 
-@pytest.mark.parametrize("script", ["run-local", "healthcheck"])
+@pytest.mark.parametrize("script", ["run-local", "healthcheck", "build-deb"])
 def test_scripts_pass_shellcheck(script):
     if shutil.which("shellcheck") is None:
         pytest.skip("shellcheck not installed")
@@ -439,3 +494,85 @@ def test_dockerfile_runtime_has_every_linked_library(daemon):
     listed = set(re.findall(r"[\w.+-]+", runtime))
     missing = sorted(_needed_packages(binary) - listed - {"libc6"})
     assert missing == [], "runtime stage lacks %s" % missing
+
+
+# ---- the version in one place (VERSION) ------------------------------------------------------
+
+VERSION_FILE = os.path.join(SOURCE_DIR, "VERSION")
+
+
+def _version():
+    with open(VERSION_FILE) as f:
+        text = f.read()
+    assert re.fullmatch(r"\d+\.\d+\.\d+\n", text), "VERSION must be one line X.Y.Z: %r" % text
+    return text.strip()
+
+
+def _debian_changelog_version(debian_dir):
+    with open(os.path.join(debian_dir, "changelog")) as f:
+        m = re.match(r"hookpipe \(([^)]+)\)", f.readline())
+    assert m, "debian/changelog does not start with a hookpipe entry"
+    return m.group(1)
+
+
+def test_the_version_is_defined_once_and_everything_agrees():
+    """VERSION is the one place: CMake reads it (no literal version left in CMakeLists.txt),
+    every binary's --version prints it, debian/changelog's newest entry (the .deb's version)
+    is it, the Dockerfile labels the images with the build argument it checks against it,
+    the newest release in CHANGELOG.md is it, and the README's package file name says it."""
+    version = _version()
+    with open(os.path.join(SOURCE_DIR, "CMakeLists.txt")) as f:
+        cmake = f.read()
+    assert re.search(r'file\(STRINGS "\$\{CMAKE_CURRENT_SOURCE_DIR\}/VERSION" (\w+)', cmake)
+    project = re.search(r"^project\(hookpipe VERSION (\S+)", cmake, re.M).group(1)
+    assert project.startswith("${"), "CMakeLists.txt sets the version itself: %s" % project
+    for binary in ("hookpipe-gateway", "hookpipe-writer", "hookpipe-ctl"):
+        path = os.path.join(BUILD_DIR, binary)
+        assert os.access(path, os.X_OK), "%s not built" % path
+        r = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and r.stdout == "%s %s\n" % (binary, version), (binary, r)
+    assert _debian_changelog_version(os.path.join(SOURCE_DIR, "debian")) == version
+    with open(os.path.join(DEPLOY, "Dockerfile")) as f:
+        dockerfile = f.read()
+    assert re.search(r"^ARG HOOKPIPE_VERSION=$", dockerfile, re.M)
+    assert 'org.opencontainers.image.version="$HOOKPIPE_VERSION"' in dockerfile
+    # the build stage refuses a HOOKPIPE_VERSION that is not VERSION's
+    assert '"$HOOKPIPE_VERSION" != "$(cat /src/VERSION)"' in dockerfile
+    with open(os.path.join(SOURCE_DIR, "CHANGELOG.md")) as f:
+        releases = re.findall(r"^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d\d-\d\d$", f.read(), re.M)
+    assert releases and releases[0] == version, releases
+    for doc in [os.path.join(SOURCE_DIR, "README.md")] + glob.glob(
+            os.path.join(SOURCE_DIR, "docs", "*.md")):
+        with open(doc) as f:
+            for named in re.findall(r"hookpipe_(\d+\.\d+\.\d+)_", f.read()):
+                assert named == version, (doc, named)
+
+
+def _package_tree(tmp_path, version):
+    """The files deploy/build-deb's version check reads, with VERSION set to version."""
+    (tmp_path / "deploy").mkdir()
+    shutil.copy(os.path.join(DEPLOY, "build-deb"), tmp_path / "deploy")
+    shutil.copytree(os.path.join(SOURCE_DIR, "debian"), tmp_path / "debian")
+    (tmp_path / "VERSION").write_text(version + "\n")
+    return tmp_path
+
+
+def test_a_debian_changelog_other_than_VERSION_stops_the_package_build(tmp_path):
+    """dpkg takes the .deb's version from debian/changelog: debian/rules (so any
+    dpkg-buildpackage) and deploy/build-deb refuse to build when it is not VERSION's."""
+    if shutil.which("dpkg-parsechangelog") is None:
+        pytest.skip("dpkg-dev not installed")
+    packaged = _debian_changelog_version(os.path.join(SOURCE_DIR, "debian"))
+    tree = _package_tree(tmp_path, packaged)
+    r = subprocess.run(["make", "-s", "-f", "debian/rules", "check-version"], cwd=tree,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    (tree / "VERSION").write_text("9.8.7\n")
+    r = subprocess.run(["make", "-s", "-f", "debian/rules", "check-version"], cwd=tree,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "debian/changelog says %s, VERSION says 9.8.7" % packaged in r.stderr, r.stderr
+    r = subprocess.run([str(tree / "deploy" / "build-deb")], cwd=tree, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode != 0 and "VERSION says 9.8.7" in r.stderr, r.stdout + r.stderr
+    assert not (tree / "dist").exists()  # stopped before building anything

@@ -1,10 +1,12 @@
 """deploy/run-local end to end: start the stack on free ports with a private state directory,
-send a signed event with tools/hookpipe-send, see its row in PostgreSQL, stop with SIGINT,
-check that every process is gone, start again and see the data kept.
+send a signed event with tools/hookpipe-send, see its row in PostgreSQL, run the
+`hookpipe-ctl status` the script prints (as a newcomer would), stop with SIGINT, check that
+every process is gone, start again and see the data kept.
 
-The main test lets the script build the daemons itself, into a private build directory
-(the tree the test runs from is never rebuilt); the shorter ones reuse the daemons in
-HOOKPIPE_BUILD_DIR (HOOKPIPE_SKIP_BUILD=1). The state directory never is the checkout's .run/.
+The main test lets the script build the daemons and hookpipe-ctl itself, into a private
+build directory (the tree the test runs from is never rebuilt); the shorter ones reuse the
+daemons in HOOKPIPE_BUILD_DIR (HOOKPIPE_SKIP_BUILD=1). The state directory never is the
+checkout's .run/.
 """
 
 import os
@@ -201,7 +203,7 @@ def test_run_local_start_send_stop_restart_keeps_data(building_stack):
     stack.start()
     out = stack.output()
     assert "building into" in out
-    for binary in ("hookpipe-gateway", "hookpipe-writer"):
+    for binary in ("hookpipe-gateway", "hookpipe-writer", "hookpipe-ctl"):
         assert os.access(os.path.join(stack.env["HOOKPIPE_BUILD_DIR"], binary), os.X_OK)
     assert "webhook URL    http://127.0.0.1:%s/hooks/example" % stack.env["HOOKPIPE_PORT"] in out
     with open(os.path.join(stack.state, "example.secret")) as f:
@@ -212,6 +214,17 @@ def test_run_local_start_send_stop_restart_keeps_data(building_stack):
     r = stack.send()
     assert r.returncode == 0, r.stdout + r.stderr
     assert stack.wait_rows(1) == 1, stack.output()
+
+    # The operator's tool was built beside the daemons, and the command printed for it works
+    # against the stack just started.
+    ctl = os.path.join(stack.env["HOOKPIPE_BUILD_DIR"], "hookpipe-ctl")
+    printed = "%s -c %s status" % (ctl, os.path.join(stack.state, "hookpipe.ini"))
+    assert "\n  %s\n" % printed in out, out
+    env = {k: v for k, v in os.environ.items() if k != "HOOKPIPE_CONFIG"}
+    r = subprocess.run(printed.split(), capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "writers: 2 known, 2 alive" in r.stdout and "health: healthy" in r.stdout, r.stdout
+    assert "newest event received: 20" in r.stdout, r.stdout
 
     pids = stack.pids()
     assert {"gateway", "writer-local-1", "writer-local-2", "redis", "postmaster"} <= {
