@@ -15,23 +15,16 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include "admission.h"
 #include "budget.h"
-#include "guard.h"
-#include "hook.h"
-#include "http_parser.h"
-#include "keyring.h"
 #include "log.h"
-#include "oauth.h"
 #include "peer.h"
 #include "push.h"
 #include "request.h"
 #include "response.h"
-#include "route.h"
+#include "serve.h"
 #include "stats.h"
 #include "timeutil.h"
 #include "transport.h"
-#include "verify.h"
 
 #define CONN_MAX_HEAD 16384         /* larger heads: 431; input cap outside a body */
 #define CONN_MAX_OUTPUT 65536       /* stop reading while this much is unsent */
@@ -56,18 +49,16 @@ struct conn {
     struct transport *t;
     struct event *timer;
     enum conn_state state;
-    int depth;               /* callbacks of this connection on the stack */
-    bool eof;                /* the client shut down its sending side */
-    bool budget_paused;      /* reading stopped by the buffer budget: the tick resumes it */
-    bool proven;             /* a request on it passed verification: never evicted nor shed */
-    bool vouched;            /* the request being read: its head alone proved the sender */
-    bool peer_tracked;       /* counted in the per-address table: peer_disconnect when freed */
-    size_t charged;          /* its share of the buffer budget */
-    struct cidr_addr peer;   /* the socket's remote address */
-    struct cidr_addr client; /* the address the request being read speaks for */
-    uint64_t id;             /* for log lines */
-    struct request req;      /* the request being served */
-    struct push *push;       /* DELIVER: the pending push */
+    int depth;                /* callbacks of this connection on the stack */
+    bool eof;                 /* the client shut down its sending side */
+    bool budget_paused;       /* reading stopped by the buffer budget: the tick resumes it */
+    bool peer_tracked;        /* counted in the per-address table: peer_disconnect when freed */
+    size_t charged;           /* its share of the buffer budget */
+    struct cidr_addr peer;    /* the socket's remote address */
+    struct serve_proof proof; /* what its requests proved: once proven, never evicted nor shed */
+    uint64_t id;              /* for log lines */
+    struct request req;       /* the request being served */
+    struct push *push;        /* DELIVER: the pending push */
 };
 
 static void conn_process(struct conn *c);
@@ -121,7 +112,7 @@ static size_t conn_input_cap(const struct conn *c)
 /* Whether the budget may not take this connection's bytes from it: proof was given. */
 static bool conn_exempt(const struct conn *c)
 {
-    return c->proven || (c->state == CONN_BODY && c->vouched);
+    return c->proof.proven || (c->state == CONN_BODY && c->proof.vouched);
 }
 
 /*
@@ -233,274 +224,123 @@ static void conn_finish(struct conn *c)
 /*
  * Sends an answer and ends the request: the connection goes IDLE, or FLUSH when it
  * must close (the client asked, or the request was not read, or the gateway stops).
- * body is a JSON text; extra is more header lines, each ending in CRLF.
+ * Returns true when the connection goes on to its next request.
  */
-static void conn_respond(struct conn *c, int status, const char *extra, const char *body)
+static bool conn_answer(struct conn *c, struct serve_answer *a)
 {
     char buf[CONN_ANSWER_MAX];
-    size_t blen = strlen(body);
-    bool ends = !c->req.keep_alive || c->env->stopping;
+    size_t blen = strlen(a->body);
     int n;
 
+    if (a->unread) {
+        c->req.keep_alive = false;
+        c->req.unread = true; /* the client may still be sending what will not be read */
+    }
+    if (a->ends)
+        c->req.keep_alive = false;
+    bool ends = !c->req.keep_alive || c->env->stopping;
     if (c->req.stats != NULL)
-        stats_count_status(c->req.stats, status);
-    n = response_head(buf, sizeof(buf), status, extra, blen, ends);
+        stats_count_status(c->req.stats, a->status);
+    n = response_head(buf, sizeof(buf), a->status, a->extra, blen, ends);
     if (n < 0) { /* cannot happen with the gateway's own header lines */
+        serve_answer_done(a);
         conn_set_state(c, CONN_CLOSED);
-        return;
+        return false;
     }
     if (c->req.head_only)
         blen = 0; /* Content-Length says what a GET would carry; no body follows */
     if ((size_t)n + blen <= sizeof(buf)) {
-        memcpy(buf + n, body, blen);
+        memcpy(buf + n, a->body, blen);
         transport_send(c->t, buf, (size_t)n + blen, !ends);
-    } else { /* a long url_validation answer */
+        explicit_bzero(buf, sizeof(buf)); /* a token answer is a credential */
+    } else {                              /* a long url_validation answer */
         transport_send(c->t, buf, (size_t)n, false);
-        transport_send(c->t, body, blen, false);
+        transport_send(c->t, a->body, blen, false);
     }
+    serve_answer_done(a);
     conn_set_state(c, ends ? CONN_FLUSH : CONN_IDLE);
+    return !ends;
 }
 
-static void conn_error(struct conn *c, int status, const char *extra, const char *msg)
+/* Answers a request whose input will not be read, made by conn.c itself (408, 431, 503). */
+static void conn_reject(struct conn *c, int status, const char *msg)
 {
-    char body[RESPONSE_ERROR_MAX];
+    struct serve_answer a = {0};
 
-    response_error_body(body, msg);
-    conn_respond(c, status, extra, body);
-}
-
-/* Answers and ends the connection: for requests whose input will not be read. */
-static void conn_reject(struct conn *c, int status, const char *extra, const char *msg)
-{
-    c->req.keep_alive = false;
-    c->req.unread = true; /* the client may still be sending what will not be read */
-    conn_error(c, status, extra, msg);
-}
-
-/* An answer given without reading the request's declared body ends the connection. */
-static void conn_skip_body(struct conn *c, const struct http_head *h)
-{
-    if (h->content_length > 0 || h->chunked)
-        c->req.keep_alive = false;
-}
-
-/*
- * Decides on a delivery's head before its body is read (guard.h): a refusal is answered
- * at once, and a connection whose body will not be read is closed after the answer.
- * True to read the body.
- */
-static bool conn_guard(struct conn *c, struct keyring_entry *e, const struct http_head *h,
-                       const char *head, size_t len)
-{
-    struct verify_request vreq;
-    struct guard_outcome g;
-
-    request_verify_input(&c->req, head + len, time(NULL), c->env->settings.timestamp_tolerance_s,
-                         &vreq);
-    guard_head(e, c->req.token_endpoint, &c->client, &vreq, monotonic_s(), &g);
-    c->vouched = g.vouched;
-    if (g.status == 0)
-        return true;
-    stats_count_auth_failure(e->stats, g.reason);
-    if (g.status == 429)
-        STAT_ADD(auth_throttled_total, 1);
-    log_msg(LOG_DEBUG, "delivery refused at its head",
-            "worker=%d conn=%" PRIu64 " source=%s reason=%s", c->env->worker_id, c->id, e->name,
-            verify_reason_label(g.reason));
-    if (h->content_length > 0)
-        conn_reject(c, g.status, g.extra, g.message);
+    if (status == 503)
+        serve_unavailable(&a, msg);
     else
-        conn_error(c, g.status, g.extra, g.message);
-    return false;
+        serve_error(&a, status, NULL, msg);
+    a.unread = true;
+    conn_answer(c, &a);
 }
 
-static enum admission conn_admission(struct conn *c, bool redis_up)
+/* What request handling needs of this connection and its worker. */
+static void conn_ctx(const struct conn *c, struct serve_ctx *x)
 {
-    const struct conn_settings *s = &c->env->settings;
-    struct admission_load load = {
-        .redis_up = redis_up,
-        .queue_length = (long)STAT_GET(queue_length),
-        .max_queue_length = s->max_queue_length,
-        .pushes_in_flight = c->env->pusher->in_flight,
-        .max_pushes_in_flight = s->max_pushes_in_flight,
+    *x = (struct serve_ctx){
+        .settings = &c->env->settings,
+        .keyring = c->env->keyring,
+        .pusher = c->env->pusher,
+        .trusted_proxies = c->env->trusted_proxies,
+        .peer = &c->peer,
+        .worker_id = c->env->worker_id,
+        .conn_id = c->id,
     };
-
-    return admission_check(&load);
-}
-
-static void conn_readyz(struct conn *c)
-{
-    enum admission a = conn_admission(c, STAT_GET(redis_links_up) >= STAT_GET(redis_links));
-
-    if (a == ADMISSION_OK)
-        conn_respond(c, 200, NULL, "{\"status\":\"ready\"}");
-    else
-        conn_error(c, 503, admission_retry_after(a), admission_reason(a, false));
 }
 
 /* ---- requests --------------------------------------------------------------------- */
 
-/* Acts on a complete head. Returns true when its body is to be read next. */
-static bool conn_on_head(struct conn *c, const char *buf, size_t len)
-{
-    const struct conn_settings *s = &c->env->settings;
-    size_t buffered = evbuffer_get_length(c->t->in);
-    struct keyring_entry *e;
-    struct http_head h;
-    struct route r;
-    int rc = http_parse_head(buf, len, &h);
+/* What came of a head: its body is read next, or it was answered and the input goes on, or
+ * the connection ends. */
+enum conn_head_outcome { CONN_HEAD_BODY, CONN_HEAD_ANSWERED, CONN_HEAD_ENDS };
 
-    if (rc != 0) {
-        conn_reject(c, rc, NULL, rc == 505 ? "HTTP version not supported" : "malformed request");
-        return false;
-    }
-    request_begin(&c->req, &h);
-    c->vouched = false;
-    route_match(&h, &r);
-    if (r.target != ROUTE_HOOK && r.target != ROUTE_TOKEN) {
-        conn_skip_body(c, &h);
-        if (r.target == ROUTE_NOT_FOUND)
-            conn_error(c, 404, NULL, "not found");
-        else if (r.allow != NULL)
-            conn_error(c, 405, r.allow, "method not allowed");
-        else if (r.target == ROUTE_HEALTHZ)
-            conn_respond(c, 200, NULL, "{\"status\":\"ok\"}");
-        else
-            conn_readyz(c);
-        return false;
-    }
-    e = keyring_find(c->env->keyring, r.source, r.source_len);
-    if (e == NULL) {
-        c->req.stats = stats_unknown;
-        conn_skip_body(c, &h);
-        conn_error(c, 404, NULL, "unknown source");
-        return false;
-    }
-    c->req.stats = e->stats;
-    guard_client(c->env->trusted_proxies, &c->peer, &h, &c->client);
-    bool token = r.target == ROUTE_TOKEN;
-    if (token && !(e->auth & CONFIG_AUTH_BEARER)) {
-        conn_skip_body(c, &h);
-        conn_error(c, 404, NULL, "no token endpoint for this source");
-        return false;
-    }
-    if (r.allow != NULL) {
-        conn_skip_body(c, &h);
-        conn_error(c, 405, r.allow, "method not allowed");
-        return false;
-    }
-    if (h.chunked) {
-        conn_reject(c, 411, NULL, "chunked bodies are not supported; send Content-Length");
-        return false;
-    }
-    if (h.content_length > (token ? OAUTH_REQUEST_MAX : s->max_body_bytes)) {
-        conn_reject(c, 413, NULL, "body too large");
-        return false;
-    }
-    size_t body_len = h.content_length > 0 ? (size_t)h.content_length : 0;
-    bool pending = buffered < len + body_len; /* the body is still to come */
-    struct request_capture cap = {
-        .authorization = token || e->wants_authorization,
-        .custom_name = token ? NULL : e->header_name,
-        .token_endpoint = token,
-    };
-    request_keep(&c->req, &h, r.source, r.source_len, len, body_len, &cap);
-    if (!conn_guard(c, e, &h, buf, len))
-        return false;
+/* Acts on a complete head buf[0..len). */
+static enum conn_head_outcome conn_on_head(struct conn *c, const char *buf, size_t len)
+{
+    struct serve_ctx x;
+    struct serve_answer a;
+    bool send_continue;
+
+    conn_ctx(c, &x);
+    if (serve_head(&x, &c->req, &c->proof, buf, len, evbuffer_get_length(c->t->in), &a,
+                   &send_continue) == SERVE_ANSWER)
+        return conn_answer(c, &a) ? CONN_HEAD_ANSWERED : CONN_HEAD_ENDS;
     conn_set_state(c, CONN_BODY);
-    if (h.expect_continue && pending)
+    if (send_continue)
         transport_send(c->t, RESPONSE_CONTINUE, sizeof(RESPONSE_CONTINUE) - 1, true);
-    return true;
+    return CONN_HEAD_BODY;
 }
 
 static void conn_push_done(void *arg, enum push_result result, const char *error)
 {
     struct conn *c = arg;
+    struct serve_ctx x;
+    struct serve_answer a;
 
     conn_enter(c);
     c->push = NULL;
-    if (result == PUSH_QUEUED) {
-        struct timeval now, d;
-        char body[RESPONSE_QUEUED_MAX];
-        gettimeofday(&now, NULL);
-        timersub(&now, &c->req.done, &d);
-        histogram_observe(&gateway_stats.enqueue_seconds,
-                          (double)d.tv_sec + (double)d.tv_usec / 1e6);
-        response_queued_body(body, c->req.delivery_id);
-        conn_respond(c, 200, NULL, body);
-    } else if (result == PUSH_UNREPLICATED) {
-        /* in the master, not yet on enough replicas: a failover could lose it */
-        conn_error(c, 503, "Retry-After: 1\r\n", "queue did not replicate in time");
-    } else {
-        STAT_ADD(push_errors_total, 1);
-        if (error != NULL)
-            log_msg(LOG_WARN, "push failed", "worker=%d conn=%" PRIu64 " error=%s",
-                    c->env->worker_id, c->id, log_value(error));
-        conn_error(c, 503, "Retry-After: 1\r\n", "queue unavailable");
-    }
+    conn_ctx(c, &x);
+    serve_pushed(&x, &c->req, result, error, &a);
+    conn_answer(c, &a);
     conn_process(c);
     conn_leave(c);
 }
 
-/* Admits and queues a verified delivery; answers when it cannot be queued. */
-static void conn_deliver(struct conn *c, const char *body)
+/* Queues a verified, admitted delivery: the connection waits for Redis in DELIVER. */
+static void conn_push(struct conn *c, const char *body)
 {
-    enum admission a = conn_admission(c, pusher_ready(c->env->pusher));
     struct push_request pr;
 
-    if (a == ADMISSION_QUEUE_FULL)
-        STAT_ADD(queue_full_rejections_total, 1);
-    else if (a == ADMISSION_OVERLOADED)
-        STAT_ADD(overload_rejections_total, 1);
-    if (a != ADMISSION_OK) {
-        conn_error(c, 503, admission_retry_after(a), admission_reason(a, true));
-        return;
-    }
     request_push_input(&c->req, body, &pr);
     if (pusher_send(c->env->pusher, &pr, c->req.delivery_id, conn_push_done, c, &c->push) < 0) {
+        struct serve_answer a = {0};
         STAT_ADD(out_of_memory_total, 1);
-        conn_error(c, 503, "Retry-After: 1\r\n", "out of memory");
+        serve_unavailable(&a, "out of memory");
+        conn_answer(c, &a);
         return;
     }
     conn_set_state(c, CONN_DELIVER);
-}
-
-/* A request on c passed verification: c is no longer a candidate for eviction or shedding. */
-static void conn_prove(struct conn *c)
-{
-    c->proven = true;
-}
-
-/* A token request for source e: answered at once, nothing is queued. */
-static void conn_token(struct conn *c, struct keyring_entry *e, const char *body)
-{
-    const char *head = body - c->req.head_len;
-    const char *query = request_span_at(&c->req.query, head);
-    struct oauth_request oreq = {
-        .query = query != NULL ? query : "",
-        .query_len = c->req.query.len,
-        .query_too_long = c->req.query_too_long,
-        .authorization = request_span_at(&c->req.authorization, head),
-        .authorization_len = c->req.authorization.len,
-        .body = body,
-        .body_len = c->req.body_len,
-        .now = time(NULL),
-    };
-    struct oauth_answer ans;
-
-    oauth_token(&e->keys, &oreq, &ans);
-    if (ans.status == 200)
-        conn_prove(c);
-    if (ans.reason != VERIFY_REASON_NONE) {
-        stats_count_auth_failure(e->stats, ans.reason);
-        if (guard_guessable(ans.reason))
-            peer_failed(&c->client, monotonic_s());
-        log_msg(LOG_DEBUG, "token request refused",
-                "worker=%d conn=%" PRIu64 " source=%s reason=%s", c->env->worker_id, c->id, e->name,
-                verify_reason_label(ans.reason));
-    }
-    conn_respond(c, ans.status, ans.extra, ans.body);
-    explicit_bzero(&ans, sizeof(ans));
 }
 
 /* A whole request is in the input buffer: verify it, then answer or queue it. */
@@ -509,50 +349,22 @@ static void conn_on_request(struct conn *c)
     struct evbuffer *in = c->t->in;
     size_t total = c->req.head_len + c->req.body_len;
     const unsigned char *all = evbuffer_pullup(in, (ev_ssize_t)total);
-    struct keyring_entry *e;
-    struct verify_result vr;
-    struct hook_result hr;
+    struct serve_ctx x;
+    struct serve_answer a;
 
     gettimeofday(&c->req.done, NULL);
     evtimer_del(c->timer);
     if (all == NULL) {
         STAT_ADD(out_of_memory_total, 1);
-        conn_reject(c, 503, "Retry-After: 1\r\n", "out of memory");
+        conn_reject(c, 503, "out of memory");
         return;
     }
     const char *body = (const char *)all + c->req.head_len;
-    struct verify_request vreq;
-    request_verify_input(&c->req, body, time(NULL), c->env->settings.timestamp_tolerance_s, &vreq);
-    e = keyring_find(c->env->keyring, c->req.source, strlen(c->req.source));
-    if (e == NULL) { /* removed by a reload while the body arrived */
-        conn_error(c, 404, NULL, "unknown source");
-    } else if (c->req.token_endpoint) {
-        if (e->auth & CONFIG_AUTH_BEARER)
-            conn_token(c, e, body);
-        else /* bearer mode removed by a reload while the body arrived */
-            conn_error(c, 404, NULL, "no token endpoint for this source");
-    } else if (!verify_run(e->checks, &e->keys, &vreq, &vr)) {
-        stats_count_auth_failure(e->stats, vr.reason);
-        if (guard_guessable(vr.reason))
-            peer_failed(&c->client, monotonic_s());
-        log_msg(LOG_DEBUG, "delivery refused", "worker=%d conn=%" PRIu64 " source=%s reason=%s",
-                c->env->worker_id, c->id, e->name, verify_reason_label(vr.reason));
-        conn_error(c, vr.status, vr.extra, vr.message);
-    } else {
-        conn_prove(c);
-        hook_inspect(body, c->req.body_len, vr.key, &hr);
-        if (hr.action == HOOK_DELIVER) {
-            conn_deliver(c, body);
-        } else if (hr.out_of_memory) {
-            STAT_ADD(out_of_memory_total, 1);
-            conn_error(c, 503, "Retry-After: 1\r\n", hr.message);
-        } else if (hr.status == 200) {
-            conn_respond(c, 200, NULL, hr.body);
-        } else {
-            conn_error(c, hr.status, NULL, hr.message);
-        }
-        free(hr.body);
-    }
+    conn_ctx(c, &x);
+    if (serve_request(&x, &c->req, &c->proof, body, &a) == SERVE_PUSH)
+        conn_push(c, body);
+    else
+        conn_answer(c, &a);
     /* the credentials this request presented do not outlive it in freed buffer memory */
     if (c->req.authorization.set)
         explicit_bzero((unsigned char *)all + c->req.authorization.off, c->req.authorization.len);
@@ -578,28 +390,32 @@ static bool conn_read_head(struct conn *c, size_t avail)
     if (found.pos < 0) {
         c->req.scanned = avail;
         if (avail > CONN_MAX_HEAD)
-            conn_reject(c, 431, NULL, "request head too large");
+            conn_reject(c, 431, "request head too large");
         else if (c->eof)
             conn_finish(c); /* a head that can no longer complete */
         return false;
     }
     size_t hlen = (size_t)found.pos + 4;
     if (hlen > CONN_MAX_HEAD) {
-        conn_reject(c, 431, NULL, "request head too large");
+        conn_reject(c, 431, "request head too large");
         return false;
     }
     const char *head = (const char *)evbuffer_pullup(in, (ev_ssize_t)hlen);
     if (head == NULL) {
         STAT_ADD(out_of_memory_total, 1);
-        conn_reject(c, 503, "Retry-After: 1\r\n", "out of memory");
+        conn_reject(c, 503, "out of memory");
         return false;
     }
-    if (!conn_on_head(c, head, hlen)) {
-        if (c->state == CONN_FLUSH)
-            return false;
+    switch (conn_on_head(c, head, hlen)) {
+    case CONN_HEAD_BODY:
+        return true;
+    case CONN_HEAD_ANSWERED:
         evbuffer_drain(in, hlen);
+        return true;
+    case CONN_HEAD_ENDS:
+        break;
     }
-    return true;
+    return false;
 }
 
 /*
@@ -735,7 +551,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     case CONN_BODY:
         STAT_ADD(connections_timed_out_total, 1);
         log_msg(LOG_INFO, "request read timeout", "worker=%d conn=%" PRIu64, env->worker_id, c->id);
-        conn_reject(c, 408, NULL, "request not received in time");
+        conn_reject(c, 408, "request not received in time");
         break;
     case CONN_DELIVER:
         STAT_ADD(push_timeouts_total, 1);
@@ -743,7 +559,11 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
                 env->worker_id, c->id, c->req.delivery_id);
         push_cancel(c->push); /* its reply, if any, only updates the counters */
         c->push = NULL;
-        conn_error(c, 503, "Retry-After: 1\r\n", "queue did not confirm in time");
+        {
+            struct serve_answer a = {0};
+            serve_unavailable(&a, "queue did not confirm in time");
+            conn_answer(c, &a);
+        }
         conn_process(c);
         pusher_timed_out(env->pusher, env->settings.push_timeout_ms);
         break;
@@ -774,7 +594,7 @@ int conn_accept(struct conn_env *env, evutil_socket_t fd, const struct cidr_addr
         goto fail;
     c->env = env;
     c->peer = *peer;
-    c->client = *peer;
+    c->proof.client = *peer;
     c->id = ++env->next_id;
     c->timer = evtimer_new(env->base, conn_timer_cb, c);
     if (c->timer == NULL)
@@ -883,7 +703,7 @@ static void conn_shed(struct conn_env *env)
         conn_enter(c);
         evbuffer_drain(c->t->in, evbuffer_get_length(c->t->in));
         STAT_ADD(buffer_full_rejections_total, 1);
-        conn_reject(c, 503, "Retry-After: 1\r\n", "overloaded");
+        conn_reject(c, 503, "overloaded");
         conn_account(c);
         conn_leave(c);
     }
