@@ -92,7 +92,8 @@ struct config_writer {
     char *name;              /* processing list suffix; "" = hostname-pid */
     long heartbeat_ttl_s;    /* heartbeat key TTL; an expired writer's list is recovered */
     long recover_interval_s; /* how often to look for expired writers */
-    bool synchronous_commit; /* false: SET synchronous_commit = off (faster, see README) */
+    bool synchronous_commit; /* false: SET synchronous_commit = off (faster; docs/configuration.md)
+                              */
     long shutdown_timeout_s; /* a graceful stop gives up waiting after this */
     long migrate_wait_s;     /* --migrate retries connection errors this long */
 };

@@ -1,4 +1,4 @@
--- hookpipe schema v5: partitions are made only inside the maintained horizon (README "Storage").
+-- hookpipe schema v5: partitions are made only inside the maintained horizon (docs/storage.md).
 --
 -- Before v5 the writer created whatever partition a row's event_time needed, 1970 to 9999, so
 -- the bodies of one source could make thousands of partitions (and fill PostgreSQL's lock

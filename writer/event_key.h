@@ -1,7 +1,7 @@
 /*
  * The event_key rule: which deliveries are the same Zoom notification. Pure logic
  * (json_scan + OpenSSL SHA-256, no I/O) so it is unit-tested directly. The rule is
- * documented in README.md, section "writer".
+ * documented in docs/storage.md, "The event_key rule".
  */
 #ifndef HOOKPIPE_EVENT_KEY_H
 #define HOOKPIPE_EVENT_KEY_H

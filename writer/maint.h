@@ -1,5 +1,5 @@
 /*
- * Storage maintenance (README "Retention"): create partitions of hookpipe.events ahead,
+ * Storage maintenance (docs/storage.md, "Retention"): create partitions of hookpipe.events ahead,
  * detach and drop those wholly older than [storage] keep_days, delete old dead letters and
  * undated events in small batches. A pass is a sequence of short transactions on its own
  * PostgreSQL connection, so the writer's COPY path never waits for it; each step takes the

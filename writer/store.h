@@ -1,12 +1,12 @@
 /*
- * Storing one batch in PostgreSQL (README "How a batch flows"): first each row's event_time
- * (the window around its receipt, row.h) and the partitions those need (created when
- * missing, inside the horizon only), then one COPY straight into hookpipe.events;
- * when PostgreSQL rejects that (a duplicate, a bad row), COPY into a staging table made
- * inside the same transaction and INSERT … ON CONFLICT (event_key, event_time) DO NOTHING,
- * bisecting around the rows it rejects, which become dead letters; then the dead letters.
- * Every statement is its own transaction and leaves no session state (PgBouncer-safe).
- * Owns the PostgreSQL connection and every SQL text of the drain.
+ * Storing one batch in PostgreSQL (docs/storage.md, "How a batch flows"): first each
+ * row's event_time (the window around its receipt, row.h) and the partitions those need (created
+ * when missing, inside the horizon only), then one COPY straight into hookpipe.events; when
+ * PostgreSQL rejects that (a duplicate, a bad row), COPY into a staging table made inside the same
+ * transaction and INSERT … ON CONFLICT (event_key, event_time) DO NOTHING, bisecting around the
+ * rows it rejects, which become dead letters; then the dead letters. Every statement is its own
+ * transaction and leaves no session state (PgBouncer-safe). Owns the PostgreSQL connection and
+ * every SQL text of the drain.
  */
 #ifndef HOOKPIPE_STORE_H
 #define HOOKPIPE_STORE_H

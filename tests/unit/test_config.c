@@ -166,7 +166,7 @@ static void test_full_config(void)
     config_free(cfg);
 }
 
-/* An empty file is a valid config: every key has its documented default (README key tables). */
+/* An empty file is a valid config: every key has its documented default (docs/configuration.md). */
 static void test_defaults(void)
 {
     char err[CONFIG_ERR_LEN];
