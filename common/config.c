@@ -6,6 +6,7 @@
  */
 #include "config.h"
 #include "config_parse.h"
+#include "hostport.h"
 #include "log.h"
 #include "name.h"
 #include "sentinel.h"
@@ -170,49 +171,11 @@ static char *config_reader(char *str, int num, void *stream)
     return r;
 }
 
-int config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
-{
-    const char *colon;
-    const char *h = s;
-    size_t hl;
-    char *end;
-    long v;
-
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (close == NULL || close[1] != ':')
-            return -1;
-        h = s + 1;
-        hl = (size_t)(close - h);
-        colon = close + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (colon == NULL)
-            return -1;
-        hl = (size_t)(colon - s);
-        if (memchr(s, ':', hl) != NULL)
-            return -1; /* bare IPv6 must be bracketed */
-    }
-    if (hl >= hostlen)
-        return -1;
-    errno = 0;
-    v = strtol(colon + 1, &end, 10);
-    if (colon[1] == '\0' || *end != '\0' || errno != 0 || v < 0 || v > 65535)
-        return -1;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    for (size_t i = 0; i < hl; i++) {
-        if (isspace((unsigned char)host[i]))
-            return -1;
-    }
-    *port = (int)v;
-    return 0;
-}
-
 static int config_set_value(struct config_parse *p, const struct config_key *k, const char *value)
 {
     char *field = (char *)p->cfg + k->offset;
     char host[256];
+    const char *why;
     int port;
 
     switch (k->type) {
@@ -220,8 +183,8 @@ static int config_set_value(struct config_parse *p, const struct config_key *k, 
     case CONFIG_HOSTPORT_OPT:
         if (value[0] == '\0' && k->type == CONFIG_HOSTPORT_OPT)
             break;
-        if (config_split_hostport(value, host, sizeof(host), &port) < 0) {
-            config_error(p, k->key, "bad listen address \"%s\" (want host:port)", value);
+        if (hostport_split(value, strlen(value), host, sizeof(host), &port, -1, &why) < 0) {
+            config_error(p, k->key, "bad listen address \"%s\" (want host:port): %s", value, why);
             return -1;
         }
         break;

@@ -165,11 +165,4 @@ size_t config_restart_changes(const struct config *a, const struct config *b,
                               void (*fn)(const char *section, const char *key, void *arg),
                               void *arg);
 
-/*
- * Splits "host:port", "[v6addr]:port" or ":port" (any address) into host and port.
- * host receives "" for ":port". Returns 0, or -1 when malformed.
- */
-int config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
-    __attribute__((warn_unused_result));
-
 #endif

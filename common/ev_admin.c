@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "hostport.h"
 #include "log.h"
 
 struct admin_server {
@@ -31,8 +31,10 @@ int admin_listen_socket(const char *hostport, int backlog, int reuseport, char *
     char host[256], portstr[16];
     int port, fd = -1, one = 1, rc;
 
-    if (config_split_hostport(hostport, host, sizeof(host), &port) < 0) {
-        snprintf(err, errlen, "bad address %s", hostport);
+    const char *why;
+
+    if (hostport_split(hostport, strlen(hostport), host, sizeof(host), &port, -1, &why) < 0) {
+        snprintf(err, errlen, "bad address %s: %s", hostport, why);
         return -1;
     }
     snprintf(portstr, sizeof(portstr), "%d", port);

@@ -4,6 +4,7 @@
  */
 #include "redis_url.h"
 
+#include "hostport.h"
 #include "text.h"
 
 #include <errno.h>
@@ -36,7 +37,7 @@ static int redis_url_int(const char *s, size_t n, int lo, int hi, int *out)
 
 int redis_url_parse(const char *url, struct redis_url *out, const char **why)
 {
-    const char *p, *at, *slash, *hostend;
+    const char *p, *at, *slash, *hp_why;
 
     memset(out, 0, sizeof(*out));
     out->port = 6379;
@@ -82,36 +83,21 @@ int redis_url_parse(const char *url, struct redis_url *out, const char **why)
         }
         p = at + 1;
     }
-    if (*p == '[') {
-        const char *close = memchr(p, ']', (size_t)(slash - p));
-        if (close == NULL || (size_t)(close - p - 1) >= sizeof(out->host)) {
-            *why = "bad IPv6 host in URL";
-            return -1;
-        }
-        memcpy(out->host, p + 1, (size_t)(close - p - 1));
-        out->host[close - p - 1] = '\0';
-        hostend = close + 1;
-    } else {
-        hostend = memchr(p, ':', (size_t)(slash - p));
-        if (hostend == NULL)
-            hostend = slash;
-        if ((size_t)(hostend - p) >= sizeof(out->host)) {
-            *why = "host too long in URL";
-            return -1;
-        }
-        memcpy(out->host, p, (size_t)(hostend - p));
-        out->host[hostend - p] = '\0';
+    if (hostport_split(p, (size_t)(slash - p), out->host, sizeof(out->host), &out->port, 6379,
+                       &hp_why) < 0) {
+        *why = strcmp(hp_why, "bad port") == 0        ? "bad port in URL"
+               : strcmp(hp_why, "bad IPv6 host") == 0 ? "bad IPv6 host in URL"
+               : strcmp(hp_why, "host too long") == 0 ? "host too long in URL"
+                                                      : "white space in the host of the URL";
+        return -1;
     }
     if (out->host[0] == '\0') {
         *why = "URL has no host";
         return -1;
     }
-    if (hostend < slash) {
-        if (*hostend != ':' ||
-            redis_url_int(hostend + 1, (size_t)(slash - hostend - 1), 1, 65535, &out->port) < 0) {
-            *why = "bad port in URL";
-            return -1;
-        }
+    if (out->port == 0) {
+        *why = "bad port in URL";
+        return -1;
     }
     if (*slash == '/' && slash[1] != '\0') {
         if (redis_url_int(slash + 1, strlen(slash + 1), 0, 100000, &out->db) < 0) {

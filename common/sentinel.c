@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "hostport.h"
 
 /* Parses one "host:port" of the list (n bytes at s). */
 static int sentinel_addr_parse(const char *s, size_t n, struct sentinel_addr *out)
 {
-    char buf[SENTINEL_HOST_MAX + 16];
+    const char *why;
 
     while (n > 0 && (*s == ' ' || *s == '\t')) {
         s++;
@@ -21,11 +21,7 @@ static int sentinel_addr_parse(const char *s, size_t n, struct sentinel_addr *ou
     }
     while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
         n--;
-    if (n == 0 || n >= sizeof(buf))
-        return -1;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    if (config_split_hostport(buf, out->host, sizeof(out->host), &out->port) < 0)
+    if (hostport_split(s, n, out->host, sizeof(out->host), &out->port, -1, &why) < 0)
         return -1;
     return out->host[0] == '\0' || out->port == 0 ? -1 : 0;
 }

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "config.h"
 #include "ev_admin.h"
+#include "hostport.h"
 #include "log.h"
 #include "maint.h"
 #include "migrate.h"
@@ -203,9 +204,10 @@ int main(int argc, char **argv)
     }
     if (env_admin != NULL) {
         char host[256];
+        const char *why;
         int port;
         if (env_admin[0] != '\0' &&
-            config_split_hostport(env_admin, host, sizeof(host), &port) < 0) {
+            hostport_split(env_admin, strlen(env_admin), host, sizeof(host), &port, -1, &why) < 0) {
             fprintf(stderr,
                     "hookpipe-writer: config error: HOOKPIPE_WRITER_ADMIN_LISTEN: bad listen "
                     "address \"%s\" (want host:port, or empty for off)\n",

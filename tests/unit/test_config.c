@@ -397,27 +397,6 @@ static void test_unreadable(void)
     }
 }
 
-static void test_split_hostport(void)
-{
-    char host[64];
-    int port = -1;
-
-    CHECK(config_split_hostport("127.0.0.1:80", host, sizeof(host), &port) == 0);
-    CHECK_STR_EQ(host, "127.0.0.1");
-    CHECK_LONG_EQ(port, 80);
-    CHECK(config_split_hostport("[::1]:0", host, sizeof(host), &port) == 0);
-    CHECK_STR_EQ(host, "::1");
-    CHECK_LONG_EQ(port, 0);
-    CHECK(config_split_hostport(":65535", host, sizeof(host), &port) == 0);
-    CHECK_STR_EQ(host, "");
-    CHECK_LONG_EQ(port, 65535);
-    CHECK(config_split_hostport("h:-1", host, sizeof(host), &port) < 0);
-    CHECK(config_split_hostport("h:1x", host, sizeof(host), &port) < 0);
-    CHECK(config_split_hostport("[::1:80", host, sizeof(host), &port) < 0);
-    CHECK(config_split_hostport("a b:80", host, sizeof(host), &port) < 0);
-    CHECK(config_split_hostport("averyveryverylonghostname:80", host, 8, &port) < 0);
-}
-
 #define SRC "[source.a]\nprovider = zoom\nsecret = s\n" /* lines 1-3 */
 
 /* Each auth mode, its keys in all three forms and their _previous, and the defaults. */
@@ -635,7 +614,6 @@ int main(void)
     test_secret_forms();
     test_errors();
     test_unreadable();
-    test_split_hostport();
     test_auth_modes();
     test_auth_errors();
     test_no_secrets();
