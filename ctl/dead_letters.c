@@ -193,6 +193,7 @@ static enum dl_outcome dl_requeue_one(const struct ctl *ctl, PGconn *pg, redisCo
     const char *params[1] = {id};
     char header[ENVELOPE_HEADER_MAX];
     char delivery[ENVELOPE_ID_MAX + 1];
+    char queue[QUEUE_KEY_MAX];
     struct strbuf item = {0};
     PGresult *res = NULL;
     redisReply *r;
@@ -245,7 +246,8 @@ static enum dl_outcome dl_requeue_one(const struct ctl *ctl, PGconn *pg, redisCo
     }
     PQclear(res);
     res = NULL;
-    r = redisCommand(rc, "LPUSH %s %b", ctl->cfg->redis.queue, item.data, item.len);
+    queue_key(queue, sizeof(queue), ctl->cfg->redis.queue, QUEUE_KEY_QUEUE, "");
+    r = redisCommand(rc, "LPUSH %s %b", queue, item.data, item.len);
     if (!ctl_redis_ok(rc, r, "LPUSH"))
         goto done; /* not pushed (or unknown: the dead letter stays, nothing is lost) */
     if (r->type != REDIS_REPLY_INTEGER) {

@@ -1,8 +1,9 @@
 /*
  * recover NAME [--force]: moves writer NAME's processing list back to the right end of the
  * queue, oldest first, with the writer's own recovery script (refused while NAME's
- * heartbeat lives). --force moves it anyway; a live writer then finds its list changed,
- * releases nothing and claims afresh, and event_key uniqueness absorbs the re-delivery.
+ * heartbeat lives). --force moves it anyway, with that script less its heartbeat check
+ * (common/queue.c); a live writer then finds its list changed, releases nothing and
+ * claims afresh, and event_key uniqueness absorbs the re-delivery.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,13 +13,6 @@
 #include "ctl.h"
 #include "name.h"
 #include "queue.h"
-
-/* queue_script_recover without the heartbeat check (KEYS and ARGV alike). */
-static const char recover_script_force[] =
-    "redis.call('SREM', KEYS[4], ARGV[1])\n"
-    "local n = redis.call('LLEN', KEYS[2])\n"
-    "for i = 1, n do redis.call('LMOVE', KEYS[2], KEYS[3], 'RIGHT', 'RIGHT') end\n"
-    "return n\n";
 
 /* Runs one command with an integer reply into *out. false after one line. */
 static bool recover_int(redisContext *rc, long long *out, const char *fmt, ...)
@@ -44,10 +38,12 @@ int ctl_recover(const struct ctl *ctl, int argc, char **argv)
     char *pos[1];
     size_t npos = 0;
     struct queue_keys keys;
+    const char *cmd[QUEUE_RECOVER_ARGC];
     redisContext *rc = NULL;
     redisReply *r;
     long long has_list, registered, ttl;
     int ret = CTL_FAIL;
+    int cmdc;
 
     if (args_parse(argc, argv, opts, 1, pos, 1, &npos, err, sizeof(err)) < 0 || npos != 1) {
         ctl_err("recover: %s", err[0] ? err : "needs a writer NAME");
@@ -75,9 +71,8 @@ int ctl_recover(const struct ctl *ctl, int argc, char **argv)
                 pos[0], ttl);
         goto done;
     }
-    r = redisCommand(rc, "EVAL %s 4 %s %s %s %s %s",
-                     force ? recover_script_force : queue_script_recover, keys.heartbeat,
-                     keys.processing, keys.queue, keys.writers, pos[0]);
+    cmdc = queue_recover_argv(&keys, pos[0], force, cmd);
+    r = redisCommandArgv(rc, cmdc, cmd, NULL);
     if (!ctl_redis_ok(rc, r, "recovering"))
         goto done;
     if (r->type != REDIS_REPLY_INTEGER) {

@@ -110,7 +110,6 @@ static int status_redis(const struct ctl *ctl, struct status *st)
 {
     redisContext *rc = ctl_redis_connect(ctl);
     struct queue_keys keys;
-    char prefix[QUEUE_KEY_MAX + 16];
     redisReply *r;
     int ret = -1;
 
@@ -147,11 +146,8 @@ static int status_redis(const struct ctl *ctl, struct status *st)
         }
     }
     freeReplyObject(r);
-    snprintf(prefix, sizeof(prefix), "%s:processing:", ctl->cfg->redis.queue);
-    if (status_scan(rc, st, prefix) < 0)
-        goto done;
-    snprintf(prefix, sizeof(prefix), "%s:writer:", ctl->cfg->redis.queue);
-    if (status_scan(rc, st, prefix) < 0)
+    /* keys for the writer "": the prefixes of every processing list and heartbeat */
+    if (status_scan(rc, st, keys.processing) < 0 || status_scan(rc, st, keys.heartbeat) < 0)
         goto done;
     if (st->nwriters > 1)
         qsort(st->writers, st->nwriters, sizeof(*st->writers), status_writer_cmp);

@@ -1,11 +1,11 @@
 /*
  * Heartbeat, gauges and recovery. A recovery moves an expired writer's processing list
- * back onto the queue in one script (queue.c), so it cannot interleave with that
- * writer's own claim; a writer that was only slow finds out at its next release.
+ * back onto the queue in one script (common/queue.c), so it cannot interleave with that
+ * writer's own claim; a writer that was only slow finds out at its next release. Every
+ * request goes through queue_client.
  */
 #include "janitor.h"
 
-#include <hiredis/async.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +19,9 @@ struct janitor {
     bool stopped;                /* janitor_stop was called */
     struct event *hb_timer;      /* heartbeat + gauges */
     struct event *recover_timer; /* look for expired writers */
+    struct queue_items names;    /* writers sampled for the gauges */
+    struct queue_items oldest;   /* the queue's oldest item, or none */
+    struct queue_items members;  /* writers looked at for recovery */
 };
 
 static void janitor_heartbeat_cb(void *arg, const struct queue_reply *reply)
@@ -30,82 +33,51 @@ static void janitor_heartbeat_cb(void *arg, const struct queue_reply *reply)
                 log_value(reply->error));
 }
 
-static void janitor_gauges_cb(redisAsyncContext *ac, void *r, void *privdata)
+static void janitor_gauges_cb(void *arg, const struct queue_reply *reply)
 {
-    redisReply *reply = r;
     int n = 0;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1)
+    if (reply->outcome != QUEUE_OK)
         return;
-    writer_stats.queue_length = reply->element[0]->integer;
-    for (size_t i = 1; i + 1 < reply->elements && n < 64; i += 2) {
-        if (reply->element[i]->type != REDIS_REPLY_STRING)
-            continue;
+    writer_stats.queue_length = reply->value;
+    for (size_t i = 0; i < reply->count && n < 64; i++) {
         snprintf(writer_stats.processing[n].name, sizeof(writer_stats.processing[n].name), "%s",
-                 reply->element[i]->str);
-        writer_stats.processing[n].length = reply->element[i + 1]->integer;
+                 reply->gauges[i].name);
+        writer_stats.processing[n].length = reply->gauges[i].length;
         n++;
     }
     writer_stats.nprocessing = n;
 }
 
-static void janitor_oldest_cb(redisAsyncContext *ac, void *r, void *privdata)
+static void janitor_oldest_cb(void *arg, const struct queue_reply *reply)
 {
-    redisReply *reply = r;
+    struct janitor *j = arg;
 
-    if (reply != NULL && reply->type == REDIS_REPLY_STRING)
-        writer_stats_oldest(reply->str, reply->len);
-    else if (reply != NULL && reply->type == REDIS_REPLY_NIL)
+    if (reply->outcome != QUEUE_OK)
+        return;
+    if (j->oldest.n > 0)
+        writer_stats_oldest(j->oldest.v[0].data, j->oldest.v[0].len);
+    else
         writer_stats_oldest(NULL, 0);
 }
 
 /* The registered writer names: now measure the queue and their lists, keys declared. */
-static void janitor_gauge_names_cb(redisAsyncContext *ac, void *r, void *privdata)
+static void janitor_gauge_names_cb(void *arg, const struct queue_reply *reply)
 {
-    struct janitor *j = privdata;
-    redisReply *reply = r;
-    const char *argv[4 + 2 * QUEUE_GAUGES_MAX];
-    size_t lens[4 + 2 * QUEUE_GAUGES_MAX];
-    char keys[QUEUE_GAUGES_MAX][QUEUE_KEY_MAX];
-    const char *names[QUEUE_GAUGES_MAX];
-    char nkeys[16];
-    size_t n = 0, argc = 0;
+    struct janitor *j = arg;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
-        return;
-    for (size_t i = 0; i < reply->elements && n < QUEUE_GAUGES_MAX; i++) {
-        if (reply->element[i]->type != REDIS_REPLY_STRING)
-            continue;
-        snprintf(keys[n], sizeof(keys[n]), "%s:processing:%s", j->qc->keys.queue,
-                 reply->element[i]->str);
-        names[n++] = reply->element[i]->str;
-    }
-    snprintf(nkeys, sizeof(nkeys), "%zu", n + 1);
-    argv[argc++] = "EVAL";
-    argv[argc++] = queue_script_gauges;
-    argv[argc++] = nkeys;
-    argv[argc++] = j->qc->keys.queue;
-    for (size_t i = 0; i < n; i++)
-        argv[argc++] = keys[i];
-    for (size_t i = 0; i < n; i++)
-        argv[argc++] = names[i];
-    for (size_t i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
-    /* hiredis copies the arguments: the reply they point into may go after this */
-    redisAsyncCommandArgv(ac, janitor_gauges_cb, NULL, (int)argc, argv, lens);
+    if (reply->outcome == QUEUE_OK)
+        (void)!queue_client_gauges(j->qc, &j->names, janitor_gauges_cb, NULL);
 }
 
 static void janitor_heartbeat(struct janitor *j)
 {
-    redisAsyncContext *ac = redis_link_ctx(j->qc->link);
-
-    writer_stats.redis_connected = ac != NULL;
-    if (ac == NULL || j->stopped)
+    writer_stats.redis_connected = queue_client_up(j->qc);
+    if (!queue_client_up(j->qc) || j->stopped)
         return;
     (void)!queue_client_claim(j->qc, 0, NULL, janitor_heartbeat_cb, j);
-    redisAsyncCommand(ac, janitor_gauge_names_cb, j, "SRANDMEMBER %s %d", j->qc->keys.writers,
-                      QUEUE_GAUGES_MAX);
-    redisAsyncCommand(ac, janitor_oldest_cb, NULL, "LINDEX %s -1", j->qc->keys.queue);
+    (void)!queue_client_writers(j->qc, QUEUE_GAUGES_MAX, &j->names, janitor_gauge_names_cb, j);
+    (void)!queue_client_oldest(j->qc, &j->oldest, janitor_oldest_cb, j);
 }
 
 static void janitor_hb_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -113,49 +85,38 @@ static void janitor_hb_timer_cb(evutil_socket_t fd, short what, void *arg)
     janitor_heartbeat(arg);
 }
 
-static void janitor_recovered_cb(redisAsyncContext *ac, void *r, void *privdata)
+static void janitor_recovered_cb(void *arg, const struct queue_reply *reply)
 {
-    redisReply *reply = r;
-    char *name = privdata;
+    char *name = arg;
 
-    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer >= 0) {
+    if (reply->outcome == QUEUE_OK && reply->value >= 0) {
         log_msg(LOG_WARN, "expired writer recovered", "dead_writer=%s items=%lld", name,
-                reply->integer);
-        writer_stats.recovered_items += (uint64_t)reply->integer;
+                reply->value);
+        writer_stats.recovered_items += (uint64_t)reply->value;
     }
     free(name);
 }
 
-static void janitor_members_cb(redisAsyncContext *ac, void *r, void *privdata)
+static void janitor_members_cb(void *arg, const struct queue_reply *reply)
 {
-    struct janitor *j = privdata;
-    redisReply *reply = r;
+    struct janitor *j = arg;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
+    if (reply->outcome != QUEUE_OK)
         return;
-    for (size_t i = 0; i < reply->elements; i++) {
-        const char *other = reply->element[i]->str;
-        struct queue_keys k;
+    for (size_t i = 0; i < j->members.n; i++) {
+        const char *other = j->members.v[i].data;
         char *name;
-        if (reply->element[i]->type != REDIS_REPLY_STRING || strcmp(other, j->qc->name) == 0)
+        if (strcmp(other, j->qc->name) == 0 || (name = strdup(other)) == NULL)
             continue;
-        name = strdup(other);
-        if (name == NULL)
-            continue;
-        queue_keys_init(&k, j->qc->keys.queue, other);
-        if (redisAsyncCommand(ac, janitor_recovered_cb, name, "EVAL %s 4 %s %s %s %s %s",
-                              queue_script_recover, k.heartbeat, k.processing, k.queue, k.writers,
-                              other) != REDIS_OK)
+        if (queue_client_recover(j->qc, other, janitor_recovered_cb, name) != 0)
             free(name);
     }
 }
 
 static void janitor_recover(struct janitor *j)
 {
-    redisAsyncContext *ac = redis_link_ctx(j->qc->link);
-
-    if (ac != NULL && !j->stopped)
-        redisAsyncCommand(ac, janitor_members_cb, j, "SMEMBERS %s", j->qc->keys.writers);
+    if (queue_client_up(j->qc) && !j->stopped)
+        (void)!queue_client_writers(j->qc, 0, &j->members, janitor_members_cb, j);
 }
 
 static void janitor_recover_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -203,5 +164,8 @@ void janitor_free(struct janitor *j)
         event_free(j->hb_timer);
     if (j->recover_timer != NULL)
         event_free(j->recover_timer);
+    queue_items_free(&j->names);
+    queue_items_free(&j->oldest);
+    queue_items_free(&j->members);
     free(j);
 }

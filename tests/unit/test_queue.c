@@ -1,11 +1,13 @@
 /*
- * Unit tests for writer/queue.c: key names of a queue (a hash-tagged queue keeps the tag
+ * Unit tests for common/queue.c: key names of a queue (a hash-tagged queue keeps the tag
  * in every key, so all of them hash to one Redis Cluster slot) and the rule that every
- * redis.call in every script names its key through KEYS, never a name built from ARGV.
+ * redis.call in every script names its key through KEYS, never a name built from ARGV —
+ * checked for every script the file defines, found in its source.
  */
 #include "check.h"
 #include "queue.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -51,6 +53,45 @@ static void test_hash_tag_one_slot(void)
     CHECK_STR_EQ(k.processing, "hookpipe:events:processing:w-1");
     CHECK_STR_EQ(k.heartbeat, "hookpipe:events:writer:w-1");
     CHECK_STR_EQ(k.writers, "hookpipe:events:writers");
+    CHECK_STR_EQ(k.queue, "hookpipe:events");
+}
+
+/* queue_key alone: a writer "" gives the prefix status SCANs for; a long name is cut. */
+static void test_key_prefix(void)
+{
+    char out[QUEUE_KEY_MAX], small[12];
+
+    queue_key(out, sizeof(out), "q", QUEUE_KEY_PROCESSING, "");
+    CHECK_STR_EQ(out, "q:processing:");
+    queue_key(out, sizeof(out), "q", QUEUE_KEY_HEARTBEAT, "");
+    CHECK_STR_EQ(out, "q:writer:");
+    queue_key(out, sizeof(out), "q", QUEUE_KEY_WRITERS, "ignored");
+    CHECK_STR_EQ(out, "q:writers");
+    queue_key(small, sizeof(small), "q", QUEUE_KEY_PROCESSING, "w-1");
+    CHECK_STR_EQ(small, "q:processin");
+}
+
+/* The forced recovery is the normal one less its first line, the heartbeat check. */
+static void test_recover_force(void)
+{
+    const char *nl = strchr(queue_script_recover, '\n');
+    struct queue_keys k;
+    const char *argv[QUEUE_RECOVER_ARGC];
+
+    CHECK(nl != NULL && strncmp(queue_script_recover, "if redis.call('EXISTS', KEYS[1])", 32) == 0);
+    CHECK(nl != NULL && strcmp(nl + 1, queue_script_recover_force) == 0);
+    queue_keys_init(&k, "q", "w");
+    CHECK(queue_recover_argv(&k, "w", false, argv) == QUEUE_RECOVER_ARGC);
+    CHECK_STR_EQ(argv[0], "EVAL");
+    CHECK(argv[1] == queue_script_recover);
+    CHECK_STR_EQ(argv[2], "4");
+    CHECK_STR_EQ(argv[3], "q:writer:w");
+    CHECK_STR_EQ(argv[4], "q:processing:w");
+    CHECK_STR_EQ(argv[5], "q");
+    CHECK_STR_EQ(argv[6], "q:writers");
+    CHECK_STR_EQ(argv[7], "w");
+    CHECK(queue_recover_argv(&k, "w", true, argv) == QUEUE_RECOVER_ARGC);
+    CHECK(argv[1] == queue_script_recover_force);
 }
 
 /* Every redis.call('CMD', FIRST...) in script has FIRST beginning with KEYS[. */
@@ -73,13 +114,43 @@ static void check_keys_declared(const char *name, const char *script)
     CHECKF(calls > 0, "%s: no redis.call found", name);
 }
 
+/* queue_scripts lists every script common/queue.c defines (so the check below sees all). */
+static void test_every_script_listed(void)
+{
+    static char src[65536];
+    FILE *f = fopen(SOURCE_DIR "/common/queue.c", "r");
+    size_t len, defined = 0, listed = 0;
+    const char *p = src;
+
+    CHECK(f != NULL);
+    if (f == NULL)
+        return;
+    len = fread(src, 1, sizeof(src) - 1, f);
+    fclose(f);
+    src[len] = '\0';
+    while ((p = strstr(p, "\nconst char queue_script_")) != NULL) {
+        const char *name = p + strlen("\nconst char queue_script_");
+        size_t n = strcspn(name, "[");
+        bool found = false;
+        for (const struct queue_script *s = queue_scripts; s->name != NULL; s++)
+            found = found || (strlen(s->name) == n && strncmp(name, s->name, n) == 0);
+        CHECKF(found, "queue_script_%.*s is not in queue_scripts", (int)n, name);
+        defined++;
+        p = name;
+    }
+    for (const struct queue_script *s = queue_scripts; s->name != NULL; s++)
+        listed++;
+    CHECK(defined == listed);
+    CHECK(defined >= 6);
+}
+
 int main(void)
 {
     test_hash_tag_one_slot();
-    check_keys_declared("claim", queue_script_claim);
-    check_keys_declared("recover", queue_script_recover);
-    check_keys_declared("release", queue_script_release);
-    check_keys_declared("bye", queue_script_bye);
-    check_keys_declared("gauges", queue_script_gauges);
+    test_key_prefix();
+    test_recover_force();
+    test_every_script_listed();
+    for (const struct queue_script *s = queue_scripts; s->name != NULL; s++)
+        check_keys_declared(s->name, s->text);
     return check_summary("test_queue");
 }

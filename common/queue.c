@@ -1,18 +1,36 @@
 /*
- * Lua scripts for the reliable queue. Each runs atomically in Redis, so a claim
- * either moves an item into exactly one processing list or leaves it in the queue,
- * and a recovery cannot interleave with the owner's claim.
+ * Key names and Lua scripts of the reliable queue. Each script runs atomically in Redis,
+ * so a claim either moves an item into exactly one processing list or leaves it in the
+ * queue, and a recovery cannot interleave with the owner's claim.
  */
 #include "queue.h"
 
 #include <stdio.h>
 
+void queue_key(char *out, size_t cap, const char *queue, enum queue_key_kind kind, const char *name)
+{
+    switch (kind) {
+    case QUEUE_KEY_QUEUE:
+        snprintf(out, cap, "%s", queue);
+        break;
+    case QUEUE_KEY_PROCESSING:
+        snprintf(out, cap, "%s:processing:%s", queue, name);
+        break;
+    case QUEUE_KEY_HEARTBEAT:
+        snprintf(out, cap, "%s:writer:%s", queue, name);
+        break;
+    case QUEUE_KEY_WRITERS:
+        snprintf(out, cap, "%s:writers", queue);
+        break;
+    }
+}
+
 void queue_keys_init(struct queue_keys *keys, const char *queue, const char *name)
 {
-    snprintf(keys->queue, sizeof(keys->queue), "%s", queue);
-    snprintf(keys->processing, sizeof(keys->processing), "%s:processing:%s", queue, name);
-    snprintf(keys->heartbeat, sizeof(keys->heartbeat), "%s:writer:%s", queue, name);
-    snprintf(keys->writers, sizeof(keys->writers), "%s:writers", queue);
+    queue_key(keys->queue, sizeof(keys->queue), queue, QUEUE_KEY_QUEUE, name);
+    queue_key(keys->processing, sizeof(keys->processing), queue, QUEUE_KEY_PROCESSING, name);
+    queue_key(keys->heartbeat, sizeof(keys->heartbeat), queue, QUEUE_KEY_HEARTBEAT, name);
+    queue_key(keys->writers, sizeof(keys->writers), queue, QUEUE_KEY_WRITERS, name);
 }
 
 /*
@@ -43,15 +61,34 @@ const char queue_script_claim[] =
     "return items\n";
 
 /*
- * SREM is the first write (no deny-oom command, see the claim), so the moves after it go
- * through at maxmemory too; LMOVE moves one item at a time, so memory does not grow.
+ * The move of a recovery, with or without the heartbeat check before it. SREM is the first
+ * write (no deny-oom command, see the claim), so the moves after it go through at
+ * maxmemory too; LMOVE moves one item at a time, so memory does not grow.
  */
+#define QUEUE_LUA_RECOVER_MOVE                                                                     \
+    "redis.call('SREM', KEYS[4], ARGV[1])\n"                                                       \
+    "local n = redis.call('LLEN', KEYS[2])\n"                                                      \
+    "for i = 1, n do redis.call('LMOVE', KEYS[2], KEYS[3], 'RIGHT', 'RIGHT') end\n"                \
+    "return n\n"
+
 const char queue_script_recover[] =
-    "if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end\n"
-    "redis.call('SREM', KEYS[4], ARGV[1])\n"
-    "local n = redis.call('LLEN', KEYS[2])\n"
-    "for i = 1, n do redis.call('LMOVE', KEYS[2], KEYS[3], 'RIGHT', 'RIGHT') end\n"
-    "return n\n";
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end\n" QUEUE_LUA_RECOVER_MOVE;
+
+const char queue_script_recover_force[] = QUEUE_LUA_RECOVER_MOVE;
+
+int queue_recover_argv(const struct queue_keys *keys, const char *name, bool force,
+                       const char *argv[QUEUE_RECOVER_ARGC])
+{
+    argv[0] = "EVAL";
+    argv[1] = force ? queue_script_recover_force : queue_script_recover;
+    argv[2] = "4";
+    argv[3] = keys->heartbeat;
+    argv[4] = keys->processing;
+    argv[5] = keys->queue;
+    argv[6] = keys->writers;
+    argv[7] = name;
+    return QUEUE_RECOVER_ARGC;
+}
 
 const char queue_script_release[] =
     "local n = tonumber(ARGV[1])\n"
@@ -75,3 +112,13 @@ const char queue_script_gauges[] = "local out = {redis.call('LLEN', KEYS[1])}\n"
                                    "  out[#out + 1] = redis.call('LLEN', KEYS[i])\n"
                                    "end\n"
                                    "return out\n";
+
+const struct queue_script queue_scripts[] = {
+    {"claim", queue_script_claim},
+    {"recover", queue_script_recover},
+    {"recover_force", queue_script_recover_force},
+    {"release", queue_script_release},
+    {"bye", queue_script_bye},
+    {"gauges", queue_script_gauges},
+    {NULL, NULL},
+};

@@ -1,11 +1,11 @@
 /*
- * The writer's side of the queue contract (docs/design.md "Queue contract"): key names and
- * the Lua scripts that claim, recover and measure atomically inside Redis. Pure data,
- * no I/O. Every script works on a Redis full to maxmemory under noeviction: the claim
- * and the recovery start with a write that is no deny-oom command (see queue.c), and
- * release, bye and gauges use none.
+ * The queue contract (docs/design.md "Queue contract"): Redis key names and the Lua
+ * scripts that claim, recover and measure atomically inside Redis, shared by the writer
+ * and hookpipe-ctl. Pure data, no I/O. Every script works on a Redis full to maxmemory
+ * under noeviction: the claim and the recovery start with a write that is no deny-oom
+ * command (see queue.c), and release, bye and gauges use none.
  *
- * Keys, for queue Q and writer name N:
+ * Keys, for queue Q and writer name N, all made by queue_key():
  *   Q                   the queue; the gateway LPUSHes, writers take from the right
  *   Q:processing:N      N's claimed items, oldest at the left (FIFO order kept)
  *   Q:writer:N          N's heartbeat (SET … EX heartbeat_ttl_s)
@@ -14,9 +14,26 @@
 #ifndef HOOKPIPE_QUEUE_H
 #define HOOKPIPE_QUEUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define QUEUE_KEY_MAX 640
+
+enum queue_key_kind {
+    QUEUE_KEY_QUEUE,      /* Q */
+    QUEUE_KEY_PROCESSING, /* Q:processing:N */
+    QUEUE_KEY_HEARTBEAT,  /* Q:writer:N */
+    QUEUE_KEY_WRITERS,    /* Q:writers */
+};
+
+/*
+ * Writes the key of kind for queue and writer name (ignored by QUEUE_KEY_QUEUE and
+ * QUEUE_KEY_WRITERS) into out, cut to cap - 1 bytes. With name "" a per-writer kind
+ * gives the prefix its keys share ("Q:processing:"), for a SCAN. The one place a key
+ * name is made: these names are a contract with running writers of other versions.
+ */
+void queue_key(char *out, size_t cap, const char *queue, enum queue_key_kind kind,
+               const char *name);
 
 struct queue_keys {
     char queue[QUEUE_KEY_MAX];      /* Q */
@@ -46,6 +63,21 @@ extern const char queue_script_claim[];
 extern const char queue_script_recover[];
 
 /*
+ * queue_script_recover without the heartbeat check (same KEYS and ARGV; KEYS[1] unused):
+ * moves M's list even while M lives (hookpipe-ctl recover --force). Never returns -1.
+ */
+extern const char queue_script_recover_force[];
+
+/*
+ * The recovery of writer name (keys made for it by queue_keys_init) as a command vector:
+ * EVAL, the script (force: queue_script_recover_force), 4, the KEYS, name. Fills argv
+ * (pointers into keys, name and the scripts) and returns its count, QUEUE_RECOVER_ARGC.
+ */
+#define QUEUE_RECOVER_ARGC 8
+int queue_recover_argv(const struct queue_keys *keys, const char *name, bool force,
+                       const char *argv[QUEUE_RECOVER_ARGC]);
+
+/*
  * KEYS: Q:processing:N; ARGV: count, first item, last item.
  * Removes the count items at the front of N's processing list (a stored batch; a
  * prefetched one may follow) if the list still starts with that batch, and returns
@@ -69,5 +101,12 @@ extern const char queue_script_bye[];
  */
 #define QUEUE_GAUGES_MAX 64
 extern const char queue_script_gauges[];
+
+/* Every script above with its name, for tests that check them all; ends with {NULL, NULL}. */
+struct queue_script {
+    const char *name;
+    const char *text;
+};
+extern const struct queue_script queue_scripts[];
 
 #endif
