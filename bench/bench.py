@@ -768,7 +768,7 @@ def report(a, res, info, load_before, load_after, others, others_after):
         "# hookpipe benchmark results",
         "",
         f"Written by `bench/run` ({mode}) on {info['date']}. Re-run it to replace this file;",
-        "README.md section \"Benchmarks\" explains each figure.",
+        "docs/benchmarks.md explains each figure.",
         "",
         "## Machine",
         "",
@@ -807,7 +807,8 @@ def report(a, res, info, load_before, load_after, others, others_after):
         "session ticket its previous connection got (`SSL_clear()` keeps the session): a PSK "
         "handshake with a fresh X25519 exchange, the certificate's signature once per wrk "
         "connection.",
-        "- Redis: as README tells users to run it: `appendonly yes`, `appendfsync everysec`, "
+        "- Redis: as the docs (docs/high-availability.md) tell users to run it: "
+        "`appendonly yes`, `appendfsync everysec`, "
         "Redis's default automatic AOF rewrite (100 %, 64 MB), no RDB. PostgreSQL 15: its "
         "defaults (fsync on, shared_buffers 128MB, max_wal_size 1GB); the writer's default "
         "synchronous_commit on.",

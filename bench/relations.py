@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Lookup speed of the Zoom relations (README "Querying") with many events stored.
+"""Lookup speed of the Zoom relations (docs/querying.md) with many events stored.
 
 Applies the real migrations with hookpipe-writer --migrate, then fills hookpipe.events with
 generated Zoom events by INSERT ... SELECT inside PostgreSQL (it bypasses the gateway and the
@@ -199,7 +199,7 @@ ORDER BY recording_start DESC, file_type""",
 
 
 def ready_queries(conn, meetings):
-    """Times ready queries 2 and 5 of the README on the generated data."""
+    """Times ready queries 2 and 5 of docs/querying.md on the generated data."""
     first_end = "2024-03-04 00:49:00+00"   # 147 steps of 20 s after the first start
     with conn.cursor() as cur:
         for name, sql in READY.items():

@@ -1,7 +1,8 @@
 """The shipped deployment files are valid: docker-compose.yml (as parsed by python3-yaml, and
 by docker-compose config when installed; no engine runs here), .env.example, every deploy INI accepted by both daemons' --check-config, the systemd
 units (systemd-analyze verify), the Dockerfile's shape, the container health check script,
-and that the example config and the README reference name every key of common/config.c;
+and that the example config and the configuration reference (docs/configuration.md) name every
+key of common/config.c; that every relative link of README.md and docs/*.md resolves;
 the version in one place (VERSION), which binaries, .deb, images and CHANGELOG.md follow.
 """
 
@@ -176,7 +177,7 @@ def test_env_example_lists_every_compose_variable():
     for name in (".gitignore", ".dockerignore"):
         with open(os.path.join(SOURCE_DIR, name)) as f:
             assert re.search(r"^/?\.env$", f.read(), re.M), name
-    with open(os.path.join(SOURCE_DIR, "README.md")) as f:
+    with open(os.path.join(SOURCE_DIR, "docs", "deployment.md")) as f:
         assert "cp .env.example .env" in f.read()
 
 
@@ -197,16 +198,17 @@ def test_compose_reads_the_env_file(tmp_path):
     assert "HOOKPIPE_SECRET_EXAMPLE" in r.stderr or "HOOKPIPE_PG_PASSWORD" in r.stderr
 
 
-def test_readme_warns_about_the_nofile_hard_limit():
-    with open(os.path.join(SOURCE_DIR, "README.md")) as f:
-        readme = f.read()
+def test_deployment_doc_warns_about_the_nofile_hard_limit():
+    with open(os.path.join(SOURCE_DIR, "docs", "deployment.md")) as f:
+        doc = f.read()
     nofile = _compose_file()["services"]["gateway"]["ulimits"]["nofile"]
     assert nofile["soft"] == nofile["hard"] == "${HOOKPIPE_NOFILE:-65536}", nofile
-    m = re.search(r"<!-- section:production -->(.*)<!-- /section:production -->", readme, re.S)
+    m = re.search(r"<!-- section:production -->(.*)<!-- /section:production -->", doc, re.S)
     assert m
     assert re.search(r"`nofile`[^.]*hard limit[^.]*rootless[^.]*`HOOKPIPE_NOFILE`", m.group(1),
                      re.S), \
-        "README does not say nofile must not exceed the host's hard limit (rootless engines)"
+        "docs/deployment.md does not say nofile must not exceed the host's hard limit " \
+        "(rootless engines)"
 
 
 def test_compose_nofile_follows_the_env_file(tmp_path):
@@ -227,12 +229,13 @@ def _zoom_contract_errors(text):
     return [m.group(0) for w in wrong for m in re.finditer(w, text, re.I)]
 
 
-def test_readme_states_zoom_retry_contract():
+def test_docs_state_zoom_retry_contract():
     with open(os.path.join(SOURCE_DIR, "README.md")) as f:
-        readme = f.read()
-    assert _zoom_contract_errors(readme) == []
-    m = re.search(r"\*\*What Zoom does with the answer\.\*\*(.*?)\n\n", readme, re.S)
-    assert m, "README lacks the paragraph on what Zoom does with the answer"
+        assert _zoom_contract_errors(f.read()) == []
+    with open(os.path.join(SOURCE_DIR, "docs", "authentication.md")) as f:
+        doc = f.read()
+    m = re.search(r"\*\*What Zoom does with the answer\.\*\*(.*?)\n\n", doc, re.S)
+    assert m, "docs/authentication.md lacks the paragraph on what Zoom does with the answer"
     para = " ".join(m.group(1).split())
     for fact in ("`200` or `204` within 3 seconds", "`401`", "three times", "5 minutes",
                  "20 minutes", "60 minutes", "drops the event",
@@ -315,15 +318,15 @@ def test_example_ini_documents_every_key():
         assert key in sections.get(section, set()), "[%s] %s missing" % (section, key)
 
 
-def test_readme_config_reference_names_every_key():
-    with open(os.path.join(SOURCE_DIR, "README.md")) as f:
-        readme = f.read()
+def test_config_reference_names_every_key():
+    with open(os.path.join(SOURCE_DIR, "docs", "configuration.md")) as f:
+        doc = f.read()
     m = re.search(r"<!-- section:config-reference -->(.*)<!-- /section:config-reference -->",
-                  readme, re.S)
-    assert m, "README config-reference section missing"
+                  doc, re.S)
+    assert m, "docs/configuration.md config-reference section missing"
     ref = m.group(1)
     for section, key in _config_keys():
-        assert "`%s`" % key in ref, "[%s] %s not in the README reference" % (section, key)
+        assert "`%s`" % key in ref, "[%s] %s not in docs/configuration.md" % (section, key)
         assert "[%s]" % section in ref
     for key in SOURCE_KEYS:
         assert "`%s`" % key in ref, key
@@ -519,7 +522,8 @@ def test_the_version_is_defined_once_and_everything_agrees():
     """VERSION is the one place: CMake reads it (no literal version left in CMakeLists.txt),
     every binary's --version prints it, debian/changelog's newest entry (the .deb's version)
     is it, the Dockerfile labels the images with the build argument it checks against it,
-    the newest release in CHANGELOG.md is it, and the README's package file name says it."""
+    the newest release in CHANGELOG.md is it, and the package file name in README.md and
+    docs/*.md (docs/deployment.md) says it."""
     version = _version()
     with open(os.path.join(SOURCE_DIR, "CMakeLists.txt")) as f:
         cmake = f.read()
@@ -541,11 +545,14 @@ def test_the_version_is_defined_once_and_everything_agrees():
     with open(os.path.join(SOURCE_DIR, "CHANGELOG.md")) as f:
         releases = re.findall(r"^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d\d-\d\d$", f.read(), re.M)
     assert releases and releases[0] == version, releases
+    named_in = []
     for doc in [os.path.join(SOURCE_DIR, "README.md")] + glob.glob(
             os.path.join(SOURCE_DIR, "docs", "*.md")):
         with open(doc) as f:
             for named in re.findall(r"hookpipe_(\d+\.\d+\.\d+)_", f.read()):
                 assert named == version, (doc, named)
+                named_in.append(doc)
+    assert os.path.join(SOURCE_DIR, "docs", "deployment.md") in named_in, named_in
 
 
 def _package_tree(tmp_path, version):
@@ -576,3 +583,48 @@ def test_a_debian_changelog_other_than_VERSION_stops_the_package_build(tmp_path)
                        text=True, timeout=60)
     assert r.returncode != 0 and "VERSION says 9.8.7" in r.stderr, r.stdout + r.stderr
     assert not (tree / "dist").exists()  # stopped before building anything
+
+
+def _strip_code(text):
+    """Markdown text without fenced code blocks and inline code spans (no links live there)."""
+    text = re.sub(r"^```.*?^```[^\n]*$", "", text, flags=re.S | re.M)
+    return re.sub(r"`[^`\n]*`", "", text)
+
+
+def _github_anchors(path):
+    """The anchors GitHub gives the headings of a Markdown file: the heading text lower-cased,
+    everything but letters, digits, '_', '-' and spaces dropped, spaces made '-'; a repeated
+    anchor gets -1, -2, … ."""
+    with open(path) as f:
+        text = re.sub(r"^```.*?^```[^\n]*$", "", f.read(), flags=re.S | re.M)
+    anchors, seen = set(), {}
+    for m in re.finditer(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", text, re.M):
+        slug = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-")
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        anchors.add(slug if n == 0 else "%s-%d" % (slug, n))
+    return anchors
+
+
+def test_every_relative_link_of_the_docs_resolves():
+    """Each `[text](path)` and `[text](path#anchor)` of README.md and docs/*.md that is not a URL
+    names a file of the tree, and its anchor is a heading of that file by GitHub's rule."""
+    docs = [os.path.join(SOURCE_DIR, "README.md")] + sorted(
+        glob.glob(os.path.join(SOURCE_DIR, "docs", "*.md")))
+    broken, checked = [], 0
+    for doc in docs:
+        with open(doc) as f:
+            text = _strip_code(f.read())
+        for target in re.findall(r"\]\(([^()\s]+)(?:\s+\"[^\"]*\")?\)", text):
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):
+                continue  # http:, https:, mailto:, file:
+            checked += 1
+            path, _, anchor = target.partition("#")
+            full = os.path.normpath(os.path.join(os.path.dirname(doc), path)) if path else doc
+            where = "%s: %s" % (os.path.relpath(doc, SOURCE_DIR), target)
+            if not os.path.exists(full):
+                broken.append(where + " (no such file)")
+            elif anchor and (not full.endswith(".md") or anchor not in _github_anchors(full)):
+                broken.append(where + " (no such heading)")
+    assert checked > 20, checked
+    assert broken == [], "\n".join(broken)

@@ -318,7 +318,7 @@ def test_bench_plot_draws_pngs_from_results(tmp_path):
     for name in ("throughput.png", "latency.png"):
         with open(tmp_path / name, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n", name
-        # the committed pictures are the ones the README shows
+        # the committed pictures are the ones docs/benchmarks.md shows
         assert os.path.exists(os.path.join(SOURCE_DIR, "bench", name)), name
     # a results file without figures is an error, not an empty picture
     empty = tmp_path / "EMPTY.md"

@@ -1,4 +1,4 @@
-"""Storage that survives its own growth (README "Storage"): hookpipe.events partitioned on
+"""Storage that survives its own growth (docs/storage.md): hookpipe.events partitioned on
 event_time, partitions created when needed, retention by maintenance (--maintain and the
 daemon's own passes), and the v1 -> partitioned migration. Real PostgreSQL, real writers."""
 
@@ -78,7 +78,7 @@ def placed(stack):
 
 
 def key_v2(source, raw):
-    """event_key of a body with no download tokens (README "The event_key rule")."""
+    """event_key of a body with no download tokens (docs/storage.md "The event_key rule")."""
     return hashlib.sha256(b"hookpipe-event-key-v2\0" + source.encode() + b"\0" + raw).digest()
 
 

@@ -1,10 +1,10 @@
-"""Nothing a body says can fill PostgreSQL (README "Storage: partitions and retention"): a body's
-event_ts gives event_time only inside the window around its receipt ([storage]
+"""Nothing a body says can fill PostgreSQL (docs/storage.md "Storage: partitions and retention"):
+a body's event_ts gives event_time only inside the window around its receipt ([storage]
 event_time_past_days / event_time_future_s), outside it the row is stored undated and counted;
 partitions are made only inside the maintained horizon; a retry still collapses when the
 window's edge falls between its deliveries; and hookpipe-ctl bounds its scans by event_time so
-that 2,000 partitions do not exhaust the lock table of a PostgreSQL at its defaults.
-Real gateway, writer, Redis and PostgreSQL."""
+that 2,000 partitions do not exhaust the lock table of a PostgreSQL at its defaults. Real
+gateway, writer, Redis and PostgreSQL."""
 
 import calendar
 import re

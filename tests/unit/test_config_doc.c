@@ -1,7 +1,7 @@
 /*
- * The README's configuration tables against the config key table: every key is
- * documented under its section with its real default, nothing documented is unknown,
- * and the "reload" column says exactly what a gateway SIGHUP applies.
+ * The configuration tables of docs/configuration.md against the config key table: every
+ * key is documented under its section with its real default, nothing documented is
+ * unknown, and the "reload" column says exactly what a gateway SIGHUP applies.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -112,7 +112,7 @@ int main(void)
 {
     size_t nkeys = config_key_count();
 
-    doc_read(SOURCE_DIR "/README.md");
+    doc_read(SOURCE_DIR "/docs/configuration.md");
     CHECK(nrows > 10);
     for (size_t i = 0; i < nkeys; i++) {
         struct config_key_info k;
@@ -122,11 +122,12 @@ int main(void)
             if (strcmp(rows[j].section, k.section) == 0 && strcmp(rows[j].key, k.key) == 0)
                 found = &rows[j];
         }
-        CHECKF(found != NULL, "[%s] %s is not in README's key tables", k.section, k.key);
+        CHECKF(found != NULL, "[%s] %s is not in docs/configuration.md's key tables", k.section,
+               k.key);
         if (found == NULL)
             continue;
         found->matched = true;
-        CHECKF(strcmp(found->def, k.def) == 0, "[%s] %s: README default \"%s\", code \"%s\"",
+        CHECKF(strcmp(found->def, k.def) == 0, "[%s] %s: documented default \"%s\", code \"%s\"",
                k.section, k.key, found->def, k.def);
         if (strcmp(k.section, "writer") == 0 || strcmp(k.section, "postgres") == 0 ||
             strcmp(k.section, "storage") == 0)
@@ -134,12 +135,13 @@ int main(void)
                    "[%s] %s: the writer never reloads; its table has no reload column", k.section,
                    k.key);
         else
-            CHECKF(found->reload == (k.reload ? 1 : 0), "[%s] %s: README says reload %s, code %s",
+            CHECKF(found->reload == (k.reload ? 1 : 0), "[%s] %s: docs say reload %s, code %s",
                    k.section, k.key, found->reload == 1 ? "yes" : "restart",
                    k.reload ? "yes" : "restart");
     }
     for (size_t j = 0; j < nrows; j++)
-        CHECKF(rows[j].matched, "README documents [%s] %s, which the config does not know",
+        CHECKF(rows[j].matched,
+               "docs/configuration.md documents [%s] %s, which the config does not know",
                rows[j].section, rows[j].key);
     return check_summary("test_config_doc");
 }

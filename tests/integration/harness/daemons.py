@@ -16,7 +16,7 @@ from .servers import _file_size
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
 
-# The stable listener line (README, "Logs"): one per listener, after it is bound.
+# The stable listener line (docs/operations.md, "Logs"): one per listener, after it is bound.
 LISTENING = re.compile(r'^ts=\S+ level=info comp=\w+ msg="listening" what=(\w+) addr=(\S+)', re.M)
 
 _daemons = []  # every Daemon ever created in this process, for the per-test check
