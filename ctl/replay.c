@@ -4,9 +4,9 @@
  * schema v4 or with keep_body off; counted), a fresh x-zm-request-timestamp,
  * the v0 signature over exactly those bytes, x-zm-request-id when stored. The main thread
  * reads one snapshot through a cursor into a bounded queue; --concurrency threads send,
- * each on its own keep-alive connection, under one shared --rate; non-2xx answers and
- * connection errors are retried with backoff, then counted. Exit 0 only when every event
- * got a 2xx.
+ * each on its own keep-alive connection (one libcurl handle), under one shared --rate, each
+ * exchange bounded by --timeout; non-2xx answers, connection errors and missed deadlines are
+ * retried with backoff, then counted. Exit 0 only when every event got a 2xx.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -41,13 +41,14 @@ struct replay_job {
 };
 
 struct replay {
-    struct http_url url;
-    SSL_CTX *tls;
+    const char *to; /* the --to URL, checked */
+    const char *cacert;
+    bool insecure;
     const char *secret;
-    double rate;  /* events per second, 0 = unlimited */
-    long retries; /* extra attempts after the first */
-    long timeout_s;
-    bool tty; /* stderr is a terminal: progress bar */
+    double rate;    /* events per second, 0 = unlimited */
+    long retries;   /* extra attempts after the first */
+    long timeout_s; /* bounds each whole exchange */
+    bool tty;       /* stderr is a terminal: progress bar */
 
     pthread_mutex_t mu;
     pthread_cond_t not_empty, not_full, tick;
@@ -124,7 +125,8 @@ static bool replay_send(struct replay *rp, struct http_client *hc, struct zoom_k
 
     backoff_init(&b, 200, 10000);
     for (long attempt = 0;; attempt++) {
-        char ts[24], sig[ZOOM_HEX_LEN + 1], headers[1024];
+        char ts[24], sig[ZOOM_HEX_LEN + 1], h_ts[64], h_sig[96], h_id[1100];
+        const char *headers[4] = {h_ts, h_sig, NULL, NULL};
         int tslen;
         replay_rate_wait(rp);
         tslen = snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
@@ -132,10 +134,12 @@ static bool replay_send(struct replay *rp, struct http_client *hc, struct zoom_k
             replay_message(rp, "event %s: cannot sign (out of memory)", j->id);
             return false;
         }
-        snprintf(headers, sizeof(headers),
-                 "x-zm-request-timestamp: %s\r\nx-zm-signature: v0=%s\r\n%s%s%s", ts, sig,
-                 j->request_id ? "x-zm-request-id: " : "", j->request_id ? j->request_id : "",
-                 j->request_id ? "\r\n" : "");
+        snprintf(h_ts, sizeof(h_ts), "x-zm-request-timestamp: %s", ts);
+        snprintf(h_sig, sizeof(h_sig), "x-zm-signature: v0=%s", sig);
+        if (j->request_id != NULL) {
+            snprintf(h_id, sizeof(h_id), "x-zm-request-id: %s", j->request_id);
+            headers[2] = h_id;
+        }
         status = http_client_post(hc, headers, j->body, j->len, &retry_after, err, sizeof(err));
         if (status >= 200 && status < 300)
             return true;
@@ -162,7 +166,8 @@ static bool replay_send(struct replay *rp, struct http_client *hc, struct zoom_k
 static void *replay_sender(void *arg)
 {
     struct replay *rp = arg;
-    struct http_client *hc = http_client_new(&rp->url, rp->tls, (int)rp->timeout_s);
+    struct http_client *hc =
+        http_client_new(rp->to, rp->cacert, rp->insecure, rp->timeout_s * 1000L);
     struct zoom_key *key = zoom_key_new(rp->secret, strlen(rp->secret));
 
     for (;;) {
@@ -307,6 +312,7 @@ int ctl_replay(const struct ctl *ctl, int argc, char **argv)
     static struct replay rp; /* large (the queue); one replay per process */
     char err[ARGS_ERR_LEN] = "";
     const char *why;
+    bool tls = false, curl_ready = false;
     size_t npos;
     long concurrency = 4;
     int nsecrets;
@@ -337,7 +343,7 @@ int ctl_replay(const struct ctl *ctl, int argc, char **argv)
         ctl_err("replay: needs --to URL");
         return CTL_USAGE;
     }
-    if (http_url_parse(a.to, &rp.url, &why) < 0) {
+    if (http_client_url_check(a.to, &tls, &why) < 0) {
         ctl_err("replay: bad --to URL: %s", why);
         return CTL_USAGE;
     }
@@ -351,7 +357,7 @@ int ctl_replay(const struct ctl *ctl, int argc, char **argv)
         ctl_err("replay: give exactly one of --secret-file, --secret-env");
         return CTL_USAGE;
     }
-    if ((a.cacert != NULL || a.insecure) && !rp.url.tls) {
+    if ((a.cacert != NULL || a.insecure) && !tls) {
         ctl_err("replay: --cacert and --insecure need an https:// URL");
         return CTL_USAGE;
     }
@@ -438,14 +444,16 @@ int ctl_replay(const struct ctl *ctl, int argc, char **argv)
         ctl_err("out of memory");
         goto done;
     }
-    if (rp.url.tls && !a.dry_run) {
+    if (a.cacert != NULL && !a.dry_run) {
         char terr[512];
-        rp.tls = http_tls_ctx_new(a.cacert, a.insecure, terr, sizeof(terr));
-        if (rp.tls == NULL) {
+        if (http_client_cacert_check(a.cacert, terr, sizeof(terr)) < 0) {
             ctl_err("replay: %s", terr);
             goto done;
         }
     }
+    rp.to = a.to;
+    rp.cacert = a.cacert;
+    rp.insecure = a.insecure;
     ret = CTL_FAIL;
     pg = ctl_pg_connect(ctl);
     if (pg == NULL)
@@ -475,6 +483,14 @@ int ctl_replay(const struct ctl *ctl, int argc, char **argv)
     res = NULL;
 
     signal(SIGPIPE, SIG_IGN);
+    {
+        char cerr[256];
+        if (http_client_global_init(cerr, sizeof(cerr)) < 0) {
+            ctl_err("replay: %s", cerr);
+            goto done;
+        }
+        curl_ready = true;
+    }
     rp.secret = secret;
     rp.tty = isatty(STDERR_FILENO) == 1;
     rp.started = monotonic_s();
@@ -553,8 +569,8 @@ int ctl_replay(const struct ctl *ctl, int argc, char **argv)
 done:
     PQclear(res);
     PQfinish(pg);
-    if (rp.tls != NULL)
-        SSL_CTX_free(rp.tls);
+    if (curl_ready)
+        http_client_global_cleanup();
     if (secret != NULL) {
         explicit_bzero(secret, strlen(secret));
         free(secret);

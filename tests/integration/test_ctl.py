@@ -427,6 +427,18 @@ def test_replay_https_and_progress_bar(shared_redis, shared_pg, tmp_path):
     assert dst.count() == 40  # replayed twice, stored once
 
 
+def replay_into(handler, cfg, *args, timeout=60):
+    """Runs replay (secret CTL_SECRET, and args) into a local target served by handler."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        return ctl(cfg, "replay", "--to", f"http://127.0.0.1:{srv.server_address[1]}/in",
+                   "--secret-env", "CTL_SECRET", *args, env=SECRET_ENV, timeout=timeout)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
 class _Target(http.server.BaseHTTPRequestHandler):
     """A replay target that answers each body's first POST 503 + Retry-After: 1, then 200 in
     turn with a Content-Length, a chunked body, or no length and a close."""
@@ -475,15 +487,7 @@ def test_replay_signs_like_zoom_and_honours_retry_after(stack, tmp_path):
     stack.push([encode(b, request_id=f"rid {i}%") for i, b in enumerate(bodies)])
     stack.wait_rows(4)
     _Target.seen = []
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Target)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    try:
-        r = ctl(cfg, "replay", "--to", f"http://127.0.0.1:{srv.server_address[1]}/in",
-                "--secret-env", "CTL_SECRET", "--concurrency", "1", env=SECRET_ENV)
-    finally:
-        srv.shutdown()
-        srv.server_close()
+    r = replay_into(_Target, cfg, "--concurrency", "1")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "4 ok, 0 failed, 4 retries" in r.stdout
     seen = _Target.seen
@@ -499,6 +503,103 @@ def test_replay_signs_like_zoom_and_honours_retry_after(stack, tmp_path):
         assert h["content-type"] == "application/json"
     assert sorted(h["x-zm-request-id"] for _, h, _ in seen[0::2]) == \
         [f"rid {i}%" for i in range(4)]
+
+
+class _Trickler(http.server.BaseHTTPRequestHandler):
+    """A replay target that reads the whole POST, then sends its answer one byte a second
+    (the whole answer would take ~100 s)."""
+    protocol_version = "HTTP/1.1"
+    ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 40\r\n\r\n" +
+              b"x" * 40)
+    posts = 0
+    stop = threading.Event()
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        _Trickler.posts += 1
+        for i in range(len(self.ANSWER)):
+            if self.stop.wait(1):
+                break
+            try:
+                self.wfile.write(self.ANSWER[i:i + 1])  # unbuffered: one byte on the wire
+            except OSError:
+                break
+        self.close_connection = True
+
+
+@pytest.mark.timeout(90)
+def test_replay_timeout_bounds_the_whole_exchange(stack, tmp_path):
+    """--timeout is a deadline on each exchange, not on each read: a target that trickles its
+    answer a byte a second fails the attempt at the deadline instead of holding the sender."""
+    migrate(stack)
+    cfg = ctl_config(stack, tmp_path / "ctl.ini")
+    stack.writer("tr")
+    stack.push([encode(body())])
+    stack.wait_rows(1)
+    _Trickler.posts = 0
+    _Trickler.stop.clear()
+    start = time.monotonic()
+    try:
+        r = replay_into(_Trickler, cfg, "--timeout", "2", "--retries", "1", timeout=30)
+    finally:
+        _Trickler.stop.set()
+    took = time.monotonic() - start
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "0 ok, 1 failed, 1 retry" in r.stdout, r.stdout
+    assert r.stderr.count("within --timeout 2 s") == 1, r.stderr
+    assert _Trickler.posts == 2
+    # two attempts of 2 s and a backoff of ~0.2 s
+    assert 3.5 <= took < 10, took
+
+
+class _KeepAlive(http.server.BaseHTTPRequestHandler):
+    """A replay target that answers 200 with a length on a kept-alive connection and counts
+    connections."""
+    protocol_version = "HTTP/1.1"
+    connections = 0
+    seen = []  # (headers dict, body)
+    lock = threading.Lock()
+
+    def log_message(self, *a):
+        pass
+
+    def setup(self):
+        super().setup()
+        with self.lock:
+            _KeepAlive.connections += 1
+
+    def do_POST(self):
+        b = self.rfile.read(int(self.headers["Content-Length"]))
+        with self.lock:
+            self.seen.append(({k.lower(): v for k, v in self.headers.items()}, b))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+
+@pytest.mark.timeout(90)
+def test_replay_reuses_one_connection_and_sends_the_exact_bytes(stack, tmp_path):
+    migrate(stack)
+    cfg = ctl_config(stack, tmp_path / "ctl.ini")
+    stack.writer("ka")
+    # one body past 1 KiB, where an HTTP client might add Expect: 100-continue
+    bodies = [body(event_ts=1700000000000 + i,
+                   obj={"id": f"k{i}", "pad": "x" * (5000 if i == 3 else 10)})
+              for i in range(12)]
+    stack.push([encode(b) for b in bodies])
+    stack.wait_rows(12)
+    _KeepAlive.connections, _KeepAlive.seen = 0, []
+    r = replay_into(_KeepAlive, cfg, "--concurrency", "1")
+    assert r.returncode == 0 and "12 ok, 0 failed, 0 retries" in r.stdout, r.stdout + r.stderr
+    assert _KeepAlive.connections == 1  # 12 events over one kept-alive connection
+    assert sorted(b for _, b in _KeepAlive.seen) == sorted(bodies)
+    for h, b in _KeepAlive.seen:
+        assert "expect" not in h and int(h["content-length"]) == len(b)
+        assert h["content-type"] == "application/json"
 
 
 # ---------------------------------------------------------------- recover
