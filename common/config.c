@@ -291,12 +291,7 @@ static int config_validate(struct config_parse *p)
         /* the reason is static text: the URL itself may carry a password */
         if (redis_target_parse(cfg->redis.url, cfg->redis.sentinels, cfg->redis.master_name, &t,
                                &why) < 0) {
-            const char *key = "url";
-            if (strncmp(why, "bad sentinel", 12) == 0 || strncmp(why, "too many", 8) == 0 ||
-                strncmp(why, "sentinels need", 14) == 0)
-                key = "sentinels";
-            else if (strstr(why, "master_name") == why || strstr(why, "bad master_name") == why)
-                key = "master_name";
+            const char *key = t.bad_key;
             config_error(p, config_at_key(p, "redis", key), "bad Redis %s: %s",
                          strcmp(key, "url") == 0 ? "URL" : "setting", why);
             explicit_bzero(t.url.password, sizeof(t.url.password));

@@ -26,6 +26,16 @@ static int sentinel_addr_parse(const char *s, size_t n, struct sentinel_addr *ou
     return out->host[0] == '\0' || out->port == 0 ? -1 : 0;
 }
 
+/* A failed parse: key is the [redis] key at fault. Returns -1. */
+static int redis_target_fail(struct redis_target *out, const char *key, const char **why,
+                             const char *reason)
+{
+    out->bad_key = key;
+    if (reason != NULL)
+        *why = reason;
+    return -1;
+}
+
 int redis_target_parse(const char *url, const char *sentinels, const char *master_name,
                        struct redis_target *out, const char **why)
 {
@@ -33,42 +43,34 @@ int redis_target_parse(const char *url, const char *sentinels, const char *maste
 
     memset(out, 0, sizeof(*out));
     if (redis_url_parse(url, &out->url, why) < 0)
-        return -1;
+        return redis_target_fail(out, "url", why, NULL);
     if (sentinels[0] == '\0') {
-        if (master_name[0] != '\0') {
-            *why = "master_name needs sentinels";
-            return -1;
-        }
+        if (master_name[0] != '\0')
+            return redis_target_fail(out, "master_name", why, "master_name needs sentinels");
         return 0;
     }
     for (;;) {
         const char *comma = strchr(p, ',');
         size_t n = comma != NULL ? (size_t)(comma - p) : strlen(p);
-        if (out->nsentinels == SENTINEL_MAX) {
-            *why = "too many sentinels (at most 16)";
-            return -1;
-        }
-        if (sentinel_addr_parse(p, n, &out->sentinels[out->nsentinels]) < 0) {
-            *why = "bad sentinel address (want host:port[,host:port...])";
-            return -1;
-        }
+        if (out->nsentinels == SENTINEL_MAX)
+            return redis_target_fail(out, "sentinels", why, "too many sentinels (at most 16)");
+        if (sentinel_addr_parse(p, n, &out->sentinels[out->nsentinels]) < 0)
+            return redis_target_fail(out, "sentinels", why,
+                                     "bad sentinel address (want host:port[,host:port...])");
         out->nsentinels++;
         if (comma == NULL)
             break;
         p = comma + 1;
     }
-    if (master_name[0] == '\0') {
-        *why = "sentinels need master_name";
-        return -1;
-    }
-    if (strlen(master_name) >= sizeof(out->master_name) || strpbrk(master_name, " \t\r\n")) {
-        *why = "bad master_name (no spaces, at most 127 bytes)";
-        return -1;
-    }
-    if (out->url.is_unix) {
-        *why = "with sentinels, url gives credentials and db only and must be redis://";
-        return -1;
-    }
+    if (master_name[0] == '\0')
+        return redis_target_fail(out, "sentinels", why, "sentinels need master_name");
+    if (strlen(master_name) >= sizeof(out->master_name) || strpbrk(master_name, " \t\r\n"))
+        return redis_target_fail(out, "master_name", why,
+                                 "bad master_name (no spaces, at most 127 bytes)");
+    if (out->url.is_unix)
+        return redis_target_fail(out, "url", why,
+                                 "with sentinels, url gives credentials and db only and must be "
+                                 "redis://");
     strcpy(out->master_name, master_name);
     return 0;
 }

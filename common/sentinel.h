@@ -27,12 +27,14 @@ struct redis_target {
     size_t nsentinels;    /* 0 = connect to url's host directly */
     struct sentinel_addr sentinels[SENTINEL_MAX]; /* asked in this order */
     char master_name[SENTINEL_NAME_MAX];          /* SENTINEL get-master-addr-by-name argument */
+    const char *bad_key; /* after a failed parse: the [redis] key at fault ("url", …) */
 };
 
 /*
  * Builds a target from [redis] url, sentinels ("host:port[,host:port...]", "" = none) and
  * master_name. With sentinels, url must be redis:// (its host is not used) and master_name
- * must be set. Returns 0, or -1 with a static reason in *why (never the password).
+ * must be set. Returns 0, or -1 with a static reason in *why (never the password) and the
+ * key at fault in out->bad_key: "url", "sentinels" or "master_name".
  */
 int redis_target_parse(const char *url, const char *sentinels, const char *master_name,
                        struct redis_target *out, const char **why)

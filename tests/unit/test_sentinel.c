@@ -41,20 +41,20 @@ static void test_target_parse(void)
     CHECK(t.url.db == 2);
 
     struct {
-        const char *url, *sentinels, *name, *why;
+        const char *url, *sentinels, *name, *why, *key;
     } bad[] = {
-        {"redis://h/0", "h:1", "", "sentinels need master_name"},
-        {"redis://h/0", "", "m", "master_name needs sentinels"},
-        {"redis://h/0", "h", "m", "bad sentinel address"},
-        {"redis://h/0", "h:1,", "m", "bad sentinel address"},
-        {"redis://h/0", ":1", "m", "bad sentinel address"},
-        {"redis://h/0", "h:0", "m", "bad sentinel address"},
-        {"redis://h/0", "h:99999", "m", "bad sentinel address"},
-        {"redis://h/0", "h:1", "a b", "bad master_name"},
-        {"unix:///tmp/r.sock", "h:1", "m", "must be redis://"},
-        {"http://h", "h:1", "m", "must start with"},
+        {"redis://h/0", "h:1", "", "sentinels need master_name", "sentinels"},
+        {"redis://h/0", "", "m", "master_name needs sentinels", "master_name"},
+        {"redis://h/0", "h", "m", "bad sentinel address", "sentinels"},
+        {"redis://h/0", "h:1,", "m", "bad sentinel address", "sentinels"},
+        {"redis://h/0", ":1", "m", "bad sentinel address", "sentinels"},
+        {"redis://h/0", "h:0", "m", "bad sentinel address", "sentinels"},
+        {"redis://h/0", "h:99999", "m", "bad sentinel address", "sentinels"},
+        {"redis://h/0", "h:1", "a b", "bad master_name", "master_name"},
+        {"unix:///tmp/r.sock", "h:1", "m", "must be redis://", "url"},
+        {"http://h", "h:1", "m", "must start with", "url"},
         {"redis://h/0", "a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1", "m",
-         "too many"},
+         "too many", "sentinels"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         why = NULL;
@@ -62,6 +62,8 @@ static void test_target_parse(void)
                "case %zu accepted", i);
         CHECKF(why != NULL && strstr(why, bad[i].why) != NULL, "case %zu: reason \"%s\"", i,
                why ? why : "(null)");
+        CHECKF(t.bad_key != NULL && strcmp(t.bad_key, bad[i].key) == 0, "case %zu: key %s", i,
+               t.bad_key ? t.bad_key : "(null)");
     }
 }
 
