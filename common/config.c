@@ -327,6 +327,48 @@ static int config_validate(struct config_parse *p)
     return 0;
 }
 
+/* The per-process [writer] overrides from the environment (CONFIG_LOAD_WRITER_ENV). */
+static void config_writer_env(struct config_parse *p)
+{
+    static const struct {
+        const char *var;
+        size_t offset;
+        bool address;
+    } env[] = {
+        {"HOOKPIPE_WRITER_NAME", offsetof(struct config, writer.name), false},
+        {"HOOKPIPE_WRITER_ADMIN_LISTEN", offsetof(struct config, writer.admin_listen), true},
+    };
+
+    for (size_t i = 0; i < sizeof(env) / sizeof(env[0]); i++) {
+        const char *v = getenv(env[i].var), *why;
+        char **field = (char **)((char *)p->cfg + env[i].offset);
+        char host[256];
+        int port;
+        if (v == NULL || (!env[i].address && v[0] == '\0'))
+            continue; /* an empty name keeps the file's; an empty address turns it off */
+        if (!env[i].address && !name_valid(v, strlen(v))) {
+            snprintf(p->err, sizeof(p->err),
+                     "%s: %s: bad writer name \"%s\" (must be 1-%d of A-Z a-z 0-9 _ -)", p->path,
+                     env[i].var, v, NAME_MAX_LEN);
+            return;
+        }
+        if (env[i].address && v[0] != '\0' &&
+            hostport_split(v, strlen(v), host, sizeof(host), &port, -1, &why) < 0) {
+            snprintf(p->err, sizeof(p->err),
+                     "%s: %s: bad listen address \"%s\" (want host:port, or empty for off): %s",
+                     p->path, env[i].var, v, why);
+            return;
+        }
+        char *copy = strdup(v);
+        if (copy == NULL) {
+            snprintf(p->err, sizeof(p->err), "%s: %s: out of memory", p->path, env[i].var);
+            return;
+        }
+        free(*field);
+        *field = copy;
+    }
+}
+
 struct config *config_load(const char *path, char *err, size_t errlen)
 {
     return config_load_flags(path, 0, err, errlen);
@@ -379,6 +421,8 @@ struct config *config_load_flags(const char *path, int flags, char *err, size_t 
     } else if (p.err[0] == '\0' && rc < 0) {
         config_error(&p, NULL, "cannot parse (out of memory)");
     }
+    if (p.err[0] == '\0' && (flags & CONFIG_LOAD_WRITER_ENV))
+        config_writer_env(&p);
     if (p.err[0] == '\0')
         config_validate(&p);
     if (p.err[0] != '\0') {

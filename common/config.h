@@ -136,7 +136,13 @@ struct config *config_load(const char *path, char *err, size_t errlen)
  * the secrets); every secret-bearing field of every source is then NULL. Everything else is
  * validated as usual.
  */
-enum config_load_flag { CONFIG_LOAD_NO_SECRETS = 1 };
+/*
+ * CONFIG_LOAD_WRITER_ENV: HOOKPIPE_WRITER_NAME and HOOKPIPE_WRITER_ADMIN_LISTEN (when set)
+ * replace [writer] name and admin_listen before validation, so one INI can serve several
+ * writers on a host (systemd hookpipe-writer@N, run-local) and --check-config sees what
+ * the process will run with. A bad value is an error naming the variable.
+ */
+enum config_load_flag { CONFIG_LOAD_NO_SECRETS = 1, CONFIG_LOAD_WRITER_ENV = 2 };
 struct config *config_load_flags(const char *path, int flags, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 

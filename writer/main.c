@@ -14,7 +14,6 @@
 #include "cli.h"
 #include "config.h"
 #include "ev_admin.h"
-#include "hostport.h"
 #include "log.h"
 #include "maint.h"
 #include "migrate.h"
@@ -174,7 +173,7 @@ int main(int argc, char **argv)
     struct cli cli = {.prog = "hookpipe-writer",
                       .summary = "Drains the hookpipe Redis queue into PostgreSQL.",
                       .flags = flags,
-                      .load_flags = CONFIG_LOAD_NO_SECRETS};
+                      .load_flags = CONFIG_LOAD_NO_SECRETS | CONFIG_LOAD_WRITER_ENV};
     struct config *cfg = NULL;
     struct event_base *base = NULL;
     struct writer *w = NULL;
@@ -191,37 +190,6 @@ int main(int argc, char **argv)
     if (cfg == NULL || cli.check_config) {
         config_free(cfg);
         return rc;
-    }
-    /*
-     * Per-instance overrides, so one shared INI can serve several writers on a host
-     * (systemd hookpipe-writer@N, run-local): name and admin listener from the env.
-     */
-    const char *env_name = getenv("HOOKPIPE_WRITER_NAME");
-    const char *env_admin = getenv("HOOKPIPE_WRITER_ADMIN_LISTEN");
-    if (env_name != NULL && env_name[0] != '\0') {
-        free(cfg->writer.name);
-        cfg->writer.name = strdup(env_name);
-    }
-    if (env_admin != NULL) {
-        char host[256];
-        const char *why;
-        int port;
-        if (env_admin[0] != '\0' &&
-            hostport_split(env_admin, strlen(env_admin), host, sizeof(host), &port, -1, &why) < 0) {
-            fprintf(stderr,
-                    "hookpipe-writer: config error: HOOKPIPE_WRITER_ADMIN_LISTEN: bad listen "
-                    "address \"%s\" (want host:port, or empty for off)\n",
-                    env_admin);
-            config_free(cfg);
-            return 2;
-        }
-        free(cfg->writer.admin_listen);
-        cfg->writer.admin_listen = strdup(env_admin);
-    }
-    if (cfg->writer.name == NULL || cfg->writer.admin_listen == NULL) {
-        fprintf(stderr, "hookpipe-writer: out of memory\n");
-        config_free(cfg);
-        return 1;
     }
     level = log_level_parse(cfg->log_level);
     log_init("writer", level < 0 ? LOG_INFO : (enum log_level)level);

@@ -380,6 +380,13 @@ def test_env_overrides_writer_name_and_admin_listen(stack):
     r = harness.run_daemon("writer", ["-c", cfg], env=bad)
     assert r.returncode == 2
     assert "HOOKPIPE_WRITER_ADMIN_LISTEN" in r.stderr
+    # the config layer applies them, so --check-config judges what the process would run
+    r = harness.run_daemon("writer", ["--check-config", "-c", cfg], env=bad)
+    assert r.returncode == 2 and cfg + ": HOOKPIPE_WRITER_ADMIN_LISTEN: bad listen address" \
+        in r.stderr, r.stderr
+    r = harness.run_daemon("writer", ["--check-config", "-c", cfg],
+                           env=dict(os.environ, HOOKPIPE_WRITER_NAME="from.env"))
+    assert r.returncode == 2 and "HOOKPIPE_WRITER_NAME: bad writer name" in r.stderr, r.stderr
 
 
 def test_writer_name_follows_the_name_rule(stack):

@@ -375,7 +375,7 @@ static void test_unreadable(void)
     snprintf(path, sizeof(path), "%s/missing.ini", tmpdir);
     cfg = config_load(path, err, sizeof(err));
     CHECK(cfg == NULL);
-    CHECK(strncmp(err, path, strlen(path)) == 0);
+    CHECKF(strncmp(err, path, strlen(path)) == 0, "%s", err);
     CHECK_CONTAINS(err, "cannot open");
     CHECK_CONTAINS(err, strerror(ENOENT));
 
@@ -600,6 +600,40 @@ static void cleanup_tmpdir(void)
         fprintf(stderr, "could not remove %s\n", tmpdir);
 }
 
+/* CONFIG_LOAD_WRITER_ENV: the per-process [writer] overrides, judged like the file. */
+static void test_writer_env(void)
+{
+    const char *path = write_file("[writer]\nname = from-ini\nadmin_listen = 127.0.0.1:9102\n");
+    char err[CONFIG_ERR_LEN];
+    struct config *cfg;
+
+    setenv("HOOKPIPE_WRITER_NAME", "from-env", 1);
+    setenv("HOOKPIPE_WRITER_ADMIN_LISTEN", "", 1); /* empty: the listener is off */
+    cfg = config_load(path, err, sizeof(err));     /* without the flag: the file only */
+    CHECK(cfg != NULL && strcmp(cfg->writer.name, "from-ini") == 0);
+    config_free(cfg);
+    cfg = config_load_flags(path, CONFIG_LOAD_WRITER_ENV, err, sizeof(err));
+    CHECK(cfg != NULL && strcmp(cfg->writer.name, "from-env") == 0 &&
+          cfg->writer.admin_listen[0] == '\0');
+    config_free(cfg);
+    setenv("HOOKPIPE_WRITER_NAME", "", 1); /* empty: the file's name stays */
+    setenv("HOOKPIPE_WRITER_ADMIN_LISTEN", "[::1]:0", 1);
+    cfg = config_load_flags(path, CONFIG_LOAD_WRITER_ENV, err, sizeof(err));
+    CHECK(cfg != NULL && strcmp(cfg->writer.name, "from-ini") == 0 &&
+          strcmp(cfg->writer.admin_listen, "[::1]:0") == 0);
+    config_free(cfg);
+    setenv("HOOKPIPE_WRITER_NAME", "has.dot", 1);
+    CHECK(config_load_flags(path, CONFIG_LOAD_WRITER_ENV, err, sizeof(err)) == NULL);
+    CHECK_CONTAINS(err, "HOOKPIPE_WRITER_NAME: bad writer name");
+    CHECKF(strncmp(err, path, strlen(path)) == 0, "%s", err);
+    setenv("HOOKPIPE_WRITER_NAME", "ok", 1);
+    setenv("HOOKPIPE_WRITER_ADMIN_LISTEN", "nonsense", 1);
+    CHECK(config_load_flags(path, CONFIG_LOAD_WRITER_ENV, err, sizeof(err)) == NULL);
+    CHECK_CONTAINS(err, "HOOKPIPE_WRITER_ADMIN_LISTEN: bad listen address \"nonsense\"");
+    unsetenv("HOOKPIPE_WRITER_NAME");
+    unsetenv("HOOKPIPE_WRITER_ADMIN_LISTEN");
+}
+
 int main(void)
 {
     const char *base = getenv("TMPDIR");
@@ -617,6 +651,7 @@ int main(void)
     test_auth_modes();
     test_auth_errors();
     test_no_secrets();
+    test_writer_env();
     cleanup_tmpdir();
     return check_summary("test_config");
 }
