@@ -57,6 +57,7 @@ struct conn {
     struct cidr_addr peer;    /* the socket's remote address */
     struct serve_proof proof; /* what its requests proved: once proven, never evicted nor shed */
     uint64_t id;              /* for log lines */
+    double accepted_at;       /* monotonic_s() at accept */
     struct request req;       /* the request being served */
     struct push *push;        /* DELIVER: the pending push */
 };
@@ -594,6 +595,7 @@ int conn_accept(struct conn_env *env, evutil_socket_t fd, const struct cidr_addr
         goto fail;
     c->env = env;
     c->peer = *peer;
+    c->accepted_at = monotonic_s();
     c->proof.client = *peer;
     c->id = ++env->next_id;
     c->timer = evtimer_new(env->base, conn_timer_cb, c);
@@ -651,13 +653,16 @@ static bool conn_expendable(const struct conn *c)
             c->state == CONN_LINGER);
 }
 
-bool conn_evict_one(struct conn_env *env)
+bool conn_evict_one(struct conn_env *env, double min_age_s)
 {
     struct conn *c;
+    double born_before = monotonic_s() - min_age_s;
 
     /* the list is in order of arrival: the oldest first */
     TAILQ_FOREACH(c, &env->conns, link)
     {
+        if (c->accepted_at > born_before)
+            break; /* this one and every later one are too young */
         if (conn_expendable(c)) {
             STAT_ADD(connections_evicted_total, 1);
             conn_set_state(c, CONN_CLOSED);

@@ -65,10 +65,12 @@ int conn_accept(struct conn_env *env, evutil_socket_t fd, const struct cidr_addr
 /*
  * Every slot is taken: closes the oldest connection that has proven nothing (no request
  * on it passed verification) and is not answering one, so connections without
- * credentials cannot hold every slot against one that has them. closed() is called for
- * it. False when there is none to close.
+ * credentials cannot hold every slot against one that has them. Only connections accepted
+ * at least min_age_s ago count (another worker's request: this worker's reads of a
+ * connection just accepted may not have run yet). closed() is called for it. False when
+ * there is none to close.
  */
-bool conn_evict_one(struct conn_env *env);
+bool conn_evict_one(struct conn_env *env, double min_age_s);
 
 /* Graceful stop: closes connections with no answer pending; the others close after it. */
 void conn_close_idle(struct conn_env *env);

@@ -189,6 +189,8 @@ int main(int argc, char **argv)
     if (ev_hup == NULL || ev_term == NULL || ev_int == NULL || evsignal_add(ev_hup, NULL) < 0 ||
         evsignal_add(ev_term, NULL) < 0 || evsignal_add(ev_int, NULL) < 0)
         goto done;
+    gateway.workers = gm.workers; /* for a worker at the cap to ask the others for room */
+    gateway.nworkers = gm.nworkers;
     for (int i = 0; i < gm.nworkers; i++) {
         if (worker_start(&gm.workers[i]) < 0) {
             log_msg(LOG_ERROR, "cannot start worker thread", "worker=%d", i);

@@ -39,6 +39,8 @@ static void worker_copy_settings(struct worker *w, const struct config *cfg)
     s->max_pushes_in_flight = cfg->gateway.max_pushes_in_flight;
 }
 
+#define WORKER_EVICT_MIN_AGE_S 0.1 /* a connection another worker's request may close */
+
 /* Connection slots (max_connections, across workers) are taken and given back here only. */
 static bool worker_take_slot(void)
 {
@@ -54,7 +56,7 @@ static void worker_give_slot(void)
     atomic_fetch_sub(&gateway.nconns, 1);
 }
 
-static void worker_resume_listener(struct worker *w);
+static void worker_resume_listener(struct worker *w, bool may_ask);
 static void worker_maybe_exit(struct worker *w);
 static void worker_conn_closed(void *arg);
 
@@ -80,7 +82,7 @@ static void worker_conn_closed(void *arg)
     struct worker *w = arg;
 
     worker_give_slot();
-    worker_resume_listener(w);
+    worker_resume_listener(w, false);
     worker_maybe_exit(w);
 }
 
@@ -174,21 +176,43 @@ static void worker_accept_error_cb(struct evconnlistener *l, void *arg)
     w->listener_paused = true;
 }
 
+/* Activates the evict event of every other worker (thread-safe: evthread_use_pthreads). */
+static void worker_wake_others(struct worker *w, bool ask_evict)
+{
+    for (int i = 0; i < gateway.nworkers; i++) {
+        struct worker *o = &gateway.workers[i];
+        if (o == w)
+            continue;
+        if (ask_evict)
+            atomic_store(&o->evict_asked, true);
+        event_active(o->evict_ev, 0, 0);
+    }
+}
+
 /*
  * Serves the parked socket, if any, in a free slot or in one an unproven connection gives
  * up, and accepts again; at the cap it still accepts, so the next new connection can take
- * an unproven one's slot too. Not re-entered: an eviction's closed() calls it again.
+ * an unproven one's slot too. Not re-entered: an eviction's closed() calls it again. When
+ * this worker holds no unproven connection and may_ask, the other workers are asked to give
+ * one up (SO_REUSEPORT's hash, not us, spread the connections over them); an asked worker
+ * does not ask back, so two parked workers cannot keep waking each other.
  */
-static void worker_resume_listener(struct worker *w)
+static void worker_resume_listener(struct worker *w, bool may_ask)
 {
     if (!w->listener_paused || w->env.stopping || w->resuming)
         return;
     w->resuming = true;
-    if (w->parked_fd >= 0 &&
-        (worker_take_slot() || (conn_evict_one(&w->env) && worker_take_slot()))) {
-        evutil_socket_t fd = w->parked_fd;
-        w->parked_fd = -1;
-        worker_serve(w, fd, &w->parked_peer, w->parked_tracked);
+    if (w->parked_fd >= 0) {
+        bool room = worker_take_slot();
+        if (!room && conn_evict_one(&w->env, 0))
+            room = worker_take_slot();
+        else if (!room && may_ask)
+            worker_wake_others(w, true);
+        if (room) {
+            evutil_socket_t fd = w->parked_fd;
+            w->parked_fd = -1;
+            worker_serve(w, fd, &w->parked_peer, w->parked_tracked);
+        }
     }
     if (w->parked_fd < 0 && w->listener != NULL) {
         w->listener_paused = false;
@@ -198,12 +222,26 @@ static void worker_resume_listener(struct worker *w)
     w->resuming = false;
 }
 
-/* Activated when a socket was parked: runs after the reads already due in this pass. */
+/*
+ * Activated when a socket was parked (runs after the reads already due in this pass), when
+ * another worker parked asks for room, and when another worker made room.
+ */
 static void worker_evict_cb(evutil_socket_t fd, short what, void *arg)
 {
+    struct worker *w = arg;
+    bool asked = atomic_exchange(&w->evict_asked, false);
+
     (void)fd;
     (void)what;
-    worker_resume_listener(arg);
+    /*
+     * The slot an unproven connection gives up here is for the worker that asked. This
+     * activation may run before the reads of a connection accepted in this pass (it was not
+     * deferred behind them as the asking worker's own was), so only one older than
+     * WORKER_EVICT_MIN_AGE_S goes; if all are younger, the asker asks again at its tick.
+     */
+    if (asked && !w->env.stopping && conn_evict_one(&w->env, WORKER_EVICT_MIN_AGE_S))
+        worker_wake_others(w, false);
+    worker_resume_listener(w, !asked);
 }
 
 static void worker_maybe_exit(struct worker *w)
@@ -242,7 +280,7 @@ static void worker_tick_cb(evutil_socket_t fd, short what, void *arg)
     if (ac != NULL && !w->llen_inflight &&
         redisAsyncCommand(ac, worker_llen_cb, w, "LLEN %s", w->queue) == REDIS_OK)
         w->llen_inflight = true;
-    worker_resume_listener(w);
+    worker_resume_listener(w, true);
     conn_resume_reading(&w->env);
 }
 

@@ -35,6 +35,7 @@ struct worker {
     struct event *next_pass_ev;   /* re-enables the listener once this pass's callbacks ran */
     struct event *evict_ev;       /* a socket was parked: make room for it after this pass */
     bool resuming;                /* in worker_resume_listener (an eviction calls it again) */
+    _Atomic bool evict_asked;     /* a worker parked at the cap asks this one to make room */
     struct redis_link *redis;
     bool redis_up;             /* as last reported by the link */
     char *queue;               /* Redis list name (owned) */
@@ -56,6 +57,8 @@ struct gateway {
     struct cidr_list trusted_proxies; /* [gateway] trusted_proxies, fixed at start */
     _Atomic long nconns;              /* open connections across workers */
     uint64_t id_prefix;               /* random 48 bits per process, for delivery ids */
+    struct worker *workers;           /* all of them, set before any starts */
+    int nworkers;
 };
 
 extern struct gateway gateway;
