@@ -165,16 +165,14 @@ static void drain_timer_cb(evutil_socket_t fd, short what, void *arg)
 /* ---- actions ---- */
 
 /*
- * The request senders set their flag before sending and clear it when nothing was sent,
- * so the flag is right even should a reply come back before the call returns.
+ * Replies come from the loop, never from within the call that sends the request (hiredis),
+ * so each flag is simply what that call returned.
  */
 static void drain_read_back(struct drain *d)
 {
-    if (d->inflight)
-        return;
-    d->inflight = true;
-    if (queue_client_read_back(d->qc, &d->batch.items, drain_reply_cb, d) != 0)
-        d->inflight = false; /* link down: redone when it is up */
+    /* not sent (link down): redone when it is up */
+    if (!d->inflight)
+        d->inflight = queue_client_read_back(d->qc, &d->batch.items, drain_reply_cb, d) == 0;
 }
 
 static void drain_claim(struct drain *d)
@@ -183,40 +181,32 @@ static void drain_claim(struct drain *d)
 
     if (d->inflight)
         return;
-    d->inflight = true;
-    if (queue_client_claim(d->qc, room, &d->batch.items, drain_reply_cb, d) != 0) {
-        d->inflight = false;
-        if (queue_client_up(d->qc))
-            drain_wake_in(d, DRAIN_REDIS_RETRY_MS); /* could not send: try again */
-    }
+    d->inflight = queue_client_claim(d->qc, room, &d->batch.items, drain_reply_cb, d) == 0;
+    if (!d->inflight && queue_client_up(d->qc))
+        drain_wake_in(d, DRAIN_REDIS_RETRY_MS); /* could not send: try again */
 }
 
 static void drain_release(struct drain *d)
 {
     if (d->inflight)
         return;
-    d->inflight = true;
-    if (queue_client_release(d->qc, &d->batch.items, drain_reply_cb, d) != 0) {
-        d->inflight = false;
-        if (queue_client_up(d->qc))
-            drain_wake_in(d, DRAIN_REDIS_RETRY_MS);
-    }
+    d->inflight = queue_client_release(d->qc, &d->batch.items, drain_reply_cb, d) == 0;
+    if (!d->inflight && queue_client_up(d->qc))
+        drain_wake_in(d, DRAIN_REDIS_RETRY_MS);
 }
 
 /*
  * Claims the next batch while the store works on a full one: there is a backlog to keep
- * up with. Only in FLUSHING: if the store finished at once (drain_flush), the release is
- * already on its way, and a claim sent after it would not be the list's next batch.
+ * up with. drain_flush calls it right after store_batch, whose done comes later from the
+ * loop, so this claim always goes out before the batch's release.
  */
 static void drain_prefetch(struct drain *d)
 {
-    if (d->state != DRAIN_FLUSHING || d->stopping || d->prefetch_inflight || d->next.items.n > 0 ||
-        d->resync_after_release || d->batch.items.n < (size_t)d->cfg->writer.batch_size)
+    if (d->stopping || d->prefetch_inflight || d->next.items.n > 0 || d->resync_after_release ||
+        d->batch.items.n < (size_t)d->cfg->writer.batch_size)
         return;
-    d->prefetch_inflight = true;
-    if (queue_client_claim(d->qc, d->cfg->writer.batch_size, &d->next.items, drain_prefetch_cb,
-                           d) != 0)
-        d->prefetch_inflight = false;
+    d->prefetch_inflight = queue_client_claim(d->qc, d->cfg->writer.batch_size, &d->next.items,
+                                              drain_prefetch_cb, d) == 0;
 }
 
 static void drain_finish(struct drain *d)

@@ -213,9 +213,8 @@ static void maint_run(struct maint *m)
         snprintf(sql, sizeof(sql), "%s", MAINT_COUNT_SQL);
         break;
     }
-    m->inflight = true; /* set first: the answer may come before pgconn_exec returns */
-    if (pgconn_exec(m->pg, sql, NULL, 0, 0, NULL, NULL, NULL, maint_result, m) != 0)
-        m->inflight = false;
+    const struct pgconn_stmt st = {.sql = sql};
+    m->inflight = pgconn_exec(m->pg, &st, maint_result, m) == 0;
 }
 
 static void maint_timer_cb(evutil_socket_t fd, short what, void *arg)

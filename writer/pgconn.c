@@ -1,7 +1,8 @@
 /*
  * The connection is a small state machine (DOWN → CONNECTING → SETUP → IDLE ⇄ BUSY)
  * with every transition in pgconn_set_state(). One socket event is re-armed for
- * whatever libpq waits for; no libpq call here ever blocks.
+ * whatever libpq waits for; no libpq call here ever blocks. pgconn_exec only hands the
+ * statement to libpq and activates that event, so every callback runs from the loop.
  */
 #include "pgconn.h"
 
@@ -34,7 +35,7 @@ struct pgconn {
     char *setup_sql;
     PGconn *pg;
     enum pgconn_state state;
-    struct event *io;       /* socket readiness, re-assigned on every wait */
+    struct event *io;       /* socket readiness, re-assigned on every wait; activated by exec */
     struct event *retry;    /* reconnect timer */
     struct backoff backoff; /* reconnect delays */
     pgconn_state_fn state_fn;
@@ -366,32 +367,34 @@ bool pgconn_ready(const struct pgconn *c)
     return c->state == PGCONN_IDLE;
 }
 
-int pgconn_exec(struct pgconn *c, const char *sql, const char *copy, size_t copy_len, int nparams,
-                const char *const *values, const int *lengths, const int *formats,
-                pgconn_done_fn done, void *arg)
+int pgconn_exec(struct pgconn *c, const struct pgconn_stmt *st, pgconn_done_fn done, void *arg)
 {
     int sent;
 
     if (c->state != PGCONN_IDLE)
         return -1;
     memset(&c->res, 0, sizeof(c->res));
-    c->copy = copy;
-    c->copy_len = copy_len;
+    c->copy = st->copy;
+    c->copy_len = st->copy_len;
     c->copy_off = 0;
     c->copying = false;
     c->done = done;
     c->done_arg = arg;
-    if (nparams > 0)
-        sent = PQsendQueryParams(c->pg, sql, nparams, NULL, values, lengths, formats, 0);
+    if (st->nparams > 0)
+        sent = PQsendQueryParams(c->pg, st->sql, st->nparams, NULL, st->values, st->lengths,
+                                 st->formats, 0);
     else
-        sent = PQsendQuery(c->pg, sql);
+        sent = PQsendQuery(c->pg, st->sql);
     pgconn_set_state(c, PGCONN_BUSY);
     if (!sent) {
-        /* reported through done, like any other lost statement */
-        pgconn_fail(c, PQerrorMessage(c->pg));
-        return 0;
+        /* dropped as on a timeout: pgconn_drive reports the statement lost, then "down" */
+        snprintf(c->res.message, sizeof(c->res.message), "%s", PQerrorMessage(c->pg));
+        c->res.message[strcspn(c->res.message, "\n")] = '\0';
+        PQfinish(c->pg);
+        c->pg = NULL;
     }
-    pgconn_drive(c);
+    /* the rest (COPY data, results, done) from the loop, as if the socket were writable */
+    event_active(c->io, EV_WRITE, 0);
     return 0;
 }
 
@@ -399,6 +402,7 @@ void pgconn_free(struct pgconn *c)
 {
     if (c == NULL)
         return;
+    /* also cancels an activation by pgconn_exec: no done runs after this */
     if (c->io != NULL)
         event_free(c->io);
     if (c->retry != NULL)

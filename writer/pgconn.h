@@ -23,7 +23,25 @@ struct pgconn_result {
     char value[1024];  /* else its text (cut to fit) */
 };
 
-/* Called when the connection becomes usable (up) or is lost (down). */
+/*
+ * One statement. sql and the parameters are read only during pgconn_exec (libpq copies
+ * them); copy is read while the statement runs and must stay valid until done runs (or
+ * pgconn_free).
+ */
+struct pgconn_stmt {
+    const char *sql;           /* a simple query (possibly several statements), or one with $n */
+    const char *copy;          /* data for its one COPY … FROM STDIN, NULL when none */
+    size_t copy_len;           /* bytes of copy */
+    int nparams;               /* > 0: sql is one statement with $1..$nparams */
+    const char *const *values; /* as PQsendQueryParams: paramValues */
+    const int *lengths;        /* paramLengths (binary parameters only; may be NULL) */
+    const int *formats;        /* paramFormats (NULL: all text) */
+};
+
+/*
+ * Called when the connection becomes usable (up) or is lost (down). Like done, it runs
+ * from the event loop, never from within a pgconn call; neither may free c.
+ */
 typedef void (*pgconn_state_fn)(struct pgconn *c, bool up, void *arg);
 /* Called once per pgconn_exec with its outcome; may start the next pgconn_exec. */
 typedef void (*pgconn_done_fn)(struct pgconn *c, const struct pgconn_result *res, void *arg);
@@ -39,16 +57,16 @@ struct pgconn *pgconn_new(struct event_base *base, const char *conninfo, const c
 bool pgconn_ready(const struct pgconn *c);
 
 /*
- * Sends sql (a simple query, possibly several statements). When copy is not NULL the
- * query must contain one COPY … FROM STDIN, which receives the copy_len bytes (the
- * buffer must stay valid until done runs). With nparams > 0 sql is one statement with
- * $n parameters (values/lengths/formats as PQsendQueryParams; copied by libpq).
- * Returns 0, or -1 when not ready (done is then not called).
+ * Sends st (see struct pgconn_stmt for what must stay valid). done runs once (unless
+ * pgconn_free comes first), always from the event loop after this call has returned —
+ * also when the outcome is known at once (the send failed, the connection was lost): a
+ * caller sets its state after the call. Returns 0, or -1 when not ready (done is then not
+ * called).
  */
-int pgconn_exec(struct pgconn *c, const char *sql, const char *copy, size_t copy_len, int nparams,
-                const char *const *values, const int *lengths, const int *formats,
-                pgconn_done_fn done, void *arg) __attribute__((warn_unused_result));
+int pgconn_exec(struct pgconn *c, const struct pgconn_stmt *st, pgconn_done_fn done, void *arg)
+    __attribute__((warn_unused_result));
 
+/* Closes the connection; a statement in flight is abandoned and its done never runs. */
 void pgconn_free(struct pgconn *c);
 
 #endif

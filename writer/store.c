@@ -295,9 +295,8 @@ static bool store_send_ensure(struct store *s)
     strbuf_free(&list);
     log_msg(LOG_DEBUG, "ensuring partitions", "batch=%llu times=%zu", (unsigned long long)s->id,
             nsent);
-    s->inflight = true; /* as in store_send_copy */
-    if (pgconn_exec(s->pg, sql, NULL, 0, 0, NULL, NULL, NULL, store_ensure_done, s) != 0)
-        s->inflight = false;
+    const struct pgconn_stmt st = {.sql = sql};
+    s->inflight = pgconn_exec(s->pg, &st, store_ensure_done, s) == 0;
     return true;
 }
 
@@ -467,11 +466,9 @@ static void store_send_copy(struct store *s)
         return;
     }
     s->attempt_start = monotonic_s();
-    /* set first: PostgreSQL may answer, and copy_done run, before pgconn_exec returns */
-    s->inflight = true;
-    if (pgconn_exec(s->pg, direct ? s->direct_sql : staged, s->copy.data, s->copy.len, 0, NULL,
-                    NULL, NULL, store_copy_done, s) != 0)
-        s->inflight = false;
+    const struct pgconn_stmt st = {
+        .sql = direct ? s->direct_sql : staged, .copy = s->copy.data, .copy_len = s->copy.len};
+    s->inflight = pgconn_exec(s->pg, &st, store_copy_done, s) == 0;
 }
 
 static void store_send_dead(struct store *s, struct row *r)
@@ -490,10 +487,12 @@ static void store_send_dead(struct store *s, struct row *r)
     lengths[3] = (int)(env ? r->env.body_len : r->item_len);
     values[4] = env ? r->env.delivery_id : NULL;
     values[5] = (const char *)r->item_key;
-    s->inflight = true; /* as in store_send_copy */
-    if (pgconn_exec(s->pg, STORE_DEAD_SQL, NULL, 0, 6, values, lengths, formats, store_dead_done,
-                    s) != 0)
-        s->inflight = false;
+    const struct pgconn_stmt st = {.sql = STORE_DEAD_SQL,
+                                   .nparams = 6,
+                                   .values = values,
+                                   .lengths = lengths,
+                                   .formats = formats};
+    s->inflight = pgconn_exec(s->pg, &st, store_dead_done, s) == 0;
 }
 
 /* Sends the batch's next statement, or reports it stored when none is left. */

@@ -34,8 +34,8 @@ struct store *store_new(struct event_base *base, const struct config *cfg, const
  * Starts storing rows[0..n) (n > 0, classified; borrowed until done runs, and rows that
  * PostgreSQL rejects are marked dead here) as batch number id, for log lines. Errors
  * that are not the data's fault are retried with backoff, a lost connection once it is
- * back: done runs only when all is committed — possibly before this call returns, when
- * PostgreSQL answers at once. Returns 0, or -1 when out of memory (nothing started).
+ * back: done runs only when all is committed, from the event loop, never from within this
+ * call. Returns 0, or -1 when out of memory (nothing started).
  */
 int store_batch(struct store *s, struct row *rows, size_t n, uint64_t id)
     __attribute__((warn_unused_result));
