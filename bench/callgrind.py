@@ -324,6 +324,19 @@ def pair(text):
     return a, b
 
 
+def measure(run, build, label, sizes, repeat, size_name, per):
+    """Ir per unit by the difference of two runs of sizes[0] and sizes[1], repeat times."""
+    s1, s2 = sizes
+    runs = []
+    for k in range(repeat):
+        i1 = run(build, s1, f"{label}.{s1}.{k}")
+        i2 = run(build, s2, f"{label}.{s2}.{k}")
+        runs.append({"ir1": i1, "ir2": i2, per: slope(i1, i2, s1, s2)})
+    mean, spread = summarize([r[per] for r in runs])
+    return {size_name + "1": s1, size_name + "2": s2, "runs": runs, "ir_" + per: mean,
+            "spread_pct": spread}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -357,27 +370,13 @@ def main():
             res = {"build": b, "source": src, "commit": commit}
             label = os.path.basename(b.rstrip("/"))
             if args.only in (None, "gateway"):
-                n1, n2 = args.requests
-                runs = []
-                for k in range(args.repeat):
-                    i1 = bench.gateway_run(b, n1, f"{label}.{n1}.{k}")
-                    i2 = bench.gateway_run(b, n2, f"{label}.{n2}.{k}")
-                    runs.append({"ir1": i1, "ir2": i2, "per_request": slope(i1, i2, n1, n2)})
-                mean, spread = summarize([r["per_request"] for r in runs])
-                res["gateway"] = {"n1": n1, "n2": n2, "runs": runs, "ir_per_request": mean,
-                                  "spread_pct": spread}
+                res["gateway"] = measure(bench.gateway_run, b, label, args.requests,
+                                         args.repeat, "n", "per_request")
             if args.only in (None, "writer"):
-                m1, m2 = args.rows
-                bench.preload(b, m2)
-                runs = []
-                for k in range(args.repeat):
-                    i1 = bench.writer_run(b, m1, f"{label}.{m1}.{k}")
-                    i2 = bench.writer_run(b, m2, f"{label}.{m2}.{k}")
-                    runs.append({"ir1": i1, "ir2": i2, "per_row": slope(i1, i2, m1, m2)})
-                mean, spread = summarize([r["per_row"] for r in runs])
-                res["writer"] = {"m1": m1, "m2": m2, "runs": runs, "ir_per_row": mean,
-                                 "spread_pct": spread,
-                                 "note": "the writer process only; PostgreSQL not measured"}
+                bench.preload(b, args.rows[1])
+                res["writer"] = measure(bench.writer_run, b, label, args.rows, args.repeat,
+                                        "m", "per_row")
+                res["writer"]["note"] = "the writer process only; PostgreSQL not measured"
             results.append(res)
     finally:
         harness.cleanup_all()

@@ -276,6 +276,26 @@ def test_max_connections_caps_then_recovers(tmp_path, workers):
     assert gw.stop() == 0
 
 
+def hold_unproven(gw, n):
+    """n connections that sent half a head and then nothing, once the gateway holds them."""
+    held = []
+    for _ in range(n):
+        held.append(socket.create_connection(("127.0.0.1", gw.port), timeout=5))
+        held[-1].sendall(b"POST /hooks/alpha HTTP/1.1\r\n")  # half a head, then silence
+    harness.wait_for(lambda: metric(gw.metrics(), "hookpipe_gateway_connections") == n,
+                     timeout=5, what="cap connections open")
+    return held
+
+
+def post_on_new_connection(gw):
+    """A signed delivery on a new connection: its answer, and the seconds it took."""
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:
+        s.sendall(signed_request_bytes(SECRET_A))
+        answer = read_one_response(s)
+    return answer, time.monotonic() - t0
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_max_connections_gives_the_oldest_unproven_slot_to_a_new_connection(tmp_path, workers):
     """At max_connections, connections that have proven nothing do not hold the slots against
@@ -286,17 +306,10 @@ def test_max_connections_gives_the_oldest_unproven_slot_to_a_new_connection(tmp_
                      "idle_timeout_s": 30}).start()
     held = []
     try:
-        for _ in range(cap):
-            held.append(socket.create_connection(("127.0.0.1", gw.port), timeout=5))
-            held[-1].sendall(b"POST /hooks/alpha HTTP/1.1\r\n")  # half a head, then silence
-        harness.wait_for(lambda: metric(gw.metrics(), "hookpipe_gateway_connections") == cap,
-                         timeout=5, what="cap connections open")
-        t0 = time.monotonic()
-        with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:
-            s.sendall(signed_request_bytes(SECRET_A))
-            answer = read_one_response(s)
+        held = hold_unproven(gw, cap)
+        answer, took = post_on_new_connection(gw)
         assert answer.startswith(b"HTTP/1.1 200"), answer[:80]
-        assert time.monotonic() - t0 < 1.0
+        assert took < 1.0
         assert metric(gw.metrics(), "hookpipe_gateway_connections_evicted_total") >= 1
         # the one given up was the oldest of its worker: with one worker, the very first
         if workers == 1:
@@ -326,19 +339,11 @@ def test_max_connections_room_is_made_by_another_worker(tmp_path):
         for _ in range(8):
             held = []
             try:
-                for _ in range(cap):
-                    held.append(socket.create_connection(("127.0.0.1", gw.port), timeout=5))
-                    held[-1].sendall(b"POST /hooks/alpha HTTP/1.1\r\n")
-                harness.wait_for(
-                    lambda: metric(gw.metrics(), "hookpipe_gateway_connections") == cap,
-                    timeout=5, what="cap connections open")
+                held = hold_unproven(gw, cap)
                 time.sleep(0.15)  # another worker closes only connections over 0.1 s old
-                t0 = time.monotonic()
-                with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:
-                    s.sendall(signed_request_bytes(SECRET_A))
-                    answer = read_one_response(s)
+                answer, took = post_on_new_connection(gw)
                 assert answer.startswith(b"HTTP/1.1 200"), answer[:80]
-                assert time.monotonic() - t0 < 1.0
+                assert took < 1.0
             finally:
                 for s in held:
                     s.close()
