@@ -5,15 +5,19 @@
  * Sentinel, each connect is a discovery round: ask the sentinels in turn, connect to the
  * master the first one names, check ROLE there; a sentinel that gives no master, or
  * names a server that is not one, passes the turn to the next (Redis' "Sentinel clients"
- * guidelines). Pure rules are in sentinel.c.
+ * guidelines). Once up, a sentinel watch (ev_sentinel.c) reports the master the sentinels
+ * name; another address than ours drops the link and starts a discovery at once, within a
+ * second of their decision rather than when the old master is demoted. Pure rules are in
+ * sentinel.c.
  */
 #include "ev_redis.h"
 
-#include <hiredis/adapters/libevent.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backoff.h"
+#include "ev_hiredis.h"
+#include "ev_sentinel.h"
 #include "log.h"
 #include "timeutil.h"
 
@@ -32,6 +36,8 @@ struct redis_link {
     size_t sentinel_i;                /* index of the sentinel asked (or that named the master) */
     size_t sentinel_tried;            /* sentinels asked in this discovery round */
     char addr[SENTINEL_HOST_MAX + 8]; /* "host:port" of the server, for log lines */
+    char host[SENTINEL_HOST_MAX];     /* the server a sentinel named ("" = url's) */
+    int port;                         /* and its port */
     bool up;                          /* handshake done */
     bool freeing;                     /* redis_link_free in progress: no reconnect, no callbacks */
     bool role_inflight;               /* the periodic ROLE awaits its reply */
@@ -39,6 +45,7 @@ struct redis_link {
     struct event *retry;              /* reconnect timer */
     struct event *deadline;           /* connect + handshake (or sentinel answer) timeout */
     struct event *role_ev;            /* periodic ROLE check (Sentinel only) */
+    struct sentinel_watch *watch;     /* hears the sentinels move the master (Sentinel only) */
     redis_link_state_fn fn;
     void *arg;
 };
@@ -213,6 +220,7 @@ static void redis_link_handshake_cb(redisAsyncContext *ac, void *r, void *privda
             sentinel_promote(&link->target, link->sentinel_i);
             link->sentinel_i = 0;
             evtimer_add(link->role_ev, &tv);
+            sentinel_watch_follow(link->watch); /* through the sentinel that named it */
         } else {
             log_msg(LOG_INFO, "redis connected", "link=%s", link->name);
         }
@@ -278,32 +286,22 @@ static void redis_link_connect_server(struct redis_link *link, const char *host,
 {
     struct timeval tv = timeval_ms(REDIS_CONNECT_TIMEOUT_MS);
     const struct redis_url *url = &link->target.url;
-    redisAsyncContext *ac;
+    char err[128];
 
-    if (host == NULL) {
+    if (host == NULL)
         snprintf(link->addr, sizeof(link->addr), "%s", url->path);
-        ac = redisAsyncConnectUnix(url->path);
-    } else {
+    else
         snprintf(link->addr, sizeof(link->addr), "%s:%d", host, port);
-        ac = redisAsyncConnect(host, port);
-    }
-    if (ac == NULL || ac->err) {
+    snprintf(link->host, sizeof(link->host), "%s", host != NULL ? host : "");
+    link->port = port;
+    link->ac = ev_hiredis_connect(link->base, host, port, url->path, link, redis_link_connect_cb,
+                                  redis_link_disconnect_cb, err, sizeof(err));
+    if (link->ac == NULL) {
         log_msg(LOG_WARN, "redis connect failed", "link=%s addr=%s error=%s", link->name,
-                log_value(link->addr), log_value(ac ? ac->errstr : "out of memory"));
-        if (ac != NULL)
-            redisAsyncFree(ac);
+                log_value(link->addr), log_value(err));
         redis_link_schedule(link);
         return;
     }
-    ac->data = link;
-    if (redisLibeventAttach(ac, link->base) != REDIS_OK) {
-        redisAsyncFree(ac);
-        redis_link_schedule(link);
-        return;
-    }
-    link->ac = ac;
-    redisAsyncSetConnectCallback(ac, redis_link_connect_cb);
-    redisAsyncSetDisconnectCallback(ac, redis_link_disconnect_cb);
     evtimer_add(link->deadline, &tv);
 }
 
@@ -370,27 +368,17 @@ static void redis_link_ask_sentinel(struct redis_link *link)
 {
     const struct sentinel_addr *s = &link->target.sentinels[link->sentinel_i];
     struct timeval tv = timeval_ms(REDIS_SENTINEL_TIMEOUT_MS);
-    redisAsyncContext *sac = redisAsyncConnect(s->host, s->port);
+    char err[128];
 
-    if (sac == NULL || sac->err) {
-        char err[128];
-        snprintf(err, sizeof(err), "%s", sac ? sac->errstr : "out of memory");
-        if (sac != NULL)
-            redisAsyncFree(sac);
+    link->sac =
+        ev_hiredis_connect(link->base, s->host, s->port, NULL, link, redis_link_sentinel_connect_cb,
+                           redis_link_sentinel_disconnect_cb, err, sizeof(err));
+    if (link->sac == NULL) {
         redis_link_sentinel_failed(link, "redis sentinel unreachable", err);
         return;
     }
-    sac->data = link;
-    if (redisLibeventAttach(sac, link->base) != REDIS_OK) {
-        redisAsyncFree(sac);
-        redis_link_sentinel_failed(link, "redis sentinel unreachable", "out of memory");
-        return;
-    }
-    link->sac = sac;
-    redisAsyncSetConnectCallback(sac, redis_link_sentinel_connect_cb);
-    redisAsyncSetDisconnectCallback(sac, redis_link_sentinel_disconnect_cb);
     /* queued until the connection is up */
-    if (redisAsyncCommand(sac, redis_link_sentinel_reply_cb, NULL,
+    if (redisAsyncCommand(link->sac, redis_link_sentinel_reply_cb, NULL,
                           "SENTINEL get-master-addr-by-name %s",
                           link->target.master_name) != REDIS_OK) {
         redis_link_drop_sentinel(link);
@@ -413,6 +401,28 @@ static void redis_link_connect(struct redis_link *link)
     redis_link_ask_sentinel(link);
 }
 
+/*
+ * The sentinel watch names the master. While the link has a server (up, or in its
+ * handshake) and that is another one, the link is dropped and a discovery starts on the
+ * next loop turn, without the backoff: pending commands get NULL replies (their senders
+ * fail them as for any reset), and the discovery still checks ROLE on what it is told.
+ * Without a server the link is discovering or waiting to, and will ask the sentinels anyway.
+ */
+static void redis_link_master_named(void *arg, const char *host, int port, const char *via)
+{
+    struct redis_link *link = arg;
+    static const struct timeval now = {0, 0};
+    char named[SENTINEL_HOST_MAX + 8];
+
+    if (link->ac == NULL || (port == link->port && strcmp(host, link->host) == 0))
+        return;
+    snprintf(named, sizeof(named), "%s:%d", host, port);
+    log_msg(LOG_WARN, "redis master moved", "link=%s addr=%s new=%s via=%s", link->name,
+            log_value(link->addr), log_value(named), via);
+    redis_link_close(link);
+    evtimer_add(link->retry, &now);
+}
+
 struct redis_link *redis_link_new(struct event_base *base, const struct redis_target *target,
                                   const char *name, redis_link_state_fn fn, void *arg)
 {
@@ -429,7 +439,11 @@ struct redis_link *redis_link_new(struct event_base *base, const struct redis_ta
     link->retry = evtimer_new(base, redis_link_retry_cb, link);
     link->deadline = evtimer_new(base, redis_link_deadline_cb, link);
     link->role_ev = event_new(base, -1, EV_PERSIST, redis_link_role_timer_cb, link);
-    if (link->retry == NULL || link->deadline == NULL || link->role_ev == NULL) {
+    if (redis_link_sentinel_mode(link))
+        link->watch =
+            sentinel_watch_new(base, &link->target, link->name, redis_link_master_named, link);
+    if (link->retry == NULL || link->deadline == NULL || link->role_ev == NULL ||
+        (redis_link_sentinel_mode(link) && link->watch == NULL)) {
         redis_link_free(link);
         return NULL;
     }
@@ -463,6 +477,7 @@ void redis_link_free(struct redis_link *link)
     if (link == NULL)
         return;
     link->freeing = true;
+    sentinel_watch_free(link->watch);
     redis_link_drop_sentinel(link);
     if (link->ac != NULL) {
         redisAsyncContext *ac = link->ac;

@@ -2,7 +2,8 @@
  * A reconnecting hiredis async connection on a libevent base. It finds the server (url's
  * host, or the master named by Redis Sentinels), connects, sends AUTH/SELECT (and ROLE
  * with Sentinel), PING, reports "up" once PING answered, and on any failure reports
- * "down" and reconnects with capped exponential backoff (50 ms .. 1 s).
+ * "down" and reconnects with capped exponential backoff (50 ms .. 1 s); when the sentinels
+ * move the master, it reports "down" and reconnects at once.
  */
 #ifndef HOOKPIPE_EV_REDIS_H
 #define HOOKPIPE_EV_REDIS_H
@@ -21,7 +22,9 @@ typedef void (*redis_link_state_fn)(struct redis_link *link, bool up, void *arg)
 /*
  * Starts connecting at once. target is copied. With sentinels, every (re)connect first
  * asks them for the master, in turn, and checks with ROLE that it is one; while up, ROLE
- * is asked again every second, so a demoted master is left. NULL on allocation failure.
+ * is asked again every second, so a demoted master is left, and the sentinels are heard
+ * (+switch-master, and their answer asked every second: ev_sentinel.h), so the link moves
+ * within a second or two of their decision. NULL on allocation failure.
  */
 struct redis_link *redis_link_new(struct event_base *base, const struct redis_target *target,
                                   const char *name, redis_link_state_fn fn, void *arg)

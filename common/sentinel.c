@@ -75,12 +75,39 @@ int redis_target_parse(const char *url, const char *sentinels, const char *maste
     return 0;
 }
 
-enum sentinel_answer sentinel_parse_master(const redisReply *r, char *host, size_t hostlen,
-                                           int *port)
+/* A port as Redis writes one: 1..65535 in decimal, n bytes at s. */
+static bool sentinel_port_parse(const char *s, size_t n, int *port)
 {
     char buf[8];
     char *end;
     long v;
+
+    if (n == 0 || n >= sizeof(buf))
+        return false;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    errno = 0;
+    v = strtol(buf, &end, 10);
+    if (*end != '\0' || errno != 0 || v < 1 || v > 65535 || buf[0] < '0' || buf[0] > '9')
+        return false;
+    *port = (int)v;
+    return true;
+}
+
+/* Copies a host (n bytes at s) into host[hostlen]; false when empty, too long or with a NUL. */
+static bool sentinel_host_copy(const char *s, size_t n, char *host, size_t hostlen)
+{
+    if (n == 0 || n >= hostlen || memchr(s, '\0', n) != NULL)
+        return false;
+    memcpy(host, s, n);
+    host[n] = '\0';
+    return true;
+}
+
+enum sentinel_answer sentinel_parse_master(const redisReply *r, char *host, size_t hostlen,
+                                           int *port)
+{
+    int v;
 
     if (r == NULL)
         return SENTINEL_ANSWER_BAD;
@@ -94,21 +121,64 @@ enum sentinel_answer sentinel_parse_master(const redisReply *r, char *host, size
         if (r->element[i]->type != REDIS_REPLY_STRING)
             return SENTINEL_ANSWER_BAD;
     }
-    if (r->element[0]->len == 0 || r->element[0]->len >= hostlen ||
-        memchr(r->element[0]->str, '\0', r->element[0]->len) != NULL)
+    if (!sentinel_port_parse(r->element[1]->str, r->element[1]->len, &v) ||
+        !sentinel_host_copy(r->element[0]->str, r->element[0]->len, host, hostlen))
         return SENTINEL_ANSWER_BAD;
-    if (r->element[1]->len == 0 || r->element[1]->len >= sizeof(buf))
-        return SENTINEL_ANSWER_BAD;
-    memcpy(buf, r->element[1]->str, r->element[1]->len);
-    buf[r->element[1]->len] = '\0';
-    errno = 0;
-    v = strtol(buf, &end, 10);
-    if (*end != '\0' || errno != 0 || v < 1 || v > 65535)
-        return SENTINEL_ANSWER_BAD;
-    memcpy(host, r->element[0]->str, r->element[0]->len);
-    host[r->element[0]->len] = '\0';
-    *port = (int)v;
+    *port = v;
     return SENTINEL_ANSWER_ADDR;
+}
+
+enum sentinel_switch sentinel_parse_switch(const char *msg, size_t len, const char *master_name,
+                                           char *host, size_t hostlen, int *port)
+{
+    const char *field[5];
+    size_t flen[5];
+    size_t n = 0;
+    const char *p = msg, *end = msg + len;
+    int old_port, new_port;
+
+    /* five fields, one space apart; IPv6 addresses have colons, never spaces */
+    while (n < 5) {
+        const char *sp = memchr(p, ' ', (size_t)(end - p));
+        field[n] = p;
+        flen[n] = (size_t)((sp != NULL ? sp : end) - p);
+        if (flen[n] == 0)
+            return SENTINEL_SWITCH_BAD;
+        n++;
+        if (sp == NULL)
+            break;
+        p = sp + 1;
+    }
+    if (n != 5 || field[4] + flen[4] != end)
+        return SENTINEL_SWITCH_BAD;
+    if (!sentinel_port_parse(field[2], flen[2], &old_port) ||
+        !sentinel_port_parse(field[4], flen[4], &new_port))
+        return SENTINEL_SWITCH_BAD;
+    if (flen[0] != strlen(master_name) || memcmp(field[0], master_name, flen[0]) != 0)
+        return SENTINEL_SWITCH_OTHER;
+    if (!sentinel_host_copy(field[3], flen[3], host, hostlen))
+        return SENTINEL_SWITCH_BAD;
+    *port = new_port;
+    return SENTINEL_SWITCH_OURS;
+}
+
+/* True when r is a string reply equal to the NUL-terminated s. */
+static bool sentinel_reply_is(const redisReply *r, const char *s)
+{
+    return r->type == REDIS_REPLY_STRING && r->len == strlen(s) && memcmp(r->str, s, r->len) == 0;
+}
+
+enum sentinel_pubsub sentinel_parse_pubsub(const redisReply *r, const redisReply **payload)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+        return SENTINEL_PUBSUB_OTHER;
+    if (sentinel_reply_is(r->element[0], "subscribe"))
+        return SENTINEL_PUBSUB_SUBSCRIBED;
+    if (sentinel_reply_is(r->element[0], "message") && r->element[2]->type == REDIS_REPLY_STRING) {
+        *payload = r->element[2];
+        return SENTINEL_PUBSUB_MESSAGE;
+    }
+    return SENTINEL_PUBSUB_OTHER;
 }
 
 enum redis_role sentinel_parse_role(const redisReply *r)

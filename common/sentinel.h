@@ -2,7 +2,8 @@
  * Where a daemon's Redis is: either [redis] url's host, or the master a set of Redis
  * Sentinels name ([redis] sentinels + master_name, credentials and db still from url).
  * Pure parts of the Sentinel client rules: the address list, reading the replies of
- * SENTINEL get-master-addr-by-name and ROLE, and which sentinel to ask next.
+ * SENTINEL get-master-addr-by-name and ROLE and the +switch-master messages, and which
+ * sentinel to ask next.
  */
 #ifndef HOOKPIPE_SENTINEL_H
 #define HOOKPIPE_SENTINEL_H
@@ -51,6 +52,29 @@ enum sentinel_answer {
 /* Reads the reply of SENTINEL get-master-addr-by-name (["host", "port"] or nil). */
 enum sentinel_answer sentinel_parse_master(const redisReply *r, char *host, size_t hostlen,
                                            int *port);
+
+/*
+ * What a sentinel publishes on +switch-master when it has moved a master:
+ * "<master-name> <old-ip> <old-port> <new-ip> <new-port>" (Redis' Sentinel documentation).
+ */
+enum sentinel_switch {
+    SENTINEL_SWITCH_OURS,  /* master_name moved: the new host and port filled in */
+    SENTINEL_SWITCH_OTHER, /* another master the sentinels watch moved */
+    SENTINEL_SWITCH_BAD,   /* not five fields, or a port that is not 1..65535 */
+};
+
+/* Reads a +switch-master payload (len bytes at msg, no NUL needed) for master_name. */
+enum sentinel_switch sentinel_parse_switch(const char *msg, size_t len, const char *master_name,
+                                           char *host, size_t hostlen, int *port);
+
+/* What a SUBSCRIBEd connection received (RESP2 push replies, as hiredis hands them over). */
+enum sentinel_pubsub {
+    SENTINEL_PUBSUB_SUBSCRIBED, /* ["subscribe", channel, count]: the subscription holds */
+    SENTINEL_PUBSUB_MESSAGE,    /* ["message", channel, payload]: *payload set */
+    SENTINEL_PUBSUB_OTHER,      /* anything else (an error, an unsubscribe) */
+};
+
+enum sentinel_pubsub sentinel_parse_pubsub(const redisReply *r, const redisReply **payload);
 
 enum redis_role {
     REDIS_ROLE_MASTER,

@@ -353,6 +353,102 @@ def test_manual_failover_is_followed_by_gateway_and_writer(tmp_path):
     assert w.stop() == 0
 
 
+def _moved_at(answers, node, queue, since, settle=10):
+    """When the gateway was on node for good: the first of `settle` 200s stored in node's queue
+    answered after `since` and after the last 200 that went elsewhere (the old master), or
+    None. answers: Load.answers."""
+    stored = {decode_envelope(i)["body"] for i in node.client().lrange(queue, 0, -1)}
+    oks = sorted((a[0], a[3] in stored) for a in answers if a[1] == 200 and a[0] >= since)
+    last_old = max((t for t, there in oks if not there), default=since)
+    new = [t for t, there in oks if there and t > last_old]
+    return new[0] if len(new) >= settle else None
+
+
+def _time_the_move(tmp_path, trigger, limit=3.0):
+    """A gateway (2 workers) under signed load and a writer (on a queue of its own, so the
+    gateway's stays readable) follow the sentinels; trigger(master, sentinels) makes the replica
+    the master. Measures, from the moment a sentinel first names the new master (asked every
+    50 ms), until the gateway's 200s land there and until the writer says it connected there;
+    both must be within `limit` seconds (issue 20: ~2 s, plus margin)."""
+    master, (replica,), sentinels = redis_group(nreplicas=1, nsentinels=3)
+    redis = sentinel_redis(sentinels)
+    gw = HaGw(tmp_path, redis).start()
+    wredis = dict(redis, queue=harness.unique_name("hpq"))
+    db = harness.shared_postgres().create_database()
+    w = harness.Daemon("writer", writer_config(tmp_path, wredis, db, "w1")).start()
+    new_addr = f"127.0.0.1:{replica.port}"
+    w_moved = lambda: any("redis connected" in line and new_addr in line
+                          for line in w.log().splitlines())
+    harness.wait_for(lambda: "redis connected" in w.log(), timeout=15, what="the writer up")
+    load = Load(gw).start()
+    decided = all_named = writer_at = gw_at = None
+    try:
+        load.wait_count(200, 50, what="50 deliveries before the failover")
+        trigger(master, sentinels)
+        deadline = time.monotonic() + 40
+        n = 0
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            named = sum(1 for s in sentinels if s.master_port() == replica.port)
+            if named and decided is None:
+                decided = now
+            if named == len(sentinels) and all_named is None:
+                all_named = now
+            if writer_at is None and w_moved():
+                writer_at = now
+            n += 1
+            if decided is not None and n % 10 == 0:
+                with load.lock:
+                    answers = list(load.answers)
+                gw_at = _moved_at(answers, replica, gw.queue, decided)
+                if (gw_at is not None and writer_at is not None) or now > decided + 15:
+                    break
+            time.sleep(0.05)
+    finally:
+        load.stop()
+    assert decided is not None, "the sentinels never named the replica"
+    gw_at = _moved_at(load.answers, replica, gw.queue, decided)
+    fmt = lambda t: "never (>15 s)" if t is None else "%.2f s" % (t - decided)
+    print("after the sentinels' decision: all sentinels %s, gateway on the new master %s, "
+          "writer %s" % (fmt(all_named), fmt(gw_at), fmt(writer_at)))
+    assert gw_at is not None and gw_at - decided <= limit, \
+        "gateway moved %s after the decision" % fmt(gw_at)
+    assert writer_at is not None and writer_at - decided <= limit, \
+        "writer moved %s after the decision" % fmt(writer_at)
+    assert gw.daemon.alive() and w.alive()
+    return gw, w
+
+
+@pytest.mark.timeout(90)
+def test_gateway_and_writer_follow_a_manual_failover_within_seconds(tmp_path):
+    """SENTINEL FAILOVER (asked of a sentinel other than the first in the list) leaves the old
+    master a running master for 8-10 s; the daemons hear the sentinels (+switch-master, or the
+    once-a-second question) and move within 3 s of the decision, not when it is demoted."""
+    gw, w = _time_the_move(tmp_path, lambda master, sentinels: sentinels[1].client()
+                           .execute_command("SENTINEL", "FAILOVER", MASTER_NAME))
+    assert "redis master moved" in gw.log() and "redis master moved" in w.log(), gw.log()[-3000:]
+    assert gw.daemon.stop() == 0
+    assert w.stop() == 0
+
+
+@pytest.mark.timeout(90)
+def test_gateway_and_writer_follow_a_stopped_master_within_seconds(tmp_path):
+    """SIGSTOP of the master: its connections hang (no reset, no error); once the sentinels
+    elect the replica the daemons move within 3 s, and neither daemon hangs."""
+    stopped = []
+
+    def stop(master, sentinels):
+        master.stop_signal(signal.SIGSTOP)
+        stopped.append(master)
+    try:
+        gw, w = _time_the_move(tmp_path, stop)
+    finally:
+        for m in stopped:
+            m.stop_signal(signal.SIGCONT)
+    assert gw.daemon.stop() == 0
+    assert w.stop() == 0
+
+
 @pytest.mark.timeout(90)
 def test_master_demoted_behind_the_sentinels_back_is_left(tmp_path):
     """The master becomes a replica without its clients being dropped (REPLICAOF on it):

@@ -1,7 +1,8 @@
 /*
  * Unit tests for common/sentinel.c: [redis] sentinels/master_name parsing and its
  * rejections, the replies of SENTINEL get-master-addr-by-name and ROLE (built by hand as
- * hiredis would), READONLY detection, and the ask-next/promote rules.
+ * hiredis would), +switch-master messages and the pub/sub replies that carry them,
+ * READONLY detection, and the ask-next/promote rules.
  */
 #include "check.h"
 #include "sentinel.h"
@@ -127,6 +128,92 @@ static void test_parse_role(void)
     CHECK_STR_EQ(sentinel_role_name(REDIS_ROLE_REPLICA), "replica");
 }
 
+/* sentinel_parse_switch on a NUL-terminated message. */
+static enum sentinel_switch parse_switch(const char *msg, char *host, size_t hostlen, int *port)
+{
+    return sentinel_parse_switch(msg, strlen(msg), "hpm", host, hostlen, port);
+}
+
+static void test_parse_switch(void)
+{
+    char host[64];
+    int port = 0;
+
+    CHECK(parse_switch("hpm 10.0.0.1 6379 10.0.0.2 6380", host, sizeof(host), &port) ==
+          SENTINEL_SWITCH_OURS);
+    CHECK_STR_EQ(host, "10.0.0.2");
+    CHECK(port == 6380);
+    CHECK(parse_switch("hpm ::1 6379 fe80::2:3 7000", host, sizeof(host), &port) ==
+          SENTINEL_SWITCH_OURS);
+    CHECK_STR_EQ(host, "fe80::2:3");
+    CHECK(port == 7000);
+    /* only the given length counts: what follows is not part of the message */
+    CHECK(sentinel_parse_switch("hpm a 1 b 2 trailing", 11, "hpm", host, sizeof(host), &port) ==
+          SENTINEL_SWITCH_OURS);
+    CHECK_STR_EQ(host, "b");
+    CHECK(port == 2);
+
+    port = 0;
+    CHECK(parse_switch("other 10.0.0.1 6379 10.0.0.2 6380", host, sizeof(host), &port) ==
+          SENTINEL_SWITCH_OTHER);
+    CHECK(parse_switch("hp 10.0.0.1 6379 10.0.0.2 6380", host, sizeof(host), &port) ==
+          SENTINEL_SWITCH_OTHER);
+    CHECK(parse_switch("hpmx 10.0.0.1 6379 10.0.0.2 6380", host, sizeof(host), &port) ==
+          SENTINEL_SWITCH_OTHER);
+    CHECK(port == 0);
+
+    const char *bad[] = {
+        "",
+        "hpm",
+        "hpm 10.0.0.1 6379 10.0.0.2",
+        "hpm 10.0.0.1 6379 10.0.0.2 6380 extra",
+        "hpm 10.0.0.1 6379 10.0.0.2 6380 ",
+        "hpm  10.0.0.1 6379 10.0.0.2 6380",
+        "hpm 10.0.0.1 6379 10.0.0.2 0",
+        "hpm 10.0.0.1 6379 10.0.0.2 65536",
+        "hpm 10.0.0.1 6379 10.0.0.2 63x",
+        "hpm 10.0.0.1 6379 10.0.0.2 +6380",
+        "hpm 10.0.0.1 port 10.0.0.2 6380",
+        "hpm 10.0.0.1 6379 "
+        "a-host-name-longer-than-the-64-bytes-of-buffer-given-for-it-in-this-test 6380",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECKF(parse_switch(bad[i], host, sizeof(host), &port) == SENTINEL_SWITCH_BAD,
+               "case %zu accepted", i);
+    CHECK(port == 0);
+}
+
+static void test_parse_pubsub(void)
+{
+    redisReply sub = str_reply("subscribe"), msg = str_reply("message"),
+               ch = str_reply("+switch-master"), body = str_reply("hpm a 1 b 2"), count;
+    redisReply *el[3] = {&sub, &ch, &count};
+    redisReply arr;
+    const redisReply *payload = NULL;
+
+    memset(&count, 0, sizeof(count));
+    count.type = REDIS_REPLY_INTEGER;
+    count.integer = 1;
+    memset(&arr, 0, sizeof(arr));
+    arr.type = REDIS_REPLY_ARRAY;
+    arr.elements = 3;
+    arr.element = el;
+    CHECK(sentinel_parse_pubsub(&arr, &payload) == SENTINEL_PUBSUB_SUBSCRIBED);
+    CHECK(payload == NULL);
+    el[0] = &msg;
+    el[2] = &body;
+    CHECK(sentinel_parse_pubsub(&arr, &payload) == SENTINEL_PUBSUB_MESSAGE);
+    CHECK(payload == &body);
+    el[2] = &count; /* a message whose payload is not a string */
+    CHECK(sentinel_parse_pubsub(&arr, &payload) == SENTINEL_PUBSUB_OTHER);
+    el[0] = &ch;
+    CHECK(sentinel_parse_pubsub(&arr, &payload) == SENTINEL_PUBSUB_OTHER);
+    arr.elements = 2;
+    CHECK(sentinel_parse_pubsub(&arr, &payload) == SENTINEL_PUBSUB_OTHER);
+    CHECK(sentinel_parse_pubsub(&msg, &payload) == SENTINEL_PUBSUB_OTHER);
+    CHECK(sentinel_parse_pubsub(NULL, &payload) == SENTINEL_PUBSUB_OTHER);
+}
+
 static void test_rules(void)
 {
     struct redis_target t;
@@ -154,6 +241,8 @@ int main(void)
     test_target_parse();
     test_parse_master();
     test_parse_role();
+    test_parse_switch();
+    test_parse_pubsub();
     test_rules();
     return check_summary("test_sentinel");
 }
