@@ -1,164 +1,62 @@
 """The measuring half of bench/run: given a running redis-server (AOF on), PostgreSQL 15 and
 nginx (started by bench/run), it starts hookpipe-gateway and hookpipe-writer processes with
-generated configs and measures (a) gateway ack throughput/latency vs nginx, (b) writer drain
-vs psql \\copy, (c) end to end, (d) peak RSS; prints a table and writes bench/RESULTS.md.
+generated configs and measures (a) gateway ack throughput/latency vs nginx, (h) the same over
+HTTPS, (b) writer drain vs psql \\copy, (c) end to end, (d) peak RSS; prints the table and
+writes the "bench" section of bench/results.json (bench/plot.py renders RESULTS.md from it).
 
-Every process started here dies with this one (PR_SET_PDEATHSIG) and is killed in `finally`.
+Ports, configs, daemons, the other processes, the Zoom signer and /proc figures are the
+integration-test harness's (tests/integration/harness): every process started here dies with
+this one (PR_SET_PDEATHSIG) and is killed in `finally`.
 """
 
 import argparse
-import ctypes
 import datetime
 import hashlib
-import http.client
 import os
-import platform
 import re
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
 
 import resource
 
-import psycopg2
-import redis
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(BENCH_DIR, "..", "tests", "integration"))
+import harness  # noqa: E402
+import plot  # noqa: E402
+import results  # noqa: E402
 import zoomgen  # noqa: E402
 
 SOURCE = "bench"
 SECRET = "bench-secret-0123456789abcdef"
 QUEUE = "hookpipe:events"
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_procs = []
-
-
-def die_with_parent():
-    _libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-
 
 def say(msg):
     print(f"bench: {msg}", flush=True)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if pred():
-                return
-        except Exception:  # not up yet
-            pass
-        time.sleep(0.05)
-    raise SystemExit(f"bench: timed out after {timeout}s waiting for {what}")
-
-
-def http_get(port, path, timeout=5):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        c.request("GET", path)
-        r = c.getresponse()
-        return r.status, r.read()
-    finally:
-        c.close()
-
-
-def start(cmd, log_path):
-    log = open(log_path, "ab")
-    p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
-    log.close()
-    _procs.append(p)
-    return p
-
-
-def stop(p, timeout=15):
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-HZ = os.sysconf("SC_CLK_TCK")
-
-
-def proc_stat(pid):
-    """(parent pid, CPU ticks in user + system, comm) from /proc/PID/stat; None once gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            st = f.read()
-    except OSError:
-        return None
-    fields = st[st.rindex(b")") + 2:].split()
-    comm = st[st.index(b"(") + 1:st.rindex(b")")].decode(errors="replace")
-    return int(fields[1]), int(fields[11]) + int(fields[12]), comm
-
-
-def vm_hwm_kb(pid):
-    """Peak resident set size (VmHWM) of a live process, in kB."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
-
-
-def write_config(path, gateway, redis_url, conninfo, writer):
-    def section(name, d):
-        return [f"[{name}]"] + [f"{k} = {v}" for k, v in d.items()] + [""]
-
-    lines = ["[log]", "level = warn", ""]
-    lines += section("gateway", {k: v for k, v in gateway.items() if v is not None})
-    lines += section("redis", {"url": redis_url, "queue": QUEUE})
-    lines += section("postgres", {"conninfo": conninfo})
-    lines += section("writer", writer)
-    lines += section(f"source.{SOURCE}", {"provider": "zoom", "secret": SECRET})
-    with open(path, "w") as f:
-        f.write("\n".join(lines))
-    return path
-
-
-def gateway_pushes(admin_port):
-    """LPUSH commands the gateway sent so far (hookpipe_gateway_redis_pushes_total)."""
-    _, body = http_get(admin_port, "/metrics")
-    m = re.search(r"^hookpipe_gateway_redis_pushes_total (\S+)$", body.decode(), re.M)
-    return int(float(m.group(1))) if m else 0
-
-
 def gateway_counts(admin_port):
-    """(200s, non-200s) answered on /hooks/bench so far, from the gateway's own /metrics."""
-    _, body = http_get(admin_port, "/metrics")
+    """(200s, non-200s) answered on /hooks/bench so far, and the LPUSH commands sent so far
+    (hookpipe_gateway_redis_pushes_total), from the gateway's own /metrics."""
+    m = harness.metrics(admin_port)
     ok = other = 0
-    for m in re.finditer(
-        r'^hookpipe_gateway_requests_total\{source="%s",status="([^"]+)"\} (\S+)$' % SOURCE,
-        body.decode(), re.M,
-    ):
-        if m.group(1) == "200":
-            ok += int(float(m.group(2)))
-        else:
-            other += int(float(m.group(2)))
-    return ok, other
+    for key, value in m.items():
+        hit = re.fullmatch(r'hookpipe_gateway_requests_total\{source="%s",status="([^"]+)"\}'
+                           % SOURCE, key)
+        if hit and hit.group(1) == "200":
+            ok += int(value)
+        elif hit:
+            other += int(value)
+    return ok, other, int(harness.metric(m, "hookpipe_gateway_redis_pushes_total"))
 
 
 def run_wrk(url, data_file, seconds, conns, threads, log_path):
     """Runs wrk with bench/zoom.lua; returns the dict of its BENCH line."""
-    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zoom.lua")
+    script = os.path.join(BENCH_DIR, "zoom.lua")
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", "5s", "-s", script,
            url, "--", data_file]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120,
-                         preexec_fn=die_with_parent)
+    out = harness.run_process(cmd, capture_output=True, text=True, timeout=seconds + 120)
     with open(log_path, "a") as f:
         f.write(" ".join(cmd) + "\n" + out.stdout + out.stderr + "\n")
     m = re.search(r"^BENCH (.*)$", out.stdout, re.M)
@@ -173,7 +71,9 @@ class Bench:
     def __init__(self, a):
         self.a = a
         self.tmp = a.tmp
-        self.r = redis.Redis(host="127.0.0.1", port=a.redis_port)
+        self.pgs = harness.SharedPostgres("127.0.0.1", a.pg_port, "hookpipe")
+        self.redis = harness.SharedRedis(f"redis://127.0.0.1:{a.redis_port}/0")
+        self.r = self.redis.client(socket_timeout=60)
         self.results = {}
         self.notes = []
         self.writer_hwm_kb = 0
@@ -181,92 +81,76 @@ class Bench:
         self.wrk_log = os.path.join(self.tmp, "wrk.log")
 
     # ------------------------------------------------------------------ helpers
-    def pg(self, db="postgres"):
-        c = psycopg2.connect(host="127.0.0.1", port=self.a.pg_port, user="hookpipe", dbname=db)
-        c.autocommit = True
-        return c
-
-    def conninfo(self, db):
-        return f"host=127.0.0.1 port={self.a.pg_port} user=hookpipe dbname={db}"
-
     def fresh_db(self, db):
-        c = self.pg()
-        try:
-            with c.cursor() as cur:
-                cur.execute(f"DROP DATABASE IF EXISTS {db}")
-                cur.execute(f"CREATE DATABASE {db}")
-        finally:
-            c.close()
+        self.pgs.query("postgres", f"DROP DATABASE IF EXISTS {db}")
+        self.pgs.query("postgres", f"CREATE DATABASE {db}")
 
-    def count_rows(self, conn, table="hookpipe.events"):
-        with conn.cursor() as cur:
-            cur.execute(f"SELECT count(*) FROM {table}")
-            return cur.fetchone()[0]
+    def count_rows(self, db, table="hookpipe.events"):
+        return self.pgs.query(db, f"SELECT count(*) FROM {table}")[0][0]
+
+    def config(self, name, gateway=None, writer=None):
+        """Writes tmp/name.ini: the bench source and queue, this run's Redis and PostgreSQL."""
+        return harness.write_config(
+            os.path.join(self.tmp, f"{name}.ini"), log={"level": "warn"},
+            gateway={k: v for k, v in (gateway or {}).items() if v is not None},
+            redis={"url": self.redis.url, "queue": QUEUE},
+            postgres={"conninfo": self.pgs.conninfo(writer.pop("db") if writer else "postgres")},
+            writer=writer, sources={SOURCE: {"provider": "zoom", "secret": SECRET}})
+
+    def daemon(self, kind, name, cfg):
+        """hookpipe-<kind> of the bench build, logging to tmp/name.log."""
+        return harness.Daemon(kind, cfg, exe=os.path.join(self.a.build, f"hookpipe-{kind}"),
+                              log_path=os.path.join(self.tmp, f"{name}.log"))
+
+    def stop(self, d):
+        """SIGTERM and wait (SIGKILL after 15 s, noted); records the peak RSS first."""
+        if d.alive():
+            hwm = harness.proc_status_kb(d.pid, "VmHWM")
+            if d.kind == "writer":
+                self.writer_hwm_kb = max(self.writer_hwm_kb, hwm)
+            else:
+                self.gw_hwm_kb = max(self.gw_hwm_kb, hwm)
+        elif d.kind == "writer":
+            self.notes.append(f"a writer exited early with status {d.proc.returncode}")
+        try:
+            d.stop()
+        except AssertionError:
+            self.notes.append(f"hookpipe-{d.kind} (pid {d.pid}) had to be killed")
 
     def start_writers(self, db, n, tag):
-        procs = []
+        ws = []
         for i in range(n):
-            cfg = write_config(
-                os.path.join(self.tmp, f"writer-{tag}-{i}.ini"),
-                {"listen": "127.0.0.1:1", "admin_listen": ""},
-                f"redis://127.0.0.1:{self.a.redis_port}/0",
-                self.conninfo(db),
-                {"name": f"bench-{tag}-{i}", "admin_listen": "", "batch_size": 1000,
-                 "flush_interval_ms": 100},
-            )
-            procs.append(start([os.path.join(self.a.build, "hookpipe-writer"), "-c", cfg],
-                               os.path.join(self.tmp, f"writer-{tag}-{i}.log")))
-        conn = self.pg(db)
+            cfg = self.config(f"writer-{tag}-{i}", gateway={"listen": "127.0.0.1:1"},
+                              writer={"db": db, "name": f"bench-{tag}-{i}", "batch_size": 1000,
+                                      "flush_interval_ms": 100})
+            ws.append(self.daemon("writer", f"writer-{tag}-{i}", cfg).start())
 
         def migrated():
-            for p in procs:
-                if p.poll() is not None:
-                    raise SystemExit(f"bench: writer exited {p.returncode}; see "
+            for d in ws:
+                if not d.alive():
+                    raise SystemExit(f"bench: writer exited {d.proc.returncode}; see "
                                      f"{self.tmp}/writer-{tag}-*.log")
-            with conn.cursor() as cur:
-                cur.execute("SELECT to_regclass('hookpipe.events') IS NOT NULL")
-                return cur.fetchone()[0]
+            return self.pgs.query(db, "SELECT to_regclass('hookpipe.events') IS NOT NULL")[0][0]
 
-        wait_for(migrated, 60, "writer migrations")
+        harness.wait_for(migrated, timeout=60, interval=0.05, what="writer migrations")
         time.sleep(0.5)  # let every writer finish connecting before the clock starts
-        return procs, conn
-
-    def stop_writers(self, procs):
-        for p in procs:
-            if p.poll() is None:
-                self.writer_hwm_kb = max(self.writer_hwm_kb, vm_hwm_kb(p.pid))
-            else:
-                self.notes.append(f"a writer exited early with status {p.returncode}")
-            stop(p)
+        return ws
 
     # ------------------------------------------------------------------ (a)
     def start_gateway(self, workers=None, tls=None, name="gateway"):
         """A gateway with the shipped defaults but for the bench's own keys (workers: the
-        default unless given; tls: (cert, key) files). Returns (process, port, admin port)."""
-        port, admin = free_port(), free_port()
+        default unless given; tls: (cert, key) files). Returns (daemon, port, admin port)."""
+        port, admin = harness.free_port(), harness.free_port()
         gw = {"listen": f"127.0.0.1:{port}", "admin_listen": f"127.0.0.1:{admin}",
               "workers": workers, "timestamp_tolerance_s": 3600,
               "max_queue_length": 100000000, "max_connections": 10000}
         if tls is not None:
             gw["tls_cert"], gw["tls_key"] = tls
-        cfg = write_config(os.path.join(self.tmp, f"{name}.ini"), gw,
-                           f"redis://127.0.0.1:{self.a.redis_port}/0", self.conninfo("postgres"),
-                           {"admin_listen": ""})
-        proc = start([os.path.join(self.a.build, "hookpipe-gateway"), "-c", cfg],
-                     os.path.join(self.tmp, f"{name}.log"))
-
-        def up():
-            if proc.poll() is not None:
-                raise SystemExit(f"bench: gateway exited; see {self.tmp}/{name}.log")
-            return http_get(admin, "/healthz")[0] == 200
-
-        wait_for(up, 20, "the gateway")
-        return proc, port, admin
-
-    def stop_gateway(self, proc):
-        if proc.poll() is None:
-            self.gw_hwm_kb = max(self.gw_hwm_kb, vm_hwm_kb(proc.pid))
-        stop(proc)
+        d = self.daemon("gateway", name, self.config(name, gateway=gw)).start(wait_port=admin,
+                                                                              timeout=20)
+        harness.wait_for(lambda: harness.http_request(admin, "GET", "/healthz")[0] == 200,
+                         timeout=20, interval=0.05, what="the gateway's /healthz")
+        return d, port, admin
 
     def ack_run(self, url, pool, admin=None):
         """Warm-up, then the timed wrk run; with admin (a gateway), its own counts and what
@@ -277,12 +161,11 @@ class Bench:
             return run_wrk(url, pool, a.ack_seconds, a.conns, 1, self.wrk_log)
         self.r.delete(QUEUE)
         before = gateway_counts(admin)
-        pushes = gateway_pushes(admin)
         forks = self.redis_forks()
         redis_cpu = self.redis_cpu_s()
         res = run_wrk(url, pool, a.ack_seconds, a.conns, 1, self.wrk_log)
         after = gateway_counts(admin)
-        res["lpushes"] = gateway_pushes(admin) - pushes
+        res["lpushes"] = after[2] - before[2]
         res["redis_cpu_s"] = self.redis_cpu_s() - redis_cpu
         res["gw_200"], res["gw_non200"] = after[0] - before[0], after[1] - before[1]
         res["queued"] = self.r.llen(QUEUE)
@@ -295,7 +178,7 @@ class Bench:
 
     def redis_cpu_s(self):
         """CPU seconds redis-server used so far (its main process; rewrites fork children)."""
-        return proc_stat(self.redis_pid())[1] / HZ
+        return harness.cpu_seconds(self.redis_pid())
 
     def redis_forks(self):
         """Forks Redis made so far: with no RDB saves configured, its AOF rewrites."""
@@ -309,11 +192,11 @@ class Bench:
         res = {}
         runs = [("gateway", None)] + [(f"gateway_w{w}", w) for w in a.tuned_workers]
         for name, workers in runs:
-            proc, port, admin = self.start_gateway(workers, name=name)
+            d, port, admin = self.start_gateway(workers, name=name)
             say(f"(a) {name} (workers = {workers if workers is not None else 'default'}): "
                 f"warm-up {a.warmup}s, then {a.ack_seconds}s, wrk -t1 -c{a.conns}")
             res[name] = self.ack_run(f"http://127.0.0.1:{port}/", pool, admin)
-            self.stop_gateway(proc)
+            self.stop(d)
         say(f"(a) nginx: warm-up {a.warmup}s, then {a.ack_seconds}s, wrk -t1 -c{a.conns}")
         res["nginx"] = self.ack_run(f"http://127.0.0.1:{a.nginx_port}/hooks/{SOURCE}", pool)
         res["ratio"] = res["gateway"]["rps"] / res["nginx"]["rps"]
@@ -323,22 +206,17 @@ class Bench:
     def make_certs(self):
         """A self-signed certificate for 127.0.0.1 of each kind: {kind: (cert, key)}."""
         out = {}
-        for kind, args in (("rsa", ["-newkey", "rsa:2048"]),
-                           ("ecdsa", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])):
-            cert, key = (os.path.join(self.tmp, f"{kind}.{x}") for x in ("crt", "key"))
-            subprocess.run(["openssl", "req", "-x509", "-nodes", "-days", "2", *args,
-                            "-keyout", key, "-out", cert, "-subj", "/CN=127.0.0.1",
-                            "-addext", "subjectAltName=IP:127.0.0.1"],
-                           check=True, capture_output=True)
-            os.chmod(key, 0o600)
-            out[kind] = (cert, key)
+        for kind in ("rsa", "ecdsa"):
+            os.makedirs(os.path.join(self.tmp, kind), exist_ok=True)
+            out[kind] = harness.tls_cert(os.path.join(self.tmp, kind), kind=kind)
+            os.chmod(out[kind][1], 0o600)
         return out
 
     def start_tls_nginx(self, certs):
         """nginx answering 200 over TLS, one port per certificate kind: {kind: port}."""
         d = os.path.join(self.tmp, "nginx-tls")
         os.makedirs(os.path.join(d, "logs"), exist_ok=True)
-        ports = {k: free_port() for k in certs}
+        ports = {k: harness.free_port() for k in certs}
         servers = "".join(
             f"    server {{ listen 127.0.0.1:{ports[k]} ssl; ssl_certificate {c}; "
             f"ssl_certificate_key {key}; ssl_protocols TLSv1.2 TLSv1.3; "
@@ -359,17 +237,15 @@ http {{
     scgi_temp_path {d}/scgi;
 {servers}}}
 """)
-        proc = start(["nginx", "-p", d, "-c", os.path.join(d, "nginx.conf"), "-g", "daemon off;"],
-                     os.path.join(d, "logs", "stdout.log"))
+        proc = harness.start_process(["nginx", "-p", d, "-c", os.path.join(d, "nginx.conf"),
+                                      "-g", "daemon off;"], os.path.join(d, "logs", "stdout.log"))
 
         def up():
             if proc.poll() is not None:
                 raise SystemExit(f"bench: TLS nginx exited; see {d}/logs")
-            for p in ports.values():
-                socket.create_connection(("127.0.0.1", p), timeout=1).close()
-            return True
+            return all(harness.port_open(p, timeout=1) for p in ports.values())
 
-        wait_for(up, 20, "TLS nginx")
+        harness.wait_for(up, timeout=20, interval=0.05, what="TLS nginx")
         return proc, ports
 
     def bench_tls(self):
@@ -383,7 +259,7 @@ http {{
         res = {}
         try:
             for kind, files in certs.items():
-                proc, port, admin = self.start_gateway(None, tls=files, name=f"gateway-{kind}")
+                d, port, admin = self.start_gateway(None, tls=files, name=f"gateway-{kind}")
                 for mode in ("keepalive", "close"):
                     say(f"(h) HTTPS {kind} {mode}: gateway then nginx, {a.ack_seconds}s each")
                     g = self.ack_run(f"https://127.0.0.1:{port}/", pools[mode], admin)
@@ -391,9 +267,9 @@ http {{
                                      pools[mode])
                     res[f"{kind}_{mode}"] = {"gateway": g, "nginx": n,
                                              "ratio": g["rps"] / n["rps"]}
-                self.stop_gateway(proc)
+                self.stop(d)
         finally:
-            stop(nginx)
+            harness.stop_process(nginx)
         self.results["h"] = res
 
     # ------------------------------------------------------------------ (b)
@@ -422,26 +298,31 @@ http {{
         self.r.delete(QUEUE)
         staging = "bench:staging"
         self.fill_staging(staging, n, 0)
-        procs, conn = self.start_writers(db, nwriters, f"b{nwriters}")
+        ws = self.start_writers(db, nwriters, f"b{nwriters}")
         try:
             t0 = time.monotonic()
             self.r.rename(staging, QUEUE)  # atomically hands the whole backlog to the writers
             deadline = t0 + self.a.drain_timeout
             rows = 0
             while time.monotonic() < deadline:
-                rows = self.count_rows(conn)
+                rows = self.count_rows(db)
                 if rows >= n:
                     break
                 time.sleep(0.05)
             elapsed = time.monotonic() - t0
-            dead = self.count_rows(conn, "hookpipe.dead_letters")
+            dead = self.count_rows(db, "hookpipe.dead_letters")
         finally:
-            self.stop_writers(procs)
-            conn.close()
+            for d in ws:
+                self.stop(d)
         if rows < n:
             self.notes.append(f"(b) {nwriters} writer(s): only {rows} of {n} rows after "
                               f"{self.a.drain_timeout}s")
         return {"rows": rows, "dead": dead, "seconds": elapsed, "rate": rows / elapsed}
+
+    def psql(self, db, *args):
+        harness.run_process(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p",
+                             self.a.pg_port, "-U", "hookpipe", "-d", db, *args], check=True,
+                            capture_output=True)
 
     def copy_ceiling(self, n):
         """psql \\copy of n rows like the writer's into a fresh, migrated hookpipe.events."""
@@ -450,14 +331,9 @@ http {{
         sql_dir = os.path.join(self.a.source, "sql")
         for f in sorted(os.listdir(sql_dir)):
             if f.endswith(".sql"):
-                subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p",
-                                str(self.a.pg_port), "-U", "hookpipe", "-d", db, "-f",
-                                os.path.join(sql_dir, f)], check=True, capture_output=True)
+                self.psql(db, "-f", os.path.join(sql_dir, f))
         # the partitions a writer's maintenance makes at start (the default interval, month)
-        subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p",
-                        str(self.a.pg_port), "-U", "hookpipe", "-d", db, "-c",
-                        "SELECT hookpipe.maintain_premake('month', 2)"], check=True,
-                       capture_output=True)
+        self.psql(db, "-c", "SELECT hookpipe.maintain_premake('month', 2)")
         path = os.path.join(self.tmp, "copy.txt")
         now_us = int(time.time() * 1e6)
         ts_ms = int(time.time() * 1000)
@@ -484,13 +360,9 @@ http {{
         cols = ("source,event,event_ts,account_id,received_at,event_key,payload,delivery_id,"
                 "request_id,event_time,body")
         t0 = time.monotonic()
-        subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p",
-                        str(self.a.pg_port), "-U", "hookpipe", "-d", db, "-c",
-                        f"\\copy hookpipe.events ({cols}) from '{path}'"], check=True)
+        self.psql(db, "-c", f"\\copy hookpipe.events ({cols}) from '{path}'")
         elapsed = time.monotonic() - t0
-        c = self.pg(db)
-        rows = self.count_rows(c)
-        c.close()
+        rows = self.count_rows(db)
         return {"rows": rows, "seconds": elapsed, "rate": rows / elapsed}
 
     def bench_drain(self):
@@ -506,24 +378,23 @@ http {{
         self.results["b"] = res
 
     # ------------------------------------------------------------------ (c)
-    def cpu_snapshot(self, pids):
-        """{name: {pid: CPU ticks (user + system)}} of each process group, and the machine's
-        busy and total CPU seconds (/proc/stat)."""
+    @staticmethod
+    def cpu_snapshot(pids):
+        """{name: {pid: CPU seconds}} of each process group, and the machine's busy and total
+        CPU seconds (/proc/stat)."""
         out = {}
         for name, group in pids().items():
-            out[name] = {p: st[1] for p in group if (st := proc_stat(p)) is not None}
+            out[name] = {p: s for p in group if (s := harness.cpu_seconds(p)) is not None}
         with open("/proc/stat") as f:
             cpu = [int(x) for x in f.readline().split()[1:]]
         idle = cpu[3] + cpu[4]
-        return out, (sum(cpu[:8]) - idle) / HZ, sum(cpu[:8]) / HZ
+        return out, (sum(cpu[:8]) - idle) / harness.CLK_TCK, sum(cpu[:8]) / harness.CLK_TCK
 
     def pg_pids(self):
         """The postmaster and all its children (backends, walwriter, checkpointer...)."""
         with open(os.path.join(self.tmp, "pg", "data", "postmaster.pid")) as f:
             master = int(f.readline())
-        kids = [int(p) for p in os.listdir("/proc")
-                if p.isdigit() and (st := proc_stat(p)) is not None and st[0] == master]
-        return [master] + kids
+        return [master] + harness._children_of(master)
 
     def bench_e2e(self):
         a = self.a
@@ -535,19 +406,19 @@ http {{
         stream = zoomgen.write_stream(os.path.join(self.tmp, "stream.bin"), n_req, SECRET,
                                       f"/hooks/{SOURCE}", first=10_000_000)
         gw, port, admin = self.start_gateway(None, name="gateway-e2e")
-        procs, conn = self.start_writers(db, a.e2e_writers, "c")
+        ws = self.start_writers(db, a.e2e_writers, "c")
         redis_pid = self.redis_pid()
 
         def pids():
             return {"gateway": [gw.pid], "redis": [redis_pid],
-                    "writers": [p.pid for p in procs], "postgres": self.pg_pids()}
+                    "writers": [d.pid for d in ws], "postgres": self.pg_pids()}
 
         maxlen = [0]
         sampling = threading.Event()
         sampling.set()
 
         def sampler():
-            r = redis.Redis(host="127.0.0.1", port=a.redis_port)
+            r = self.redis.client()
             while sampling.is_set():
                 maxlen[0] = max(maxlen[0], r.llen(QUEUE))
                 time.sleep(0.1)
@@ -570,7 +441,7 @@ http {{
             deadline = time.monotonic() + a.drain_timeout
             rows, t_last = 0, time.monotonic()
             while time.monotonic() < deadline:
-                n = self.count_rows(conn)
+                n = self.count_rows(db)
                 if n != rows:
                     rows, t_last = n, time.monotonic()
                 if rows >= ok or time.monotonic() - t_last > 15:
@@ -580,18 +451,18 @@ http {{
             rewrites = self.redis_forks() - forks
             sampling.clear()
             th.join(2)
-            dead = self.count_rows(conn, "hookpipe.dead_letters")
+            dead = self.count_rows(db, "hookpipe.dead_letters")
         finally:
             sampling.clear()
-            self.stop_writers(procs)
-            self.stop_gateway(gw)
-            conn.close()
+            for d in ws:
+                self.stop(d)
+            self.stop(gw)
         elapsed = t_last - t0
         # CPU per event of each part, from t0 until the last row landed
         cpu = {}
         for name, now in cpu1[0].items():
             was = cpu0[0].get(name, {})
-            cpu[name] = sum(t - was.get(p, 0) for p, t in now.items()) / HZ
+            cpu[name] = sum(t - was.get(p, 0) for p, t in now.items())
         cpu["wrk"] = (wrk1.ru_utime + wrk1.ru_stime) - (wrk0.ru_utime + wrk0.ru_stime)
         busy, total = cpu1[1] - cpu0[1], cpu1[2] - cpu0[2]
         say(f"(c) ceiling: psql \\copy of the same {rows:,} rows")
@@ -617,260 +488,116 @@ http {{
             self.results["gw_hwm_kb"] = self.gw_hwm_kb
             self.results["writer_hwm_kb"] = self.writer_hwm_kb
         finally:
-            for p in _procs:
-                stop(p)
+            harness.cleanup_all()
         return self.results
 
 
-# ---------------------------------------------------------------------- machine and report
-def cmd_out(cmd):
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
-        return (out.stdout + out.stderr).strip()
-    except (OSError, subprocess.TimeoutExpired):
-        return "?"
-
-
-def first_match(pattern, text, default="?"):
-    m = re.search(pattern, text, re.M)
-    return m.group(1).strip() if m else default
-
-
-def pkg_version(pkg):
-    return cmd_out(["dpkg-query", "-W", "-f", "${Version}", pkg]) or "?"
-
-
-def machine_info(a):
-    cpu = first_match(r"^model name\s*:\s*(.*)$", open("/proc/cpuinfo").read())
-    mem_kb = int(first_match(r"^MemTotal:\s*(\d+)", open("/proc/meminfo").read(), "0"))
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory": f"{mem_kb / 1048576:.1f} GiB",
-        "kernel": platform.release(),
-        "os": first_match(r'^PRETTY_NAME="?([^"\n]*)', open("/etc/os-release").read()),
-        "gcc": first_match(r"^(gcc.*)$", cmd_out(["gcc", "--version"])),
-        "libevent": pkg_version("libevent-dev"),
-        "hiredis": pkg_version("libhiredis-dev"),
-        "redis": first_match(r"v=(\S+)", cmd_out(["redis-server", "--version"])),
-        "postgres": first_match(r"\) (\S+)", cmd_out([os.path.join(a.pg_bin, "postgres"),
-                                                       "--version"])),
-        "nginx": first_match(r"nginx/(\S+)", cmd_out(["nginx", "-v"])),
-        "wrk": first_match(r"^wrk (\S+)", cmd_out(["wrk", "-v"])),
-    }
-
-
-def verdict(ok):
-    return "PASS" if ok else "MISS"
-
-
-def report(a, res, info, load_before, load_after, others, others_after):
-    """Returns (table text, RESULTS.md text)."""
-    rows = []  # (figure, value, target, verdict)
+# ---------------------------------------------------------------------- figures
+def figures(a, res):
+    """The results as FIGUREs (bench/results.py): every number RESULTS.md shows, derived ones
+    (ratios, per-delivery and per-event costs) computed here from the unrounded measurements,
+    with their targets and whether each was met."""
+    F = results.figure
+    out = []
 
     def ms(us):
-        return f"{us / 1000:.2f}"
+        return us / 1000
 
     if "a" in res:
         r = res["a"]
         g, n = r["gateway"], r["nginx"]
-        rows += [
-            ("(a) gateway acks/s (default workers)", f"{g['rps']:,.0f}", "", ""),
-            ("(a) gateway latency p50 / p99", f"{ms(g['p50_us'])} / {ms(g['p99_us'])} ms",
-             "p99 <= 2 ms", verdict(g["p99_us"] <= 2000)),
-            ("(a) gateway answers 200 / other (its /metrics)", f"{g['gw_200']:,} / {g['gw_non200']:,}",
-             "other = 0", verdict(g["gw_non200"] == 0 and g["gw_200"] > 0)),
-            ("(a) envelopes in Redis after the run", f"{g['queued']:,}", "= 200s",
-             verdict(g["queued"] == g["gw_200"])),
-            ("(a) Redis AOF rewrites during the run", f"{g['aof_rewrites']}", "(info)", ""),
-            ("(a) deliveries per LPUSH (coalesced)", f"{g['gw_200'] / max(g['lpushes'], 1):.1f}",
-             "(info)", ""),
-            ("(a) redis-server CPU per delivery", f"{g['redis_cpu_s'] * 1e6 / max(g['gw_200'], 1):.1f} µs",
-             "(info)", ""),
-            ("(a) nginx return 200 (ceiling) req/s", f"{n['rps']:,.0f}", "", ""),
-            ("(a) nginx latency p50 / p99", f"{ms(n['p50_us'])} / {ms(n['p99_us'])} ms", "", ""),
-            ("(a) ratio gateway / nginx", f"{r['ratio']:.2f}", ">= 0.8", verdict(r["ratio"] >= 0.8)),
+        default = {"workers": "default"}
+        out += [
+            F("a.gateway.acks", g["rps"], "req/s", default),
+            F("a.gateway.p50", ms(g["p50_us"]), "ms", default),
+            F("a.gateway.p99", ms(g["p99_us"]), "ms", default, "p99 <= 2 ms",
+              g["p99_us"] <= 2000),
+            F("a.gateway.answers_200", g["gw_200"], "count", default),
+            F("a.gateway.answers_other", g["gw_non200"], "count", default, "other = 0",
+              g["gw_non200"] == 0 and g["gw_200"] > 0),
+            F("a.gateway.queued", g["queued"], "count", default, "= 200s",
+              g["queued"] == g["gw_200"]),
+            F("a.gateway.aof_rewrites", g["aof_rewrites"], "count", default, "(info)"),
+            F("a.gateway.deliveries_per_lpush", g["gw_200"] / max(g["lpushes"], 1),
+              "deliveries", default, "(info)"),
+            F("a.gateway.redis_cpu_per_delivery", g["redis_cpu_s"] * 1e6 / max(g["gw_200"], 1),
+              "µs", default, "(info)"),
+            F("a.nginx.rps", n["rps"], "req/s"),
+            F("a.nginx.p50", ms(n["p50_us"]), "ms"),
+            F("a.nginx.p99", ms(n["p99_us"]), "ms"),
+            F("a.ratio", r["ratio"], "ratio", None, ">= 0.8", r["ratio"] >= 0.8),
         ]
         for k in sorted(x for x in r if x.startswith("gateway_w")):
-            t = r[k]
-            rows.append((f"(a) tuned: workers = {k[9:]} acks/s, p99, / nginx",
-                         f"{t['rps']:,.0f}, {ms(t['p99_us'])} ms, {t['rps'] / n['rps']:.2f}",
-                         "(info)", ""))
-    if "h" in res:
-        for k, r in sorted(res["h"].items()):
-            kind, mode = k.split("_")
-            g, n = r["gateway"], r["nginx"]
-            what = "keep-alive" if mode == "keepalive" else "new connection per request"
-            if mode == "keepalive":
-                target, ok = ">= 0.8", r["ratio"] >= 0.8
-            else:
-                target = ">= 0.95, p99 <= 2x nginx"
-                ok = r["ratio"] >= 0.95 and g["p99_us"] <= 2 * n["p99_us"]
-            rows += [
-                (f"(h) HTTPS {kind.upper()} {what}: gateway / nginx req/s",
-                 f"{g['rps']:,.0f} / {n['rps']:,.0f}", "", ""),
-                (f"(h) HTTPS {kind.upper()} {what}: p99 gateway / nginx",
-                 f"{ms(g['p99_us'])} / {ms(n['p99_us'])} ms", "", ""),
-                (f"(h) HTTPS {kind.upper()} {what}: ratio", f"{r['ratio']:.2f}", target,
-                 verdict(ok)),
-            ]
+            t, tuned = r[k], {"workers": int(k[9:])}
+            out += [F(f"a.{k}.acks", t["rps"], "req/s", tuned),
+                    F(f"a.{k}.p99", ms(t["p99_us"]), "ms", tuned),
+                    F(f"a.{k}.ratio", t["rps"] / n["rps"], "ratio", tuned, "(info)")]
+    for k, r in sorted(res.get("h", {}).items()):
+        kind, mode = k.split("_")
+        g, n = r["gateway"], r["nginx"]
+        how = {"certificate": {"rsa": "RSA 2048", "ecdsa": "ECDSA P-256"}[kind],
+               "connection": "keep-alive" if mode == "keepalive" else "new per request"}
+        if mode == "keepalive":
+            target, ok = ">= 0.8", r["ratio"] >= 0.8
+        else:
+            target = ">= 0.95, p99 <= 2x nginx"
+            ok = r["ratio"] >= 0.95 and g["p99_us"] <= 2 * n["p99_us"]
+        out += [F(f"h.{k}.gateway.rps", g["rps"], "req/s", how),
+                F(f"h.{k}.nginx.rps", n["rps"], "req/s", how),
+                F(f"h.{k}.gateway.p99", ms(g["p99_us"]), "ms", how),
+                F(f"h.{k}.nginx.p99", ms(n["p99_us"]), "ms", how),
+                F(f"h.{k}.ratio", r["ratio"], "ratio", how, target, ok)]
     if "b" in res:
         r = res["b"]
         for w in ("w1", "w2"):
             x = r[w]
-            rows.append((f"(b) drain, {w[1]} writer(s): rows/s", f"{x['rate']:,.0f}",
+            out.append(F(f"b.drain_{w}.rate", x["rate"], "rows/s", {"writers": int(w[1])},
                          f"all {a.envelopes:,} rows",
-                         verdict(x["rows"] == a.envelopes and x["dead"] == 0)))
-        rows += [
-            ("(b) psql \\copy (ceiling) rows/s", f"{r['copy']['rate']:,.0f}", "", ""),
-            ("(b) ratio 1 writer / \\copy", f"{r['ratio1']:.2f}", ">= 0.9", verdict(r["ratio1"] >= 0.9)),
-            ("(b) ratio 2 writers / \\copy", f"{r['ratio2']:.2f}", "(info)", ""),
-        ]
+                         x["rows"] == a.envelopes and x["dead"] == 0))
+        out += [F("b.copy.rate", r["copy"]["rate"], "rows/s"),
+                F("b.ratio_w1", r["ratio1"], "ratio", {"writers": 1}, ">= 0.9",
+                  r["ratio1"] >= 0.9),
+                F("b.ratio_w2", r["ratio2"], "ratio", {"writers": 2}, "(info)")]
     if "c" in res:
         r = res["c"]
-        rows += [
-            ("(c) end to end events/s into PostgreSQL", f"{r['rate']:,.0f}", "", ""),
-            ("(c) psql \\copy of the same rows (ceiling) rows/s", f"{r['copy']['rate']:,.0f}", "", ""),
-            ("(c) ratio end to end / \\copy", f"{r['ratio']:.2f}", ">= 0.7",
-             verdict(r["ratio"] >= 0.7)),
-            ("(c) gateway acks/s during it (wrk)", f"{r['wrk']['rps']:,.0f}", "", ""),
-            ("(c) gateway latency p50 / p99", f"{ms(r['wrk']['p50_us'])} / "
-             f"{ms(r['wrk']['p99_us'])} ms", "p99 <= 5 ms", verdict(r["wrk"]["p99_us"] <= 5000)),
-            ("(c) Redis AOF rewrites during it", f"{r['aof_rewrites']}", ">= 1",
-             verdict(r["aof_rewrites"] >= 1)),
-            ("(c) requests sent twice (pre-signed file ran out)", f"{int(r['wrk'].get('wraps', 0))}",
-             "0", verdict(r["wrk"].get("wraps", 0) == 0)),
-            ("(c) largest queue length (LLEN / 100 ms)", f"{r['max_llen']:,}", "", ""),
-            ("(c) drain time after wrk stopped", f"{r['drain_after_wrk']:.1f} s", "", ""),
-            ("(c) 200s / non-200s / rows / dead letters",
-             f"{r['ok']:,} / {r['other']:,} / {r['rows']:,} / {r['dead']:,}", "rows = 200s",
-             verdict(r["rows"] == r["ok"] and r["ok"] > 0)),
+        w = r["wrk"]
+        out += [
+            F("c.rate", r["rate"], "events/s"),
+            F("c.copy.rate", r["copy"]["rate"], "rows/s"),
+            F("c.ratio", r["ratio"], "ratio", None, ">= 0.7", r["ratio"] >= 0.7),
+            F("c.gateway.acks", w["rps"], "req/s"),
+            F("c.gateway.p50", ms(w["p50_us"]), "ms"),
+            F("c.gateway.p99", ms(w["p99_us"]), "ms", None, "p99 <= 5 ms", w["p99_us"] <= 5000),
+            F("c.aof_rewrites", r["aof_rewrites"], "count", None, ">= 1", r["aof_rewrites"] >= 1),
+            F("c.requests_sent_twice", int(w.get("wraps", 0)), "count", None, "0",
+              w.get("wraps", 0) == 0),
+            F("c.max_queue_length", r["max_llen"], "count"),
+            F("c.drain_after_wrk", r["drain_after_wrk"], "s"),
+            F("c.answers_200", r["ok"], "count"),
+            F("c.answers_other", r["other"], "count"),
+            F("c.rows", r["rows"], "count", None, "rows = 200s",
+              r["rows"] == r["ok"] and r["ok"] > 0),
+            F("c.dead_letters", r["dead"], "count"),
         ]
+        # where the CPU went, from wrk's start to the last row: seconds and µs per stored event
+        n = max(r["rows"], 1)
+        total = sum(r["cpu"].get(k, 0.0) for k in plot.CPU_PARTS)
+        spent = dict(r["cpu"], sum=total, rest=max(r["busy"] - total, 0.0), machine=r["busy"])
+        for key in plot.CPU_PARTS + ("sum", "rest", "machine"):
+            out += [F(f"c.cpu.{key}", spent.get(key, 0.0), "s"),
+                    F(f"c.cpu_per_event.{key}", spent.get(key, 0.0) * 1e6 / n, "µs")]
+        cores = os.cpu_count()
+        bound = cores * n / r["busy"] if r["busy"] > 0 else 0
+        out += [F("c.seconds", r["seconds"], "s"),
+                F("c.cpu.available", cores * r["seconds"], "s"),
+                F("c.cpu_bound", bound, "events/s"),
+                F("c.cpu_bound_fraction", r["rate"] / bound if bound else 0, "ratio")]
     if res.get("gw_hwm_kb"):
-        rows.append(("(d) gateway peak RSS (VmHWM, max)", f"{res['gw_hwm_kb'] / 1024:.1f} MB",
-                     "<= 32 MB", verdict(res["gw_hwm_kb"] <= 32 * 1024)))
+        out.append(F("d.gateway_peak_rss", res["gw_hwm_kb"] / 1024, "MB", None, "<= 32 MB",
+                     res["gw_hwm_kb"] <= 32 * 1024))
     if res.get("writer_hwm_kb"):
-        rows.append(("(d) writer peak RSS (VmHWM, max)", f"{res['writer_hwm_kb'] / 1024:.1f} MB",
-                     "<= 64 MB", verdict(res["writer_hwm_kb"] <= 64 * 1024)))
-
-    w = [max(len(r[i]) for r in rows + [("figure", "value", "target", "")]) for i in range(4)]
-    fmt = "| {:<%d} | {:>%d} | {:<%d} | {:<%d} |" % tuple(w)
-    lines = [fmt.format("figure", "value", "target", ""), fmt.format(*("-" * x for x in w))]
-    lines += [fmt.format(*r) for r in rows]
-    table = "\n".join(lines)
-    cpu_md = cpu_table(res["c"]) if "c" in res else []
-    if cpu_md:
-        table += "\n\n" + "\n".join(cpu_md)
-
-    mode = "quick (--quick)" if a.quick else "full"
-    md = [
-        "# hookpipe benchmark results",
-        "",
-        f"Written by `bench/run` ({mode}) on {info['date']}. Re-run it to replace this file;",
-        "docs/benchmarks.md explains each figure.",
-        "",
-        "## Machine",
-        "",
-        "| | |",
-        "| --- | --- |",
-        f"| CPU | {info['cpu']} |",
-        f"| cores | {info['cores']} |",
-        f"| memory | {info['memory']} |",
-        f"| OS / kernel | {info['os']} / {info['kernel']} |",
-        f"| gcc | {info['gcc']} |",
-        f"| libevent / hiredis (Debian) | {info['libevent']} / {info['hiredis']} |",
-        f"| redis / PostgreSQL / nginx / wrk | {info['redis']} / {info['postgres']} / "
-        f"{info['nginx']} / {info['wrk']} |",
-        f"| load average before / after | {load_before} / {load_after} |",
-        "",
-        "## Figures",
-        "",
-        table,
-        "",
-        "## Setup",
-        "",
-        f"- All on 127.0.0.1. Release build (`-DCMAKE_BUILD_TYPE=Release`) in build-bench/.",
-        f"- (a) wrk 1 thread, {a.conns} keep-alive connections, {a.warmup} s warm-up then "
-        f"{a.ack_seconds} s; the gateway at its default `workers` (cores - 1, at least 1) — labelled "
-        "tuned rows beside it — and nginx `worker_processes 1`; wrk, the server and "
-        f"redis-server share the cores. Requests: {a.pool:,} distinct signed "
-        "meeting.participant_joined bodies (~700 bytes), pre-generated right before the run and "
-        "cycled; `timestamp_tolerance_s = 3600` so they stay fresh. nginx gets byte-identical "
-        "requests (`location / { return 200; }`).",
-        "- (h) the same over HTTPS, a self-signed RSA 2048 and an ECDSA P-256 certificate, "
-        "gateway (`tls_cert`, default workers) and nginx (`ssl`, same certificate, 1 worker, "
-        "`ssl_protocols TLSv1.2 TLSv1.3`: Debian 12's nginx 1.22 leaves TLS 1.3 out by default "
-        "and would compare TLS 1.2 session resumption, no key exchange, with the gateway's TLS "
-        "1.3); both negotiate TLS 1.3 with X25519. Keep-alive, and `Connection: close` on every "
-        "request: a new TCP connection and TLS handshake each, which wrk resumes from the "
-        "session ticket its previous connection got (`SSL_clear()` keeps the session): a PSK "
-        "handshake with a fresh X25519 exchange, the certificate's signature once per wrk "
-        "connection.",
-        "- Redis: as the docs (docs/high-availability.md) tell users to run it: "
-        "`appendonly yes`, `appendfsync everysec`, "
-        "Redis's default automatic AOF rewrite (100 %, 64 MB), no RDB. PostgreSQL 15: its "
-        "defaults (fsync on, shared_buffers 128MB, max_wal_size 1GB); the writer's default "
-        "synchronous_commit on.",
-        f"- (b) {a.envelopes:,} v1 envelopes LPUSHed (pipelined) to a side key, writers "
-        "started on a fresh database and migrated, then the key is RENAMEd onto the queue and "
-        "the clock runs until count(*) = all. Writers: batch_size 1000, flush_interval_ms 100. "
-        "Ceiling: one `psql \\copy` of the same rows into an identical fresh, migrated "
-        "hookpipe.events (the writer's columns: `payload` jsonb and `body` text, its indexes "
-        "and partitions).",
-        f"- (c) wrk {a.e2e_seconds} s, 1 thread, {a.conns} connections, reading "
-        f"{a.e2e_seconds * a.e2e_rate_cap:,} distinct pre-signed requests one after the other "
-        f"(no signing in wrk, no body twice); the gateway at its defaults, {a.e2e_writers} "
-        "writers at theirs but batch_size 1000; events/s = rows / (time from wrk start to the "
-        "last row landing); the \\copy ceiling of the same number of rows right after, as in "
-        "(b). CPU: utime + stime from /proc of each process (PostgreSQL: the postmaster and "
-        "all its children; wrk: its rusage), the machine's from /proc/stat.",
-        "- (d) VmHWM from /proc/PID/status: the largest of the gateway processes of (a), (h) "
-        "and (c); the largest of all writer processes in (b)-(c).",
-        "",
-        "## Other processes using CPU when the run started",
-        "",
-        "```",
-        others.strip() or "(none)",
-        "```",
-        "",
-        "## Other processes using CPU when it ended",
-        "",
-        "```",
-        others_after.strip() or "(none)",
-        "```",
-        "",
-    ]
-    if a.notes:
-        md += ["## Notes", ""] + [f"- {n}" for n in a.notes] + [""]
-    return table, "\n".join(md)
-
-
-def cpu_table(r):
-    """Where the CPU went in (c): seconds and microseconds per stored event of each part, the
-    sum, and the rate that sum allows on this machine's cores."""
-    n = max(r["rows"], 1)
-    cores = os.cpu_count()
-    parts = [("gateway", "hookpipe-gateway"), ("redis", "redis-server"),
-             ("writers", "hookpipe-writer (all)"), ("postgres", "PostgreSQL (all processes)"),
-             ("wrk", "wrk (load generator)")]
-    out = ["| (c) CPU from wrk start to the last row | CPU s | µs / event |",
-           "| --- | ---: | ---: |"]
-    total = 0.0
-    for key, label in parts:
-        sec = r["cpu"].get(key, 0.0)
-        total += sec
-        out.append(f"| {label} | {sec:.1f} | {sec * 1e6 / n:.1f} |")
-    other = max(r["busy"] - total, 0.0)
-    out += [f"| sum of the above | {total:.1f} | {total * 1e6 / n:.1f} |",
-            f"| rest of the machine (kernel threads, softirq, other processes) | {other:.1f} | "
-            f"{other * 1e6 / n:.1f} |",
-            f"| machine busy / available ({cores} cores × {r['seconds']:.1f} s) | "
-            f"{r['busy']:.1f} / {cores * r['seconds']:.1f} | |"]
-    bound = cores * 1e6 / (r["busy"] * 1e6 / n) if r["busy"] > 0 else 0
-    out += ["", f"At {r['busy'] * 1e6 / n:.1f} µs of CPU per event in all, {cores} cores allow "
-            f"at most {bound:,.0f} events/s; measured {r['rate']:,.0f} "
-            f"({r['rate'] / bound:.2f} of that bound)." if bound else ""]
+        out.append(F("d.writer_peak_rss", res["writer_hwm_kb"] / 1024, "MB", None, "<= 64 MB",
+                     res["writer_hwm_kb"] <= 64 * 1024))
     return out
 
 
@@ -882,27 +609,30 @@ def busy_processes(seconds=1.0):
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
                 continue
-            st = proc_stat(pid)
             try:
                 with open(f"/proc/{pid}/cmdline", "rb") as f:
                     cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+                with open(f"/proc/{pid}/comm") as f:
+                    cmd = cmd or f.read().strip()
             except OSError:
                 continue
-            if st is not None:
-                out[int(pid)] = (st[1], (cmd or st[2])[:100])
+            cpu = harness.cpu_seconds(pid)
+            if cpu is not None:
+                out[int(pid)] = (cpu, cmd[:100])
         return out
 
     first = snap()
     time.sleep(seconds)
     second = snap()
     busy = []
-    for pid, (ticks, cmd) in second.items():
+    for pid, (cpu, cmd) in second.items():
         if pid in first and pid != os.getpid():
-            pct = 100.0 * (ticks - first[pid][0]) / HZ / seconds
+            pct = 100.0 * (cpu - first[pid][0]) / seconds
             if pct >= 5.0:
                 busy.append((pct, pid, cmd))
     busy.sort(reverse=True)
-    return "\n".join(f"{pct:5.0f}% {pid:>7} {cmd}" for pct, pid, cmd in busy[:12])
+    return [{"cpu_percent": round(pct), "pid": pid, "command": cmd}
+            for pct, pid, cmd in busy[:12]]
 
 
 def main():
@@ -918,7 +648,7 @@ def main():
     ap.add_argument("--parts", default="ahbc")
     ap.add_argument("--tuned-workers", default="2",
                     help="comma-separated workers values run beside the default in (a)")
-    ap.add_argument("--results", help="write RESULTS.md here")
+    ap.add_argument("--results", help="write the bench section of this results.json")
     a = ap.parse_args()
     a.conns = 64
     a.tuned_workers = [int(x) for x in a.tuned_workers.split(",") if x.strip()]
@@ -929,32 +659,36 @@ def main():
     else:
         a.warmup, a.ack_seconds, a.e2e_seconds, a.envelopes, a.pool = 2, 10, 30, 200000, 50000
     a.drain_timeout = 300
-    info = machine_info(a)
-    load_before = " ".join(open("/proc/loadavg").read().split()[:3])
-    others = busy_processes()
+    section = results.run_facts(a.source, a.quick)
+    section["parts"] = a.parts
+    section["machine"] = results.machine(a.pg_bin)
+    section["settings"] = {
+        "build_dir": os.path.relpath(os.path.abspath(a.build), os.path.abspath(a.source)),
+        "build_type": harness.build_option("CMAKE_BUILD_TYPE", "?", build_dir=a.build),
+        "connections": a.conns, "wrk_threads": 1, "warmup_s": a.warmup, "ack_s": a.ack_seconds,
+        "pool_requests": a.pool, "tuned_workers": a.tuned_workers, "envelopes": a.envelopes,
+        "writer_batch_size": 1000, "writer_flush_interval_ms": 100, "e2e_s": a.e2e_seconds,
+        "e2e_requests": a.e2e_seconds * a.e2e_rate_cap, "e2e_writers": a.e2e_writers,
+    }
+    section["load_average_before"] = results.load_average()
+    section["busy_before"] = busy_processes()
     b = Bench(a)
     res = b.run()
-    a.notes = b.notes
-    load_after = " ".join(open("/proc/loadavg").read().split()[:3])
-    others_after = busy_processes()
-    table, md = report(a, res, info, load_before, load_after, others, others_after)
+    section["load_average_after"] = results.load_average()
+    section["busy_after"] = busy_processes()
+    section["figures"] = figures(a, res)
+    section["notes"] = b.notes
     print()
-    print(table)
+    print(plot.figures_md(section))
     print()
-    if others:
-        print("other processes using CPU at the start (figures are noisy):\n" + others)
+    if section["busy_before"]:
+        print("other processes using CPU at the start (figures are noisy):\n"
+              + plot.busy_md(section["busy_before"]))
     for n in b.notes:
         print("note: " + n)
     if a.results:
-        # part g's section (bench/growth.py) is kept: it is measured on its own schedule
-        try:
-            m = re.search(r"<!-- growth:begin -->.*<!-- growth:end -->\n?",
-                          open(a.results).read(), re.S)
-        except OSError:
-            m = None
-        with open(a.results, "w") as f:
-            f.write(md + ("\n" + m.group(0) if m else ""))
-        say(f"wrote {a.results}")
+        results.save_section(a.results, "bench", section)
+        say(f"wrote {a.results} (bench/plot.py renders RESULTS.md from it)")
 
 
 if __name__ == "__main__":

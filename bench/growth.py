@@ -7,7 +7,9 @@ keeping LLEN under a bound (the full load never sits in Redis), with event_ts ad
 the load (about N/5.5 rows per day, so the rows span six daily partitions) until the writers'
 hookpipe_writer_rows_inserted_total reaches N (20 million; 1 million with --quick). Rows/s is
 recorded for each million; the ratio last million / first million says whether the rate holds.
-Writes bench/growth.png (python3-matplotlib) and a "Growth" section into bench/RESULTS.md.
+Writes the "growth" section of bench/results.json; bench/plot.py renders it into RESULTS.md
+and bench/growth.png. Ports, configs, daemons and processes are the integration-test
+harness's (tests/integration/harness).
 
 Also, once per run, the COPY stall (s): while the writers drain a backlog into the partitioned
 layout, a 60-second query reads hookpipe.events (ACCESS SHARE on every partition), rows
@@ -17,19 +19,17 @@ then retries). The longest gap between two increases of rows_inserted_total is t
 """
 
 import argparse
-import datetime
 import os
-import re
-import subprocess
+import signal
 import sys
 import threading
 import time
-import urllib.request
 
-import psycopg2
-import redis
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "integration"))
+import harness  # noqa: E402
+import plot  # noqa: E402
+import results  # noqa: E402
 import zoomgen  # noqa: E402
 
 SOURCE = "bench"
@@ -42,91 +42,54 @@ def say(msg):
     print(f"bench(g): {msg}", flush=True)
 
 
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Growth:
     def __init__(self, a):
         self.a = a
-        self.r = redis.Redis(host="127.0.0.1", port=a.redis_port)
-        self.procs = []
+        self.pgs = harness.SharedPostgres("127.0.0.1", a.pg_port, "hookpipe")
+        self.redis = harness.SharedRedis(f"redis://127.0.0.1:{a.redis_port}/0")
+        self.r = self.redis.client(socket_timeout=60)
         self.notes = []
 
-    def pg(self, db="postgres"):
-        c = psycopg2.connect(host="127.0.0.1", port=self.a.pg_port, user="hookpipe", dbname=db)
-        c.autocommit = True
-        return c
-
     def fresh_db(self, db):
-        c = self.pg()
-        with c.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {db}")
-            cur.execute(f"CREATE DATABASE {db}")
-        c.close()
+        self.pgs.query("postgres", f"DROP DATABASE IF EXISTS {db}")
+        self.pgs.query("postgres", f"CREATE DATABASE {db}")
 
-    def config(self, path, db, name, admin, storage=None):
-        lines = ["[log]", "level = warn", "",
-                 "[redis]", f"url = redis://127.0.0.1:{self.a.redis_port}/0", f"queue = {QUEUE}", "",
-                 "[postgres]",
-                 f"conninfo = host=127.0.0.1 port={self.a.pg_port} user=hookpipe dbname={db}", "",
-                 "[writer]", f"name = {name}", f"admin_listen = 127.0.0.1:{admin}",
-                 "batch_size = 1000", "flush_interval_ms = 100", ""]
-        if storage:
-            lines += ["[storage]"] + [f"{k} = {v}" for k, v in storage.items()] + [""]
-        lines += [f"[source.{SOURCE}]", "provider = zoom", "secret = growth-bench-secret", ""]
-        with open(path, "w") as f:
-            f.write("\n".join(lines))
-        return path
+    def config(self, name, db, admin, storage=None):
+        """Writes tmp/growth-name.ini: a writer of db with its admin listener on port admin."""
+        return harness.write_config(
+            os.path.join(self.a.tmp, f"growth-{name}.ini"), log={"level": "warn"},
+            redis={"url": self.redis.url, "queue": QUEUE},
+            postgres={"conninfo": self.pgs.conninfo(db)},
+            writer={"name": f"growth-{name}", "admin_listen": f"127.0.0.1:{admin}",
+                    "batch_size": 1000, "flush_interval_ms": 100},
+            storage=storage,
+            sources={SOURCE: {"provider": "zoom", "secret": "growth-bench-secret"}})
 
     def start_writers(self, binary, db, tag, n=2, storage=None):
+        """n writers (binary) of db; returns [(daemon, admin port)] once each serves /metrics."""
         ws = []
         for i in range(n):
-            port = free_port()
-            cfg = self.config(os.path.join(self.a.tmp, f"growth-{tag}-{i}.ini"), db,
-                              f"growth-{tag}-{i}", port, storage)
-            log = open(os.path.join(self.a.tmp, f"growth-{tag}-{i}.log"), "ab")
-            p = subprocess.Popen([binary, "-c", cfg], stdout=log, stderr=subprocess.STDOUT)
-            log.close()
-            self.procs.append(p)
-            ws.append((p, port))
-        deadline = time.monotonic() + 60
-        for p, port in ws:
-            while True:
-                if p.poll() is not None:
-                    raise SystemExit(f"bench(g): writer exited {p.returncode}; see "
-                                     f"{self.a.tmp}/growth-{tag}-*.log")
-                try:
-                    self.rows_inserted([(p, port)])
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise SystemExit("bench(g): a writer did not come up")
-                    time.sleep(0.1)
+            port = harness.free_port()
+            d = harness.Daemon("writer", self.config(f"{tag}-{i}", db, port, storage), exe=binary,
+                               log_path=os.path.join(self.a.tmp, f"growth-{tag}-{i}.log"))
+            ws.append((d.start(wait_port=port, timeout=60), port))
         return ws
 
     @staticmethod
     def rows_inserted(ws):
-        total = 0
-        for _, port in ws:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-                m = re.search(rb"^hookpipe_writer_rows_inserted_total (\d+)", r.read(), re.M)
-                total += int(m.group(1))
-        return total
+        return sum(int(harness.metric(harness.metrics(port), "hookpipe_writer_rows_inserted_total"))
+                   for _, port in ws)
 
-    def stop_writers(self, ws):
-        for p, _ in ws:
-            if p.poll() is None:
-                p.terminate()
-        for p, _ in ws:
+    @staticmethod
+    def stop_writers(ws):
+        for d, _ in ws:
+            if d.alive():
+                d.signal(signal.SIGTERM)
+        for d, _ in ws:
             try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+                d.stop(timeout=30)
+            except AssertionError:  # killed after 30 s; its log says why
+                pass
 
     def feeder(self, n, first_ts_ms, per_day, stop, first=0, rate=0):
         """Streams envelopes first..first+n with event_ts advancing per_day rows a day (at
@@ -182,36 +145,28 @@ class Growth:
                     marks.append(time.monotonic())
                     k = len(marks) - 1
                     say(f"{tag}: {k * step:,} rows, {step / (marks[-1] - marks[-2]):,.0f} rows/s")
-                if any(p.poll() is not None for p, _ in ws):
+                if not all(d.alive() for d, _ in ws):
                     raise SystemExit(f"bench(g): a writer died; see {a.tmp}/growth-{tag}-*.log")
                 time.sleep(0.2)
         finally:
             stop.set()
             feed.join(30)
             self.stop_writers(ws)
-        c = self.pg(db)
-        with c.cursor() as cur:
-            cur.execute("SELECT count(*) FROM hookpipe.events")
-            rows = cur.fetchone()[0]
-            cur.execute("SELECT count(*) FROM hookpipe.dead_letters")
-            dead = cur.fetchone()[0]
-            cur.execute("SELECT pg_total_relation_size('hookpipe.events') + coalesce((SELECT "
-                        "sum(pg_total_relation_size(inhrelid)) FROM pg_inherits WHERE "
-                        "inhparent = 'hookpipe.events'::regclass), 0)")
-            size = int(cur.fetchone()[0])
-            parts = 0
-            if tag == "partitioned":
-                cur.execute("SELECT count(*) FROM hookpipe.event_partitions")
-                parts = cur.fetchone()[0]
-        c.close()
+        rows, dead, size = self.pgs.query(
+            db, "SELECT (SELECT count(*) FROM hookpipe.events), (SELECT count(*) FROM "
+            "hookpipe.dead_letters), pg_total_relation_size('hookpipe.events') + coalesce(("
+            "SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits WHERE "
+            "inhparent = 'hookpipe.events'::regclass), 0)")[0]
+        parts = 0
+        if tag == "partitioned":
+            parts = self.pgs.query(db, "SELECT count(*) FROM hookpipe.event_partitions")[0][0]
         self.fresh_db(db)  # frees the disk for the next layout
         rates = [step / (marks[i] - marks[i - 1]) for i in range(1, len(marks))]
         if rows < n:
             self.notes.append(f"(g) {tag}: only {rows:,} of {n:,} rows within {a.timeout} s")
-        return {"rows": rows, "dead": dead, "rates": rates, "bytes": size, "partitions": parts,
-                "step": step,
-                "seconds": marks[-1] - t0,
-                "ratio": rates[-1] / rates[0] if len(rates) >= 2 else float("nan")}
+        return {"rows": rows, "dead": dead, "rates": rates, "bytes": int(size), "partitions": parts,
+                "step": step, "seconds": marks[-1] - t0,
+                "ratio": rates[-1] / rates[0] if len(rates) >= 2 else None}
 
     def stall(self):
         """The longest COPY stall while a 60 s query reads the partitioned hookpipe.events."""
@@ -221,10 +176,9 @@ class Growth:
         self.r.delete(QUEUE)
         ws = self.start_writers(a.writer, db, "stall", n=1,
                                 storage={"partition_interval": "day", "premake": 0})
-        c = self.pg(db)
-        with c.cursor() as cur:  # an old partition for --maintain to drop
-            cur.execute("SELECT hookpipe.ensure_partitions(ARRAY['2001-01-01'::timestamptz], "
-                        "'day')")
+        # an old partition for --maintain to drop
+        self.pgs.query(db, "SELECT hookpipe.ensure_partitions(ARRAY['2001-01-01'::timestamptz], "
+                       "'day')")
         today = int(time.time() * 1000) // DAY_MS * DAY_MS
         stop = threading.Event()
         # 5,000 rows/s for 70 s, 87,500 a day of event_ts from today: a new day (partition)
@@ -235,7 +189,7 @@ class Growth:
         reader_err = []
 
         def reader():
-            rc = self.pg(db)
+            rc = self.pgs.connect(db)
             try:
                 with rc.cursor() as cur:
                     cur.execute("SELECT count(*) FROM hookpipe.events, pg_sleep(60)")
@@ -251,10 +205,10 @@ class Growth:
         t_query = time.monotonic()
         rt.start()
         time.sleep(2)
-        mcfg = self.config(os.path.join(a.tmp, "growth-maintain.ini"), db, "growth-maint",
-                           free_port(), {"partition_interval": "day", "keep_days": 3650})
-        maint = subprocess.Popen([a.writer, "-c", mcfg, "--maintain"], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True)
+        mcfg = self.config("maint", db, harness.free_port(),
+                           {"partition_interval": "day", "keep_days": 3650})
+        mlog = os.path.join(a.tmp, "growth-maintain.log")
+        maint = harness.start_process([a.writer, "-c", mcfg, "--maintain"], mlog)
         last, t_last, worst = self.rows_inserted(ws), time.monotonic(), 0.0
         while rt.is_alive() and time.monotonic() - t_query < 62:
             v = self.rows_inserted(ws)
@@ -264,99 +218,43 @@ class Growth:
                 last, t_last = v, now
             samples.append((now - t_query, v))
             time.sleep(0.02)
-        _, maint_err = maint.communicate(timeout=200)
+        maint.wait(200)
+        harness.stop_process(maint)
+        with open(mlog, errors="replace") as f:
+            maint_tail = (f.read().strip().splitlines() or [""])[-1][:300]
         stop.set()
         feed.join(30)
         rt.join(70)
         self.stop_writers(ws)
-        with c.cursor() as cur:
-            cur.execute("SELECT count(*) FROM hookpipe.event_partitions")
-            parts = cur.fetchone()[0]
-        c.close()
+        parts = self.pgs.query(db, "SELECT count(*) FROM hookpipe.event_partitions")[0][0]
         return {"max_stall_s": worst, "rows_during": last, "partitions": parts,
-                "maintain_rc": maint.returncode,
-                "maintain_tail": (maint_err.strip().splitlines() or [""])[-1][:300],
+                "maintain_rc": maint.returncode, "maintain_tail": maint_tail,
                 "reader_error": reader_err[0] if reader_err else ""}
 
 
-def plot(res, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for tag, style in (("partitioned", "-o"), ("v1", "-s")):
-        if tag in res:
-            rates = res[tag]["rates"]
-            step = res[tag]["step"]
-            ax.plot([(i + 1) * step / 1e6 for i in range(len(rates))], rates, style, markersize=3,
-                    label=f"{tag} (last/first {res[tag]['ratio']:.2f})")
-    step = next(iter(r["step"] for k, r in res.items() if k != "stall"), 1_000_000)
-    ax.set_xlabel("rows in hookpipe.events (millions)")
-    ax.set_ylabel(f"rows/s over each {step:,} rows")
-    ax.set_ylim(bottom=0)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    ax.set_title("hookpipe writer insert rate as the table grows (2 writers)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-
-
-def machine():
-    """CPU model, cores, memory, kernel, PostgreSQL: one line."""
-    cpu = "?"
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem = 0
-    for line in open("/proc/meminfo"):
-        if line.startswith("MemTotal:"):
-            mem = int(line.split()[1]) / 2**20
-    try:
-        pgv = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        pgv = "psql ?"
-    return (f"{os.cpu_count()} x {cpu}, {mem:.1f} GiB, kernel {os.uname().release}, {pgv}")
-
-
-def report(a, res):
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    load = " ".join(open("/proc/loadavg").read().split()[:3])
-    lines = ["<!-- growth:begin -->", "## Growth (part g)", "",
-             f"Run {now}{' (--quick)' if a.quick else ''}: {a.rows:,} rows per layout, 2 writers, "
-             f"batch 1000, feeder keeping LLEN < {LLEN_MAX:,}, event_ts advancing "
-             f"{a.rows * 2 // 11:,} rows a day; load average at the end {load}. "
-             "Curve: [growth.png](growth.png).", "", f"Machine: {machine()}.", "",
-             "| layout | rows | first step rows/s | last step rows/s | last / first | "
-             "partitions | size | target |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+def figures(res):
+    """The results as FIGUREs (bench/results.py) for the "growth" section."""
+    F = results.figure
+    out = []
     for tag in ("partitioned", "v1"):
-        if tag not in res or not res[tag]["rates"]:
+        if tag not in res:
             continue
         r = res[tag]
-        target = ""
-        if tag == "partitioned":
-            target = "≥ 0.9: " + ("PASS" if r["ratio"] >= 0.9 else "MISS")
-        lines.append(f"| {tag} | {r['rows']:,} | {r['rates'][0]:,.0f} | {r['rates'][-1]:,.0f} | "
-                     f"{r['ratio']:.2f} | {r['partitions'] or '1 table'} | "
-                     f"{r['bytes'] / 2**30:.2f} GiB | {target} |")
-    lines.append("")
-    for tag in ("partitioned", "v1"):
-        if tag in res:
-            lines.append(f"{tag} rows/s per {res[tag]['step']:,} rows: " +
-                         ", ".join(f"{x:,.0f}" for x in res[tag]["rates"]))
-            lines.append("")
+        target = dict(target="≥ 0.9", ok=r["ratio"] is not None and r["ratio"] >= 0.9) \
+            if tag == "partitioned" else {}
+        out += [F(f"g.{tag}.rows", r["rows"], "count"),
+                F(f"g.{tag}.rates", r["rates"], "rows/s", {"step_rows": r["step"]}),
+                F(f"g.{tag}.ratio", r["ratio"], "ratio", None, **target),
+                F(f"g.{tag}.partitions", r["partitions"], "count"),
+                F(f"g.{tag}.size", r["bytes"] / 2**30, "GiB"),
+                F(f"g.{tag}.dead_letters", r["dead"], "count"),
+                F(f"g.{tag}.seconds", r["seconds"], "s")]
     if "stall" in res:
-        s = res["stall"]
-        lines += [f"COPY stall (s): longest gap between two commits of one writer fed 5,000 "
-                  f"rows/s while a 60 s query read hookpipe.events, new day partitions were "
-                  f"created for the arriving rows and `--maintain` tried to drop an expired "
-                  f"partition: **{s['max_stall_s']:.2f} s** ({s['rows_during']:,} rows stored "
-                  f"by the end; {s['partitions']} partitions; --maintain exit "
-                  f"{s['maintain_rc']}: `{s['maintain_tail']}`).", ""]
-    for n in a.notes:
-        lines.append(f"Note: {n}")
-    lines.append("<!-- growth:end -->")
-    return "\n".join(lines) + "\n"
+        st = res["stall"]
+        out += [F("g.stall.longest_gap", st["max_stall_s"], "s"),
+                F("g.stall.rows", st["rows_during"], "count"),
+                F("g.stall.partitions", st["partitions"], "count")]
+    return out
 
 
 def main():
@@ -368,11 +266,19 @@ def main():
     ap.add_argument("--v1-writer", default="", help="a v1 hookpipe-writer (empty: skip v1)")
     ap.add_argument("--redis-port", type=int, required=True)
     ap.add_argument("--pg-port", type=int, required=True)
-    ap.add_argument("--results", required=True)
-    ap.add_argument("--png", required=True)
+    ap.add_argument("--pg-bin", default="/usr/lib/postgresql/15/bin")
+    ap.add_argument("--source", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                     ".."))
+    ap.add_argument("--results", required=True, help="write the growth section of this "
+                    "results.json")
     a = ap.parse_args()
     a.rows = a.rows or (1_000_000 if a.quick else 20_000_000)
     a.timeout = 7200
+    section = results.run_facts(a.source, a.quick)
+    section["machine"] = results.machine(a.pg_bin)
+    section["settings"] = {"rows": a.rows, "writers": 2, "batch_size": 1000,
+                           "llen_max": LLEN_MAX, "rows_per_day": a.rows * 2 // 11,
+                           "v1_writer": bool(a.v1_writer)}
     g = Growth(a)
     res = {}
     try:
@@ -385,22 +291,15 @@ def main():
         else:
             g.notes.append("(g) no v1 writer could be built: v1 layout skipped")
     finally:
-        for p in g.procs:
-            if p.poll() is None:
-                p.kill()
-    a.notes = g.notes
-    plot(res, a.png)
-    md = report(a, res)
-    old = open(a.results).read() if os.path.exists(a.results) else ""
-    if "<!-- growth:begin -->" in old:
-        old = re.sub(r"<!-- growth:begin -->.*<!-- growth:end -->\n?", lambda m: md, old,
-                     flags=re.S)
-    else:
-        old = old + ("\n" if old else "") + md
-    with open(a.results, "w") as f:
-        f.write(old)
-    print(md)
-    say(f"wrote {a.results} and {a.png}")
+        harness.cleanup_all()
+    section["load_average_after"] = results.load_average()
+    section["figures"] = figures(res)
+    section["stall"] = {k: res["stall"][k] for k in ("maintain_rc", "maintain_tail",
+                                                      "reader_error")}
+    section["notes"] = g.notes
+    results.save_section(a.results, "growth", section)
+    print("\n".join(plot.growth_md(section)))
+    say(f"wrote {a.results} (bench/plot.py renders RESULTS.md and growth.png from it)")
 
 
 if __name__ == "__main__":

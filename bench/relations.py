@@ -19,10 +19,8 @@ import io
 import os
 import random
 import shutil
-import socket
 import statistics
 import string
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +28,8 @@ import time
 import psycopg2
 
 SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PG_BIN = os.environ.get("HOOKPIPE_PG_BIN", "/usr/lib/postgresql/15/bin")
+sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "integration"))
+import harness  # noqa: E402
 EVENTS_PER_MEETING = 160   # started, ended, a recording or not, 73 joins + 73 leaves, 11 others
 PARTICIPANTS = 73
 
@@ -39,52 +38,18 @@ def say(msg):
     print(f"relations: {msg}", flush=True)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class OwnPostgres:
-    """An initdb'd PostgreSQL 15 in a temp dir, stopped and removed on close()."""
-
-    def __init__(self):
-        self.tmp = tempfile.mkdtemp(prefix="hookpipe-rel-bench.")
-        os.chmod(self.tmp, 0o755)
-        self.data = os.path.join(self.tmp, "data")
-        self.port = free_port()
-        self.root = os.geteuid() == 0
-        if self.root:
-            shutil.chown(self.tmp, "postgres")
-        self.pg("initdb", "-D", self.data, "-U", "hookpipe", "--auth=trust", "-E", "UTF8",
-                "--locale=C", "-N")
-        self.pg("pg_ctl", "-D", self.data, "-l", os.path.join(self.tmp, "pg.log"), "-w", "-t",
-                "60", "-o", f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data} "
-                "-c shared_buffers=512MB -c max_wal_size=4GB -c fsync=off "
-                "-c full_page_writes=off -c synchronous_commit=off", "start")
-        self.started = True
-
-    def pg(self, tool, *args):
-        cmd = [os.path.join(PG_BIN, tool), *args]
-        if self.root:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-
-    def conninfo(self):
-        return f"postgresql://hookpipe@127.0.0.1:{self.port}/postgres"
-
-    def close(self):
-        if self.started:
-            self.pg("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
-        shutil.rmtree(self.tmp, ignore_errors=True)
+def own_postgres():
+    """A PostgreSQL 15 of the harness (initdb'd in a temp dir, removed on close()), set for
+    bulk loading."""
+    return harness.PostgresServer(settings={
+        "shared_buffers": "512MB", "max_wal_size": "4GB", "synchronous_commit": "off"}).start(60)
 
 
 def migrate(writer, conninfo, tmp):
-    cfg = os.path.join(tmp, "bench-relations.ini")
-    with open(cfg, "w") as f:
-        f.write(f"[redis]\nurl = redis://127.0.0.1:1/0\n[postgres]\nconninfo = {conninfo}\n"
-                "[writer]\nadmin_listen =\n")
-    r = subprocess.run([writer, "-c", cfg, "--migrate"], capture_output=True, text=True)
+    cfg = harness.write_config(os.path.join(tmp, "bench-relations.ini"),
+                               redis={"url": "redis://127.0.0.1:1/0"},
+                               postgres={"conninfo": conninfo}, writer={})
+    r = harness.run_daemon("writer", ["-c", cfg, "--migrate"], timeout=600, exe=writer)
     if r.returncode != 0:
         sys.exit(f"relations: --migrate failed: {r.stderr}")
 
@@ -222,13 +187,6 @@ def index_build(conn):
     say(f"building events_zoom_meeting_uuid_idx on the full table: {took:.0f} s")
 
 
-def backend_cpu_s(pid):
-    """User + system CPU seconds of a local backend (robust to other load, unlike wall time)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def ingest_cost(conn, n, rounds=3):
     """What the index costs the writer: text COPY (as the writer sends it: jsonb parsed, every
     index updated) of n generated rows into copies of events with and without it, in backend
@@ -258,12 +216,12 @@ def ingest_cost(conn, n, rounds=3):
                 data.seek(0)
                 cur.execute("SELECT pg_current_wal_insert_lsn()")
                 lsn = cur.fetchone()[0]
-                cpu = backend_cpu_s(pid) if local else 0.0
+                cpu = harness.cpu_seconds(pid) if local else 0.0
                 t = time.perf_counter()
                 cur.copy_expert(f"COPY hookpipe.bench_{table} ({COLUMNS}) FROM STDIN", data)
                 conn.commit()
                 took[table]["wall"].append(time.perf_counter() - t)
-                took[table]["cpu"].append((backend_cpu_s(pid) if local else 0.0) - cpu)
+                took[table]["cpu"].append((harness.cpu_seconds(pid) if local else 0.0) - cpu)
                 cur.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)", (lsn,))
                 took[table]["wal"].append(float(cur.fetchone()[0]))
         cur.execute("DROP TABLE gen, hookpipe.bench_plain, hookpipe.bench_indexed")
@@ -322,7 +280,7 @@ def main():
     own = None
     try:
         if a.conninfo is None:
-            own = OwnPostgres()
+            own = own_postgres()
             a.conninfo = own.conninfo()
         tmp = tempfile.mkdtemp(prefix="hookpipe-rel-cfg.")
         migrate(a.writer, a.conninfo, tmp)
@@ -358,7 +316,7 @@ def main():
             ms_all = []
             first = []
             nrows = 0
-            cpu0 = backend_cpu_s(pid) if local else 0.0
+            cpu0 = harness.cpu_seconds(pid) if local else 0.0
             for _ in range(a.samples):
                 m = rnd.randrange(meetings)
                 if rel == "recording_files":
@@ -371,7 +329,8 @@ def main():
                 f"{statistics.median(first):.2f} ms, max {max(first):.2f} ms; repeated median "
                 f"{statistics.median(ms_all):.2f} ms, p95 "
                 f"{sorted(ms_all)[int(len(ms_all) * 0.95)]:.2f} ms" +
-                (f"; backend CPU {(backend_cpu_s(pid) - cpu0) * 1000 / (a.samples * 3):.2f} ms "
+                (f"; backend CPU "
+                 f"{(harness.cpu_seconds(pid) - cpu0) * 1000 / (a.samples * 3):.2f} ms "
                  "per lookup" if local else ""))
             with conn.cursor() as cur:
                 cur.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, (uuid,))

@@ -1,22 +1,23 @@
 """Bench load generator data: realistic, unique Zoom meeting.participant_joined bodies (~700
 bytes, compact JSON shaped like tests/fixtures/zoom/meeting.participant_joined.json), signed
-with the Zoom v0 scheme, written as Lua data files that bench/zoom.lua feeds to wrk, and as
-queue envelopes (v1, common/envelope.h) / COPY rows for the writer benchmark.
+with the Zoom v0 scheme by the test harness's signer (harness.zoom_headers), written as Lua
+data files that bench/zoom.lua feeds to wrk, and as queue envelopes (v1, common/envelope.h) /
+COPY rows for the writer benchmark.
 
 Used by bench/bench.py; also runnable alone:
   python3 bench/zoomgen.py lua-pool OUT.lua N SECRET PATH   (N pre-signed raw requests)
-  python3 bench/zoomgen.py lua-live OUT.lua SECRET PATH     (template; wrk signs each request)
   python3 bench/zoomgen.py stream OUT N SECRET PATH         (N pre-signed, read in sequence)
 """
 
-import hashlib
-import hmac
-import re
+import os
 import sys
 import time
 
-# One body; {n} makes it unique. The same template (with %d/%s) drives the live Lua mode so
-# both modes send byte-for-byte the same kind of body. Keys are in Zoom's order.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "integration"))
+import harness  # noqa: E402
+
+# One body; {n} makes it unique. Keys are in Zoom's order.
 BODY_TEMPLATE = (
     '{{"event":"meeting.participant_joined","event_ts":{ts_ms},'
     '"payload":{{"account_id":"AAAAAABBBB{acct:04d}","object":{{'
@@ -40,23 +41,6 @@ def body(n, ts_ms=None):
     ).encode()
 
 
-def lua_template():
-    """BODY_TEMPLATE as a Lua string.format template, and the field names in argument order."""
-    order = []
-
-    def directive(m):
-        order.append(m.group(1))
-        return "%" + (m.group(2) or "d")
-
-    t = re.sub(r"(?<!\{)\{(\w+)(?::(\w+))?\}", directive, BODY_TEMPLATE)
-    return t.replace("{{", "{").replace("}}", "}"), order
-
-
-def signature(secret, ts, data):
-    msg = b"v0:" + str(ts).encode() + b":" + data
-    return "v0=" + hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
-
-
 def raw_request(secret, path, n, ts=None, close=False):
     """A complete HTTP/1.1 request for body n, signed at ts (default now): keep-alive, or with
     close a `Connection: close` one (a new connection per request, as Zoom may do)."""
@@ -66,9 +50,9 @@ def raw_request(secret, path, n, ts=None, close=False):
     head = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Zoom Marketplace/1.0a\r\n"
         + ("Connection: close\r\n" if close else "")
-        + f"Content-Type: application/json; charset=utf-8\r\n"
-        f"x-zm-request-timestamp: {ts}\r\nx-zm-signature: {signature(secret, ts, b)}\r\n"
-        f"x-zm-trackingid: v=2.0&s=bench&rid={n:016d}\r\n"
+        + "Content-Type: application/json; charset=utf-8\r\n"
+        + "".join(f"{k}: {v}\r\n" for k, v in harness.zoom_headers(secret, b, ts).items())
+        + f"x-zm-trackingid: v=2.0&s=bench&rid={n:016d}\r\n"
         f"Content-Length: {len(b)}\r\n\r\n"
     )
     return head.encode() + b
@@ -118,17 +102,6 @@ def write_stream(out_path, n, secret, path, first=0):
     return out_path + ".lua"
 
 
-def write_lua_live(out_path, secret, path, first=0):
-    """Writes the data for live mode: wrk builds and signs each body itself (HMAC through
-    LuaJIT's FFI into the libcrypto wrk already links), so every request of a long run is
-    unique and fresh."""
-    tmpl, order = lua_template()
-    with open(out_path, "w") as f:
-        f.write("return {mode=\"live\", secret=%s, path=%s, first=%d, template=%s, order={%s}}\n"
-                % (lua_quote(secret.encode()), lua_quote(path.encode()), first,
-                   lua_quote(tmpl.encode()), ",".join(lua_quote(o.encode()) for o in order)))
-
-
 def envelope(source, n, received_us, ts_ms=None):
     """Queue envelope v1 for body n (see common/envelope.h)."""
     b = body(n, ts_ms)
@@ -139,8 +112,6 @@ if __name__ == "__main__":
     cmd = sys.argv[1] if len(sys.argv) > 1 else ""
     if cmd == "lua-pool":
         write_lua_pool(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
-    elif cmd == "lua-live":
-        write_lua_live(sys.argv[2], sys.argv[3], sys.argv[4])
     elif cmd == "stream":
         write_stream(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
     else:

@@ -35,10 +35,11 @@ class _Exited(Exception):
 
 
 def write_config(path, gateway=None, redis=None, postgres=None, writer=None, sources=None,
-                 log=None, extra=None):
+                 log=None, extra=None, storage=None):
     """Writes an INI config and returns its path (str).
 
-    Each section is a dict written verbatim as `key = value` (True/False -> on/off).
+    Each section (log, gateway, redis, postgres, writer, storage) is a dict written verbatim
+    as `key = value` (True/False -> on/off).
     sources = {name: {'provider': 'zoom', 'secret': ...}} becomes [source.name] sections.
     extra = raw text appended at the end (for tests of bad configs).
     So that no test ever binds the fixed default admin ports, admin_listen is written as
@@ -59,7 +60,7 @@ def write_config(path, gateway=None, redis=None, postgres=None, writer=None, sou
 
     lines = []
     for name, section in (("log", log), ("gateway", gateway), ("redis", redis),
-                          ("postgres", postgres), ("writer", writer)):
+                          ("postgres", postgres), ("writer", writer), ("storage", storage)):
         if section is None:
             continue
         lines.append(f"[{name}]")
@@ -91,20 +92,26 @@ def daemon_path(kind):
 
 
 class Daemon:
-    """A hookpipe daemon (`kind` 'gateway' or 'writer') run as BUILD_DIR/hookpipe-<kind> -c FILE.
+    """A hookpipe daemon (`kind` 'gateway' or 'writer') run as BUILD_DIR/hookpipe-<kind> -c FILE
+    (or as exe, another build's binary).
 
-    stdout and stderr go to one log file (log()). stop()/kill() fail the test when the log
-    holds a sanitizer report; the conftest does the same check for daemons left running.
+    stdout and stderr go to one log file (log()): a temp file removed at cleanup, or log_path,
+    which is kept. stop()/kill() fail the test when the log holds a sanitizer report; the
+    conftest does the same check for daemons left running.
     """
 
-    def __init__(self, kind, config_path, args=(), env=None):
+    def __init__(self, kind, config_path, args=(), env=None, exe=None, log_path=None):
         self.kind = kind
-        self.exe = daemon_path(kind)
+        self.exe = exe or daemon_path(kind)
         self.argv = [self.exe, "-c", str(config_path)] + [str(a) for a in args]
         self.env = dict(os.environ)
         self.env.update({k: str(v) for k, v in (env or {}).items()})
-        fd, self.log_path = tempfile.mkstemp(prefix=f"hookpipe-{kind}-", suffix=".log")
-        os.close(fd)
+        self._own_log = log_path is None
+        if self._own_log:
+            fd, self.log_path = tempfile.mkstemp(prefix=f"hookpipe-{kind}-", suffix=".log")
+            os.close(fd)
+        else:
+            self.log_path = str(log_path)
         self.proc = None
         self.returncode = None
         self._checked = False
@@ -240,7 +247,7 @@ class Daemon:
             self.proc.kill()
             self.proc.wait()
         _unregister_cleanup(self._cleanup_key)
-        if os.environ.get("HOOKPIPE_KEEP_LOGS") != "1":
+        if self._own_log and os.environ.get("HOOKPIPE_KEEP_LOGS") != "1":
             try:
                 os.unlink(self.log_path)
             except OSError:
@@ -253,12 +260,13 @@ class Daemon:
         self.finish()
 
 
-def run_daemon(kind, args, env=None, timeout=30, input=None):
-    """Runs hookpipe-<kind> args to completion (e.g. --check-config, --migrate, --version).
-    Returns a CompletedProcess with text stdout/stderr; fails on a sanitizer report."""
+def run_daemon(kind, args, env=None, timeout=30, input=None, exe=None):
+    """Runs hookpipe-<kind> (or exe) args to completion (e.g. --check-config, --migrate,
+    --version). Returns a CompletedProcess with text stdout/stderr; fails on a sanitizer
+    report."""
     full_env = dict(os.environ)
     full_env.update({k: str(v) for k, v in (env or {}).items()})
-    r = subprocess.run([daemon_path(kind)] + [str(a) for a in args], env=full_env,
+    r = subprocess.run([exe or daemon_path(kind)] + [str(a) for a in args], env=full_env,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
                        input=input, preexec_fn=_die_with_parent)
     r.stdout = r.stdout.decode("utf-8", "replace")

@@ -109,11 +109,16 @@ def metric(m, name, **labels):
     return m.get(name, m.get(name + "{}", 0))
 
 
-def tls_cert(directory, cn="127.0.0.1"):
-    """A self-signed cert + key (openssl CLI) in directory. Returns (cert_path, key_path)."""
+TLS_KEYS = {"rsa": ["-newkey", "rsa:2048"],
+            "ecdsa": ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]}
+
+
+def tls_cert(directory, cn="127.0.0.1", kind="rsa"):
+    """A self-signed cert + key (openssl CLI) in directory, an RSA 2048 or (kind "ecdsa") an
+    ECDSA P-256 one. Returns (cert_path, key_path)."""
     cert = os.path.join(str(directory), "cert.pem")
     key = os.path.join(str(directory), "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+    subprocess.run(["openssl", "req", "-x509", *TLS_KEYS[kind], "-nodes", "-keyout", key,
                     "-out", cert, "-days", "2", "-subj", f"/CN={cn}",
                     "-addext", f"subjectAltName=IP:{cn}"],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)

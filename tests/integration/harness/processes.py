@@ -1,7 +1,8 @@
 """Processes: where the sources and binaries are, the registry of every process the harness
 starts (killed at interpreter exit and by the conftest after each test; children also get
-PR_SET_PDEATHSIG so they die with the test process however it dies), /proc helpers, ports
-and the one polling helper (wait_for).
+PR_SET_PDEATHSIG so they die with the test process however it dies), the starter of any
+other program (start_process / stop_process / run_process), /proc helpers (CPU seconds,
+/proc/PID/status figures), ports and the one polling helper (wait_for).
 """
 
 import atexit
@@ -12,6 +13,7 @@ import pwd
 import random
 import signal
 import socket
+import subprocess
 import time
 import uuid
 
@@ -22,10 +24,11 @@ SOURCE_DIR = os.path.abspath(
 BUILD_DIR = os.path.abspath(os.environ.get("HOOKPIPE_BUILD_DIR") or os.path.join(SOURCE_DIR, "build"))
 
 
-def build_option(name, default=""):
-    """The value of a CMake cache entry of BUILD_DIR (e.g. 'HOOKPIPE_SANITIZE'), else default."""
+def build_option(name, default="", build_dir=None):
+    """The value of a CMake cache entry of build_dir (default BUILD_DIR; e.g.
+    'HOOKPIPE_SANITIZE', 'CMAKE_BUILD_TYPE'), else default."""
     try:
-        with open(os.path.join(BUILD_DIR, "CMakeCache.txt")) as f:
+        with open(os.path.join(build_dir or BUILD_DIR, "CMakeCache.txt")) as f:
             for line in f:
                 if line.startswith(name + ":"):
                     return line.split("=", 1)[1].strip()
@@ -139,6 +142,66 @@ def _children_of(pid):
 def _pid_alive(pid):
     fields = _stat_fields(f"/proc/{pid}/stat")
     return bool(fields) and fields[0] != b"Z"
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds process pid has used so far (/proc/PID/stat), None once it
+    is gone."""
+    fields = _stat_fields(f"/proc/{pid}/stat")
+    if not fields:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_status_kb(pid, field):
+    """A kB figure of /proc/PID/status, e.g. "VmHWM" (peak resident set); 0 when absent."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+# --------------------------------------------------------------------------- other processes
+
+
+def start_process(argv, log_path, env=None):
+    """Starts argv (any program: nginx, a hookpipe binary built elsewhere...) with stdout and
+    stderr appended to log_path; it dies with this process and cleanup_all kills it. Returns
+    the Popen; stop it with stop_process."""
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent)
+
+    def kill():
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    proc.harness_cleanup_key = _register_cleanup(kill)
+    return proc
+
+
+def stop_process(proc, sig=signal.SIGTERM, timeout=15):
+    """Sends sig to a start_process process and waits up to timeout, then SIGKILLs it.
+    Returns its returncode."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    _unregister_cleanup(getattr(proc, "harness_cleanup_key", None))
+    return proc.returncode
+
+
+def run_process(argv, **kwargs):
+    """subprocess.run(argv, **kwargs) whose child dies with this process."""
+    return subprocess.run([str(a) for a in argv], preexec_fn=_die_with_parent, **kwargs)
 
 
 # --------------------------------------------------------------------------- ports and polling
