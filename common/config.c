@@ -114,20 +114,59 @@ static const struct config_key config_keys[] = {
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 _Static_assert(NKEYS <= CONFIG_KEYS_MAX, "raise CONFIG_KEYS_MAX in config_parse.h");
 
-void config_error(struct config_parse *p, const char *key, const char *fmt, ...)
+static void config_verror(struct config_parse *p, int line, const char *key, const char *fmt,
+                          va_list ap) __attribute__((format(printf, 4, 0)));
+
+static void config_verror(struct config_parse *p, int line, const char *key, const char *fmt,
+                          va_list ap)
 {
-    char why[CONFIG_ERR_LEN];
-    va_list ap;
+    char why[CONFIG_ERR_LEN], at[32] = "";
 
     if (p->err[0] != '\0')
         return;
-    va_start(ap, fmt);
     vsnprintf(why, sizeof(why), fmt, ap);
+    if (line > 0)
+        snprintf(at, sizeof(at), ":%d", line);
+    snprintf(p->err, sizeof(p->err), "%s%s: %s%s%s", p->path, at, key != NULL ? key : "",
+             key != NULL ? ": " : "", why);
+}
+
+void config_error_at(struct config_parse *p, int line, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    config_verror(p, line, key, fmt, ap);
     va_end(ap);
-    if (key != NULL)
-        snprintf(p->err, sizeof(p->err), "%s:%d: %s: %s", p->path, p->line, key, why);
-    else
-        snprintf(p->err, sizeof(p->err), "%s:%d: %s", p->path, p->line, why);
+}
+
+void config_error(struct config_parse *p, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    config_verror(p, p->line, key, fmt, ap);
+    va_end(ap);
+}
+
+int config_long(struct config_parse *p, const char *key, const char *value, long min, long max,
+                long *out)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(value, &end, 10);
+    if (value[0] == '\0' || *end != '\0' || errno != 0) {
+        config_error(p, key, "not a whole number: \"%s\"", value);
+        return -1;
+    }
+    if (v < min || v > max) {
+        config_error(p, key, "%ld is out of range (%ld to %ld)", v, min, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
 }
 
 static char *config_reader(char *str, int num, void *stream)
@@ -190,22 +229,8 @@ static int config_set_value(struct config_parse *p, const struct config_key *k, 
         break;
     case CONFIG_STRING:
         break;
-    case CONFIG_LONG: {
-        char *end;
-        long v;
-        errno = 0;
-        v = strtol(value, &end, 10);
-        if (value[0] == '\0' || *end != '\0' || errno != 0) {
-            config_error(p, k->key, "not a whole number: \"%s\"", value);
-            return -1;
-        }
-        if (v < k->min || v > k->max) {
-            config_error(p, k->key, "%ld is out of range (%ld to %ld)", v, k->min, k->max);
-            return -1;
-        }
-        *(long *)field = v;
-        return 0;
-    }
+    case CONFIG_LONG:
+        return config_long(p, k->key, value, k->min, k->max, (long *)(void *)field);
     case CONFIG_BOOL:
         if (strcmp(value, "on") == 0 || strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 ||
             strcmp(value, "1") == 0) {
@@ -347,21 +372,21 @@ static void config_writer_env(struct config_parse *p)
         if (v == NULL || (!env[i].address && v[0] == '\0'))
             continue; /* an empty name keeps the file's; an empty address turns it off */
         if (!env[i].address && !name_valid(v, strlen(v))) {
-            snprintf(p->err, sizeof(p->err),
-                     "%s: %s: bad writer name \"%s\" (must be 1-%d of A-Z a-z 0-9 _ -)", p->path,
-                     env[i].var, v, NAME_MAX_LEN);
+            config_error_at(p, 0, env[i].var,
+                            "bad writer name \"%s\" (must be 1-%d of A-Z a-z 0-9 _ -)", v,
+                            NAME_MAX_LEN);
             return;
         }
         if (env[i].address && v[0] != '\0' &&
             hostport_split(v, strlen(v), host, sizeof(host), &port, -1, &why) < 0) {
-            snprintf(p->err, sizeof(p->err),
-                     "%s: %s: bad listen address \"%s\" (want host:port, or empty for off): %s",
-                     p->path, env[i].var, v, why);
+            config_error_at(p, 0, env[i].var,
+                            "bad listen address \"%s\" (want host:port, or empty for off): %s", v,
+                            why);
             return;
         }
         char *copy = strdup(v);
         if (copy == NULL) {
-            snprintf(p->err, sizeof(p->err), "%s: %s: out of memory", p->path, env[i].var);
+            config_error_at(p, 0, env[i].var, "out of memory");
             return;
         }
         free(*field);
@@ -456,17 +481,23 @@ void config_free(struct config *cfg)
 
 size_t config_key_count(void)
 {
-    return NKEYS;
+    return NKEYS + config_source_key_count();
 }
 
 void config_key_describe(size_t i, struct config_key_info *info)
 {
-    const struct config_key *k = &config_keys[i < NKEYS ? i : 0];
+    const struct config_key *k;
 
+    if (i >= NKEYS) {
+        config_source_key_describe(i - NKEYS, info);
+        return;
+    }
+    k = &config_keys[i];
     info->section = k->section;
     info->key = k->key;
     info->def = k->def;
     info->reload = k->reload;
+    info->forms = false;
 }
 
 static bool config_key_equal(const struct config_key *k, const struct config *a,

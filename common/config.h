@@ -151,15 +151,16 @@ void config_free(struct config *cfg);
 /* The source called name, or NULL. */
 const struct config_source *config_find_source(const struct config *cfg, const char *name);
 
-/* What the key table says of one [section] key (for documentation checks and reloads). */
+/* What the key tables say of one key (for documentation checks and reloads). */
 struct config_key_info {
-    const char *section;
+    const char *section; /* "source.NAME" for a key of every [source.NAME] */
     const char *key;
-    const char *def; /* default, as written in a file ("" = empty) */
+    const char *def; /* default, as written in a file ("" = empty; NULL: a source key without) */
     bool reload;     /* a gateway SIGHUP applies a change; otherwise it needs a restart */
+    bool forms;      /* a secret: also given as KEY_file and KEY_env */
 };
 
-/* Number of [section] keys; config_key_describe(i) for i below it fills info. */
+/* Number of keys, [section] ones then [source.NAME] ones; config_key_describe(i) fills info. */
 size_t config_key_count(void);
 void config_key_describe(size_t i, struct config_key_info *info);
 

@@ -13,21 +13,7 @@
 
 #define CONFIG_KEYS_MAX 64 /* [section] keys in the key table (checked at compile time) */
 
-/* indices into config_source.c's source_secrets */
-enum { SECRET_SIGNING, SECRET_BASIC, SECRET_HEADER, SECRET_VTOKEN, SECRET_OAUTH, NSECRETS };
-/* indices into config_source.c's source_plains */
-enum { PLAIN_USER, PLAIN_USER_PREVIOUS, PLAIN_HEADER_NAME, PLAIN_ID, PLAIN_ID_PREVIOUS, NPLAINS };
-
-enum secret_slot { SLOT_CURRENT, SLOT_PREVIOUS };
-
-/* Where each source key was set (0 = unset), so validation can name the line. */
-struct source_draft {
-    int secret_line[NSECRETS][2];
-    int plain_line[NPLAINS];
-    int auth_line;
-    int ttl_line;
-    int allow_line;
-};
+struct source_draft; /* config_source.c: where each key of one source was set */
 
 struct config_parse {
     struct config *cfg;
@@ -43,9 +29,20 @@ struct config_parse {
     bool no_secrets;               /* CONFIG_LOAD_NO_SECRETS: secret keys noted, never read */
 };
 
-/* Records the first error as "PATH:LINE: key: why" (key may be NULL). */
+/*
+ * Every error goes through here: records the first one as "PATH:LINE: key: why" (key may be
+ * NULL; a line of 0 or less leaves it out: "PATH: key: why"); later ones are dropped.
+ */
+void config_error_at(struct config_parse *p, int line, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* config_error_at at the line most recently read. */
 void config_error(struct config_parse *p, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Parses a whole number within min..max into *out; else config_error and -1. */
+int config_long(struct config_parse *p, const char *key, const char *value, long min, long max,
+                long *out) __attribute__((warn_unused_result));
 
 /* A key of a [source.NAME] section: stores it in its source (created on first use). 1 or 0. */
 int config_source_key(struct config_parse *p, const char *section, const char *name,
@@ -56,6 +53,10 @@ int config_source_validate(struct config_parse *p, size_t i);
 
 /* Frees what a source holds (secrets wiped first), not the struct itself. */
 void config_source_free(struct config_source *src);
+
+/* Number of [source.NAME] keys; config_source_key_describe(i) below it fills info. */
+size_t config_source_key_count(void);
+void config_source_key_describe(size_t i, struct config_key_info *info);
 
 /* True for a valid source name (the name rule). */
 bool config_source_name_ok(const char *name);

@@ -1,13 +1,13 @@
 /*
  * The [source.NAME] sections of the config: one per Zoom app, with its signing secret and
  * the keys of each authentication mode (auth = signature basic header bearer token), every
- * secret as KEY, KEY_file or KEY_env and again as KEY_previous for rotation. Parsed into
- * struct config_source as config.c reads the file, validated once it is read whole.
+ * secret as KEY, KEY_file or KEY_env and again as KEY_previous for rotation. Keys are declared
+ * once in a typed table (name, type, field, auth mode, rules); parsed into struct
+ * config_source as config.c reads the file, validated once it is read whole.
  */
 #include "config_parse.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,47 +15,112 @@
 #include <strings.h>
 
 #include "name.h"
+#include "secret_file.h"
 
-/*
- * The secret-bearing keys of a [source.NAME] section: each is given as KEY, KEY_file or
- * KEY_env, and again as KEY_previous (with _file/_env) for the value accepted while
- * rotating. mode is the auth mode that uses it (0: always required, the signing secret).
- */
-struct source_secret_key {
-    const char *base;
-    size_t current, previous; /* offsets of the char * fields in struct config_source */
-    unsigned mode;
+enum source_type {
+    SOURCE_PROVIDER, /* a provider name ("zoom") */
+    SOURCE_AUTH,     /* auth mode names -> CONFIG_AUTH_* bits (unsigned) */
+    SOURCE_CIDR,     /* a CIDR list (struct cidr_list) */
+    SOURCE_LONG,     /* a whole number within min..max (long) */
+    SOURCE_STRING,   /* a non-empty string (char *) */
+    SOURCE_SECRET,   /* the same, as KEY, KEY_file or KEY_env; unread under no_secrets */
 };
 
-#define SRC_FIELD(f) offsetof(struct config_source, f)
-
-static const struct source_secret_key source_secrets[NSECRETS] = {
-    [SECRET_SIGNING] = {"secret", SRC_FIELD(secret), SRC_FIELD(secret_previous), 0},
-    [SECRET_BASIC] = {"basic_password", SRC_FIELD(basic_password),
-                      SRC_FIELD(basic_password_previous), CONFIG_AUTH_BASIC},
-    [SECRET_HEADER] = {"header_value", SRC_FIELD(header_value), SRC_FIELD(header_value_previous),
-                       CONFIG_AUTH_HEADER},
-    [SECRET_VTOKEN] = {"verification_token", SRC_FIELD(verification_token),
-                       SRC_FIELD(verification_token_previous), CONFIG_AUTH_TOKEN},
-    [SECRET_OAUTH] = {"oauth_client_secret", SRC_FIELD(oauth_client_secret),
-                      SRC_FIELD(oauth_client_secret_previous), CONFIG_AUTH_BEARER},
+/* The keys, in the order of the table (and of docs/configuration.md). */
+enum source_key_id {
+    SK_NONE = -1,
+    SK_PROVIDER,
+    SK_SECRET,
+    SK_SECRET_PREVIOUS,
+    SK_AUTH,
+    SK_BASIC_USER,
+    SK_BASIC_PASSWORD,
+    SK_BASIC_USER_PREVIOUS,
+    SK_BASIC_PASSWORD_PREVIOUS,
+    SK_HEADER_NAME,
+    SK_HEADER_VALUE,
+    SK_HEADER_VALUE_PREVIOUS,
+    SK_VTOKEN,
+    SK_VTOKEN_PREVIOUS,
+    SK_OAUTH_ID,
+    SK_OAUTH_SECRET,
+    SK_OAUTH_ID_PREVIOUS,
+    SK_OAUTH_SECRET_PREVIOUS,
+    SK_TTL,
+    SK_ALLOW_FROM,
+    NSOURCE_KEYS
 };
+_Static_assert(SK_BASIC_USER_PREVIOUS == SK_BASIC_USER + 2 &&
+                   SK_BASIC_PASSWORD_PREVIOUS == SK_BASIC_PASSWORD + 2 &&
+                   SK_OAUTH_ID_PREVIOUS == SK_OAUTH_ID + 2 &&
+                   SK_OAUTH_SECRET_PREVIOUS == SK_OAUTH_SECRET + 2 &&
+                   SK_HEADER_VALUE_PREVIOUS == SK_HEADER_VALUE + 1 &&
+                   SK_VTOKEN_PREVIOUS == SK_VTOKEN + 1,
+               "validation finds a key's _previous one entry further (a credential's pair two)");
 
-/* The plain (non-secret) string keys of a source section and the mode each belongs to. */
-struct source_plain_key {
+struct source_key {
     const char *key;
-    size_t offset;
-    unsigned mode;
+    enum source_type type;
+    size_t offset;            /* the field in struct config_source */
+    unsigned mode;            /* CONFIG_AUTH_* of the mode that uses it; 0 = every mode */
+    bool required;            /* a source whose auth lists mode must set it (mode 0: every
+                                 source, checked by config_source_validate) */
+    enum source_key_id needs; /* a _previous: the key it is accepted with (SK_NONE: none) */
+    long min, max;            /* SOURCE_LONG bounds */
+    const char *def;          /* applied when the source is created; NULL = none */
 };
 
-static const struct source_plain_key source_plains[NPLAINS] = {
-    [PLAIN_USER] = {"basic_user", SRC_FIELD(basic_user), CONFIG_AUTH_BASIC},
-    [PLAIN_USER_PREVIOUS] = {"basic_user_previous", SRC_FIELD(basic_user_previous),
-                             CONFIG_AUTH_BASIC},
-    [PLAIN_HEADER_NAME] = {"header_name", SRC_FIELD(header_name), CONFIG_AUTH_HEADER},
-    [PLAIN_ID] = {"oauth_client_id", SRC_FIELD(oauth_client_id), CONFIG_AUTH_BEARER},
-    [PLAIN_ID_PREVIOUS] = {"oauth_client_id_previous", SRC_FIELD(oauth_client_id_previous),
-                           CONFIG_AUTH_BEARER},
+#define REQUIRED true /* see source_key.required */
+#define OPTIONAL false
+#define SRC_FIELD(f) offsetof(struct config_source, f)
+#define SRC_KEY(key, type, field, mode, required, needs)                                           \
+    {                                                                                              \
+        key, type, SRC_FIELD(field), mode, required, needs, 0, 0, NULL                             \
+    }
+#define SRC_SECRET(key, field, mode, required, needs)                                              \
+    SRC_KEY(key, SOURCE_SECRET, field, mode, required, needs)
+#define SRC_STRING(key, field, mode, required, needs)                                              \
+    SRC_KEY(key, SOURCE_STRING, field, mode, required, needs)
+
+static const struct source_key source_keys[NSOURCE_KEYS] = {
+    [SK_PROVIDER] = SRC_KEY("provider", SOURCE_PROVIDER, provider, 0, REQUIRED, SK_NONE),
+    [SK_SECRET] = SRC_SECRET("secret", secret, 0, REQUIRED, SK_NONE),
+    [SK_SECRET_PREVIOUS] = SRC_SECRET("secret_previous", secret_previous, 0, OPTIONAL, SK_SECRET),
+    [SK_AUTH] = {"auth", SOURCE_AUTH, SRC_FIELD(auth), 0, OPTIONAL, SK_NONE, 0, 0, "signature"},
+    [SK_BASIC_USER] = SRC_STRING("basic_user", basic_user, CONFIG_AUTH_BASIC, REQUIRED, SK_NONE),
+    [SK_BASIC_PASSWORD] =
+        SRC_SECRET("basic_password", basic_password, CONFIG_AUTH_BASIC, REQUIRED, SK_NONE),
+    [SK_BASIC_USER_PREVIOUS] = SRC_STRING("basic_user_previous", basic_user_previous,
+                                          CONFIG_AUTH_BASIC, OPTIONAL, SK_BASIC_PASSWORD_PREVIOUS),
+    [SK_BASIC_PASSWORD_PREVIOUS] = SRC_SECRET("basic_password_previous", basic_password_previous,
+                                              CONFIG_AUTH_BASIC, OPTIONAL, SK_BASIC_PASSWORD),
+    [SK_HEADER_NAME] =
+        SRC_STRING("header_name", header_name, CONFIG_AUTH_HEADER, REQUIRED, SK_NONE),
+    [SK_HEADER_VALUE] =
+        SRC_SECRET("header_value", header_value, CONFIG_AUTH_HEADER, REQUIRED, SK_NONE),
+    [SK_HEADER_VALUE_PREVIOUS] = SRC_SECRET("header_value_previous", header_value_previous,
+                                            CONFIG_AUTH_HEADER, OPTIONAL, SK_HEADER_VALUE),
+    [SK_VTOKEN] =
+        SRC_SECRET("verification_token", verification_token, CONFIG_AUTH_TOKEN, REQUIRED, SK_NONE),
+    [SK_VTOKEN_PREVIOUS] = SRC_SECRET("verification_token_previous", verification_token_previous,
+                                      CONFIG_AUTH_TOKEN, OPTIONAL, SK_VTOKEN),
+    [SK_OAUTH_ID] =
+        SRC_STRING("oauth_client_id", oauth_client_id, CONFIG_AUTH_BEARER, REQUIRED, SK_NONE),
+    [SK_OAUTH_SECRET] = SRC_SECRET("oauth_client_secret", oauth_client_secret, CONFIG_AUTH_BEARER,
+                                   REQUIRED, SK_NONE),
+    [SK_OAUTH_ID_PREVIOUS] = SRC_STRING("oauth_client_id_previous", oauth_client_id_previous,
+                                        CONFIG_AUTH_BEARER, OPTIONAL, SK_OAUTH_SECRET_PREVIOUS),
+    [SK_OAUTH_SECRET_PREVIOUS] =
+        SRC_SECRET("oauth_client_secret_previous", oauth_client_secret_previous, CONFIG_AUTH_BEARER,
+                   OPTIONAL, SK_OAUTH_SECRET),
+    [SK_TTL] = {"oauth_token_ttl_s", SOURCE_LONG, SRC_FIELD(oauth_token_ttl_s), CONFIG_AUTH_BEARER,
+                OPTIONAL, SK_NONE, 60, 86400, "3600"},
+    [SK_ALLOW_FROM] = SRC_KEY("allow_from", SOURCE_CIDR, allow_from, 0, OPTIONAL, SK_NONE),
+};
+
+/* Where each key of one source was set (0 = unset), so validation can name the line. */
+struct source_draft {
+    int line[NSOURCE_KEYS];
 };
 
 static const struct {
@@ -72,6 +137,155 @@ static const struct {
 bool config_source_name_ok(const char *name)
 {
     return name_valid(name, strlen(name));
+}
+
+static void *config_source_field(struct config_source *src, const struct source_key *k)
+{
+    return (char *)src + k->offset;
+}
+
+/* A string key's value (NULL when unset). */
+static const char *config_source_str(const struct config_source *src, enum source_key_id id)
+{
+    return *(char *const *)(const void *)((const char *)src + source_keys[id].offset);
+}
+
+static const char *config_auth_name(unsigned bit)
+{
+    for (size_t i = 0; i < NMODES; i++) {
+        if (config_auth_modes[i].bit == bit)
+            return config_auth_modes[i].name;
+    }
+    return "?";
+}
+
+/* auth = one or more mode names, separated by spaces or commas. */
+static int config_source_auth(struct config_parse *p, const char *name, const char *value,
+                              unsigned *auth)
+{
+    unsigned bits = 0;
+    const char *s = value;
+
+    while (*s != '\0') {
+        size_t n;
+        bool known = false;
+        while (*s == ' ' || *s == '\t' || *s == ',')
+            s++;
+        n = strcspn(s, " \t,");
+        if (n == 0)
+            break;
+        for (size_t i = 0; i < NMODES; i++) {
+            if (strlen(config_auth_modes[i].name) == n &&
+                strncmp(s, config_auth_modes[i].name, n) == 0) {
+                bits |= config_auth_modes[i].bit;
+                known = true;
+            }
+        }
+        if (!known) {
+            config_error(p, name,
+                         "unknown auth mode \"%.*s\" (signature, basic, header, bearer, token)",
+                         (int)(n > 64 ? 64 : n), s);
+            return -1;
+        }
+        s += n;
+    }
+    if (bits == 0) {
+        config_error(p, name, "lists no mode (signature, basic, header, bearer, token)");
+        return -1;
+    }
+    *auth = bits;
+    return 0;
+}
+
+/*
+ * A string value as given by KEY ("" how), KEY_file or KEY_env: a copy (caller frees), or
+ * NULL after config_error. A secret file is read by secret_file_read, which wipes its buffer.
+ */
+static char *config_source_text(struct config_parse *p, const char *name, const char *how,
+                                const char *value)
+{
+    const char *text = value;
+    char *copy;
+
+    if (strcmp(how, "_file") == 0) {
+        char why[CONFIG_ERR_LEN];
+        copy = secret_file_read(value, value, why, sizeof(why));
+        if (copy == NULL)
+            config_error(p, name, "%s", why);
+        return copy;
+    }
+    if (strcmp(how, "_env") == 0) {
+        text = getenv(value);
+        if (text == NULL) {
+            config_error(p, name, "environment variable %s is not set", value);
+            return NULL;
+        }
+    }
+    if (text[0] == '\0') {
+        config_error(p, name, "must not be empty");
+        return NULL;
+    }
+    copy = strdup(text);
+    if (copy == NULL)
+        config_error(p, name, "out of memory");
+    return copy;
+}
+
+/* Stores value, given as name (k's key, or for a secret KEY_file / KEY_env), in src. 0 or -1. */
+static int config_source_set(struct config_parse *p, struct config_source *src,
+                             const struct source_key *k, const char *name, const char *how,
+                             const char *value)
+{
+    void *field = config_source_field(src, k);
+    char why[160];
+    char *copy;
+
+    switch (k->type) {
+    case SOURCE_PROVIDER:
+        if (strcmp(value, "zoom") != 0) {
+            config_error(p, name, "unknown provider \"%s\" (supported: zoom)", value);
+            return -1;
+        }
+        break;
+    case SOURCE_AUTH:
+        return config_source_auth(p, name, value, field);
+    case SOURCE_CIDR:
+        if (cidr_list_parse(value, field, why, sizeof(why)) < 0) {
+            config_error(p, name, "%s", why);
+            return -1;
+        }
+        return 0;
+    case SOURCE_LONG:
+        return config_long(p, name, value, k->min, k->max, field);
+    case SOURCE_SECRET:
+        if (p->no_secrets) /* a tool that needs no secret needs no access to one either */
+            return 0;
+        break;
+    case SOURCE_STRING:
+        break;
+    }
+    copy = config_source_text(p, name, how, value);
+    if (copy == NULL)
+        return -1;
+    free(*(char **)field);
+    *(char **)field = copy;
+    return 0;
+}
+
+/* The table entry that name is (a secret's also as KEY_file, KEY_env: *how says which). */
+static const struct source_key *config_source_lookup(const char *name, const char **how)
+{
+    for (size_t i = 0; i < NSOURCE_KEYS; i++) {
+        const struct source_key *k = &source_keys[i];
+        size_t n = strlen(k->key);
+        if (strncmp(name, k->key, n) != 0)
+            continue;
+        *how = name + n;
+        if (**how == '\0' ||
+            (k->type == SOURCE_SECRET && (strcmp(*how, "_file") == 0 || strcmp(*how, "_env") == 0)))
+            return k;
+    }
+    return NULL;
 }
 
 static struct config_source *config_source_get(struct config_parse *p, const char *name)
@@ -100,122 +314,22 @@ static struct config_source *config_source_get(struct config_parse *p, const cha
     if (src->name == NULL)
         return NULL;
     cfg->nsources++;
-    return src;
-}
-
-/* Reads a secret file: its content less one trailing newline. */
-static char *config_read_secret_file(struct config_parse *p, const char *key, const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    char buf[4097];
-    size_t n;
-
-    if (fp == NULL) {
-        config_error(p, key, "cannot read %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    n = fread(buf, 1, sizeof(buf), fp);
-    fclose(fp);
-    if (n == sizeof(buf)) {
-        config_error(p, key, "%s is larger than 4096 bytes", path);
-        return NULL;
-    }
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        n--;
-    buf[n] = '\0';
-    if (strlen(buf) != n) {
-        config_error(p, key, "%s contains a NUL byte", path);
-        return NULL;
-    }
-    return strdup(buf);
-}
-
-static char **config_source_str(struct config_source *src, size_t offset)
-{
-    return (char **)(void *)((char *)src + offset);
-}
-
-static const char *config_auth_name(unsigned bit)
-{
-    for (size_t i = 0; i < NMODES; i++) {
-        if (config_auth_modes[i].bit == bit)
-            return config_auth_modes[i].name;
-    }
-    return "?";
-}
-
-/* auth = one or more mode names, separated by spaces or commas. */
-static int config_source_auth(struct config_parse *p, struct config_source *src,
-                              struct source_draft *d, const char *name, const char *value)
-{
-    unsigned bits = 0;
-    const char *s = value;
-
-    if (d->auth_line != 0) {
-        config_error(p, name, "already set on line %d", d->auth_line);
-        return 0;
-    }
-    while (*s != '\0') {
-        size_t n;
-        bool known = false;
-        while (*s == ' ' || *s == '\t' || *s == ',')
-            s++;
-        n = strcspn(s, " \t,");
-        if (n == 0)
-            break;
-        for (size_t i = 0; i < NMODES; i++) {
-            if (strlen(config_auth_modes[i].name) == n &&
-                strncmp(s, config_auth_modes[i].name, n) == 0) {
-                bits |= config_auth_modes[i].bit;
-                known = true;
-            }
-        }
-        if (!known) {
-            config_error(p, name,
-                         "unknown auth mode \"%.*s\" (signature, basic, header, bearer, token)",
-                         (int)(n > 64 ? 64 : n), s);
-            return 0;
-        }
-        s += n;
-    }
-    if (bits == 0) {
-        config_error(p, name, "lists no mode (signature, basic, header, bearer, token)");
-        return 0;
-    }
-    src->auth = bits;
-    d->auth_line = p->line;
-    return 1;
-}
-
-/* Resolves a secret-bearing value as given by KEY ("" how), KEY_file or KEY_env. */
-static char *config_secret_value(struct config_parse *p, const char *name, const char *how,
-                                 const char *value)
-{
-    char *secret = NULL;
-
-    if (strcmp(how, "") == 0) {
-        secret = strdup(value);
-    } else if (strcmp(how, "_file") == 0) {
-        return config_read_secret_file(p, name, value);
-    } else if (strcmp(how, "_env") == 0) {
-        const char *env = getenv(value);
-        if (env == NULL) {
-            config_error(p, name, "environment variable %s is not set", value);
+    for (size_t i = 0; i < NSOURCE_KEYS; i++) {
+        const struct source_key *k = &source_keys[i];
+        if (k->def != NULL && config_source_set(p, src, k, k->key, "", k->def) < 0)
             return NULL;
-        }
-        secret = strdup(env);
     }
-    if (secret == NULL)
-        config_error(p, name, "out of memory");
-    return secret;
+    return src;
 }
 
 int config_source_key(struct config_parse *p, const char *section, const char *name,
                       const char *value)
 {
     const char *sname = section + strlen("source.");
+    const struct source_key *k;
     struct config_source *src;
-    struct source_draft *d;
+    const char *how;
+    int *line;
 
     if (!config_source_name_ok(sname)) {
         config_error(p, NULL, "bad source name \"%s\" (letters, digits, _ and -, at most %d)",
@@ -227,112 +341,77 @@ int config_source_key(struct config_parse *p, const char *section, const char *n
         config_error(p, name, "out of memory");
         return 0;
     }
-    d = &p->drafts[src - p->cfg->sources];
-    if (strcmp(name, "provider") == 0) {
-        if (strcmp(value, "zoom") != 0) {
-            config_error(p, name, "unknown provider \"%s\" (supported: zoom)", value);
-            return 0;
-        }
-        free(src->provider);
-        src->provider = strdup(value);
-        return src->provider != NULL;
+    k = config_source_lookup(name, &how);
+    if (k == NULL) {
+        config_error(p, name, "unknown key in [%s]", section);
+        return 0;
     }
-    if (strcmp(name, "auth") == 0)
-        return config_source_auth(p, src, d, name, value);
-    if (strcmp(name, "allow_from") == 0) {
-        char why[160];
-        if (d->allow_line != 0) {
-            config_error(p, name, "already set on line %d", d->allow_line);
-            return 0;
-        }
-        if (cidr_list_parse(value, &src->allow_from, why, sizeof(why)) < 0) {
-            config_error(p, name, "%s", why);
-            return 0;
-        }
-        d->allow_line = p->line;
-        return 1;
-    }
-    if (strcmp(name, "oauth_token_ttl_s") == 0) {
-        char *end;
-        long v;
-        if (d->ttl_line != 0) {
-            config_error(p, name, "already set on line %d", d->ttl_line);
-            return 0;
-        }
-        errno = 0;
-        v = strtol(value, &end, 10);
-        if (value[0] == '\0' || *end != '\0' || errno != 0) {
-            config_error(p, name, "not a whole number: \"%s\"", value);
-            return 0;
-        }
-        if (v < 60 || v > 86400) {
-            config_error(p, name, "%ld is out of range (60 to 86400)", v);
-            return 0;
-        }
-        src->oauth_token_ttl_s = v;
-        d->ttl_line = p->line;
-        return 1;
-    }
-    for (size_t i = 0; i < NPLAINS; i++) {
-        char **field = config_source_str(src, source_plains[i].offset);
-        if (strcmp(name, source_plains[i].key) != 0)
+    line = &p->drafts[src - p->cfg->sources].line[k - source_keys];
+    /* provider may repeat, as it always could: its one possible value twice is harmless */
+    if (*line != 0 && k->type == SOURCE_SECRET)
+        config_error(p, name, "%s already set on line %d (use one of %s, %s_file, %s_env)", k->key,
+                     *line, k->key, k->key, k->key);
+    else if (*line != 0 && k->type != SOURCE_PROVIDER)
+        config_error(p, name, "already set on line %d", *line);
+    else if (config_source_set(p, src, k, name, how, value) == 0)
+        *line = p->line;
+    return p->err[0] == '\0';
+}
+
+/* Records "PATH:LINE: key: [source.NAME] why" (through config_error_at, like every error). */
+static int config_source_fail(struct config_parse *p, int line, const char *key,
+                              const struct config_source *src, const char *why)
+{
+    config_error_at(p, line, key, "[source.%s] %s", src->name, why);
+    return -1;
+}
+
+/* The key an error about k is filed under: a secret's _previous under its current key. */
+static const char *config_source_filed(const struct source_key *k)
+{
+    return k->type == SOURCE_SECRET && k->needs != SK_NONE ? source_keys[k->needs].key : k->key;
+}
+
+/*
+ * The rules the table states: no key is given for a mode auth does not list, a _previous
+ * has the key it is accepted with, and each listed mode has its required keys (its secrets
+ * only noted, not read, under no_secrets).
+ */
+static int config_validate_table(struct config_parse *p, const struct config_source *src,
+                                 const struct source_draft *d)
+{
+    char why[CONFIG_ERR_LEN];
+
+    for (size_t i = 0; i < NSOURCE_KEYS; i++) {
+        const struct source_key *k = &source_keys[i];
+        bool secret = k->type == SOURCE_SECRET;
+        if (d->line[i] == 0 || k->mode == 0 || (src->auth & k->mode))
             continue;
-        if (d->plain_line[i] != 0) {
-            config_error(p, name, "already set on line %d", d->plain_line[i]);
-            return 0;
-        }
-        if (value[0] == '\0') {
-            config_error(p, name, "must not be empty");
-            return 0;
-        }
-        *field = strdup(value);
-        if (*field == NULL) {
-            config_error(p, name, "out of memory");
-            return 0;
-        }
-        d->plain_line[i] = p->line;
-        return 1;
+        snprintf(why, sizeof(why), "%s%sis set but auth does not list %s", secret ? k->key : "",
+                 secret ? " " : "", config_auth_name(k->mode));
+        return config_source_fail(p, d->line[i], config_source_filed(k), src, why);
     }
-    for (size_t i = 0; i < NSECRETS; i++) {
-        const struct source_secret_key *k = &source_secrets[i];
-        size_t blen = strlen(k->base);
-        enum secret_slot slot = SLOT_CURRENT;
-        const char *how = name + blen;
-        char *secret;
-        char **field;
-        if (strncmp(name, k->base, blen) != 0)
+    for (size_t i = 0; i < NSOURCE_KEYS; i++) {
+        const struct source_key *k = &source_keys[i];
+        if (d->line[i] == 0 || k->needs == SK_NONE || d->line[k->needs] != 0)
             continue;
-        if (strncmp(how, "_previous", 9) == 0) {
-            slot = SLOT_PREVIOUS;
-            how += 9;
-        }
-        if (strcmp(how, "") != 0 && strcmp(how, "_file") != 0 && strcmp(how, "_env") != 0)
-            break; /* unknown key */
-        field = config_source_str(src, slot == SLOT_CURRENT ? k->current : k->previous);
-        if (d->secret_line[i][slot] != 0) {
-            const char *b = slot == SLOT_CURRENT ? "" : "_previous";
-            config_error(p, name,
-                         "%s%s already set on line %d (use one of %s%s, %s%s_file, %s%s_env)",
-                         k->base, b, d->secret_line[i][slot], k->base, b, k->base, b, k->base, b);
-            return 0;
-        }
-        if (p->no_secrets) { /* a tool that needs no secret needs no access to one either */
-            d->secret_line[i][slot] = p->line;
-            return 1;
-        }
-        secret = config_secret_value(p, name, how, value);
-        if (secret == NULL)
-            return 0;
-        if (secret[0] == '\0') {
-            free(secret);
-            config_error(p, name, "%s is empty", i == SECRET_SIGNING ? "secret" : "value");
-            return 0;
-        }
-        *field = secret;
-        d->secret_line[i][slot] = p->line;
-        return 1;
+        if (k->type == SOURCE_SECRET)
+            snprintf(why, sizeof(why), "%s is set without %s", k->key, source_keys[k->needs].key);
+        else
+            snprintf(why, sizeof(why), "needs %s (the pair accepted while rotating)",
+                     source_keys[k->needs].key);
+        return config_source_fail(p, d->line[i], config_source_filed(k), src, why);
     }
-    config_error(p, name, "unknown key in [%s]", section);
+    for (size_t i = 0; i < NSOURCE_KEYS; i++) {
+        const struct source_key *k = &source_keys[i];
+        bool set = d->line[i] != 0 || (k->type == SOURCE_SECRET && p->no_secrets);
+        if (!k->required || set || !(src->auth & k->mode))
+            continue;
+        snprintf(why, sizeof(why), "auth lists %s but %s is not set", config_auth_name(k->mode),
+                 k->key);
+        return config_source_fail(p, d->line[SK_AUTH] ? d->line[SK_AUTH] : src->line, k->key, src,
+                                  why);
+    }
     return 0;
 }
 
@@ -349,12 +428,12 @@ static bool config_header_name_ok(const char *s)
     return true;
 }
 
-/* Whether s holds only visible ASCII and inner spaces (what a header value can carry). */
+/* Whether s holds visible ASCII and inner spaces only, at most CONFIG_HEADER_VALUE_MAX bytes. */
 static bool config_header_value_ok(const char *s)
 {
     size_t n = strlen(s);
 
-    if (n == 0 || s[0] == ' ' || s[n - 1] == ' ')
+    if (n == 0 || n > CONFIG_HEADER_VALUE_MAX || s[0] == ' ' || s[n - 1] == ' ')
         return false;
     for (size_t i = 0; i < n; i++) {
         if ((unsigned char)s[i] < ' ' || (unsigned char)s[i] >= 0x7f)
@@ -363,158 +442,81 @@ static bool config_header_value_ok(const char *s)
     return true;
 }
 
-static int config_source_fail(struct config_parse *p, int line, const char *key,
-                              const struct config_source *src, const char *why)
+/*
+ * A user (or client id) and its password (secret) as one credential: no ':' in the first,
+ * at most CONFIG_CREDENTIAL_MAX bytes together. Checked for the current pair and the
+ * _previous pair (whose user defaults to the current one).
+ */
+static int config_validate_pairs(struct config_parse *p, const struct config_source *src,
+                                 const struct source_draft *d, enum source_key_id user,
+                                 enum source_key_id pass, const char *colon, const char *toolong)
 {
-    snprintf(p->err, sizeof(p->err), "%s:%d: %s: [source.%s] %s", p->path, line, key, src->name,
-             why);
-    return -1;
+    for (int slot = 0; slot < 2; slot++) {
+        const char *u = config_source_str(src, user + 2 * slot);
+        const char *s = config_source_str(src, pass + 2 * slot);
+        int uline = d->line[user + 2 * slot];
+        if (s == NULL)
+            continue;
+        if (u == NULL) { /* the _previous user defaults to the current one */
+            u = config_source_str(src, user);
+            uline = 0;
+        }
+        if (strchr(u, ':') != NULL)
+            return config_source_fail(p, uline ? uline : d->line[user], source_keys[user].key, src,
+                                      colon);
+        if (strlen(u) + 1 + strlen(s) > CONFIG_CREDENTIAL_MAX)
+            return config_source_fail(p, d->line[pass + 2 * slot], source_keys[pass].key, src,
+                                      toolong);
+    }
+    return 0;
 }
 
 /*
- * The auth rules of one source: each listed mode has its keys, no key is given for a mode
- * not listed, a _previous has its current counterpart, and the values fit what a request
- * can carry (the gateway keeps at most 512 bytes of a header value).
+ * The auth rules of one source: the table's rules, at most one mode that reads the
+ * Authorization header, and values that fit what a request can carry (the gateway keeps at
+ * most 512 bytes of a header value).
  */
-static int config_validate_auth(struct config_parse *p, struct config_source *src,
+static int config_validate_auth(struct config_parse *p, const struct config_source *src,
                                 const struct source_draft *d)
 {
-    static const struct {
-        unsigned mode;
-        const char *key;
-    } required[] = {
-        {CONFIG_AUTH_BASIC, "basic_user"},           {CONFIG_AUTH_BASIC, "basic_password"},
-        {CONFIG_AUTH_HEADER, "header_name"},         {CONFIG_AUTH_HEADER, "header_value"},
-        {CONFIG_AUTH_TOKEN, "verification_token"},   {CONFIG_AUTH_BEARER, "oauth_client_id"},
-        {CONFIG_AUTH_BEARER, "oauth_client_secret"},
-    };
-    char why[CONFIG_ERR_LEN];
-    unsigned authz;
+    /* framing headers; Authorization too when another listed mode reads it */
+    static const char *const reserved[] = {"content-length", "transfer-encoding", "host",
+                                           "connection", "expect"};
+    static const char *const visible = "must be visible ASCII, no outer spaces, at most 480 bytes";
+    unsigned authz = src->auth & (CONFIG_AUTH_BASIC | CONFIG_AUTH_BEARER | CONFIG_AUTH_TOKEN);
 
-    if (src->auth == 0)
-        src->auth = CONFIG_AUTH_SIGNATURE;
-    if (d->ttl_line == 0)
-        src->oauth_token_ttl_s = 3600;
-    /* keys of a mode that is not listed */
-    for (size_t i = 0; i < NPLAINS; i++) {
-        if (d->plain_line[i] != 0 && !(src->auth & source_plains[i].mode)) {
-            snprintf(why, sizeof(why), "is set but auth does not list %s",
-                     config_auth_name(source_plains[i].mode));
-            return config_source_fail(p, d->plain_line[i], source_plains[i].key, src, why);
-        }
-    }
-    for (size_t i = SECRET_SIGNING + 1; i < NSECRETS; i++) {
-        for (int slot = 0; slot < 2; slot++) {
-            if (d->secret_line[i][slot] != 0 && !(src->auth & source_secrets[i].mode)) {
-                snprintf(why, sizeof(why), "%s%s is set but auth does not list %s",
-                         source_secrets[i].base, slot ? "_previous" : "",
-                         config_auth_name(source_secrets[i].mode));
-                return config_source_fail(p, d->secret_line[i][slot], source_secrets[i].base, src,
-                                          why);
-            }
-        }
-    }
-    if (d->ttl_line != 0 && !(src->auth & CONFIG_AUTH_BEARER))
-        return config_source_fail(p, d->ttl_line, "oauth_token_ttl_s", src,
-                                  "is set but auth does not list bearer");
-    /* a _previous without the current value */
-    for (size_t i = SECRET_SIGNING + 1; i < NSECRETS; i++) {
-        if (d->secret_line[i][SLOT_PREVIOUS] != 0 && d->secret_line[i][SLOT_CURRENT] == 0) {
-            snprintf(why, sizeof(why), "%s_previous is set without %s", source_secrets[i].base,
-                     source_secrets[i].base);
-            return config_source_fail(p, d->secret_line[i][SLOT_PREVIOUS], source_secrets[i].base,
-                                      src, why);
-        }
-    }
-    /* a listed mode without its keys */
-    for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
-        bool set = false;
-        for (size_t j = 0; j < NPLAINS; j++)
-            set |= strcmp(source_plains[j].key, required[i].key) == 0 && d->plain_line[j] != 0;
-        for (size_t j = 0; j < NSECRETS; j++)
-            set |= strcmp(source_secrets[j].base, required[i].key) == 0 &&
-                   (d->secret_line[j][SLOT_CURRENT] != 0 || p->no_secrets);
-        if ((src->auth & required[i].mode) && !set) {
-            snprintf(why, sizeof(why), "auth lists %s but %s is not set",
-                     config_auth_name(required[i].mode), required[i].key);
-            return config_source_fail(p, d->auth_line ? d->auth_line : src->line, required[i].key,
-                                      src, why);
-        }
-    }
-    if (src->basic_user_previous != NULL && src->basic_password_previous == NULL && !p->no_secrets)
-        return config_source_fail(p, d->plain_line[PLAIN_USER_PREVIOUS], "basic_user_previous", src,
-                                  "needs basic_password_previous (the pair accepted while "
-                                  "rotating)");
-    if (src->oauth_client_id_previous != NULL && src->oauth_client_secret_previous == NULL &&
-        !p->no_secrets)
-        return config_source_fail(p, d->plain_line[PLAIN_ID_PREVIOUS], "oauth_client_id_previous",
-                                  src,
-                                  "needs oauth_client_secret_previous (the pair accepted while "
-                                  "rotating)");
-    authz = src->auth & (CONFIG_AUTH_BASIC | CONFIG_AUTH_BEARER | CONFIG_AUTH_TOKEN);
+    if (config_validate_table(p, src, d) < 0)
+        return -1;
     if (authz & (authz - 1))
-        return config_source_fail(p, d->auth_line, "auth", src,
+        return config_source_fail(p, d->line[SK_AUTH], "auth", src,
                                   "basic, bearer and token all use the Authorization header: list "
                                   "at most one of them");
-    /* values a request can carry */
-    for (int slot = 0; slot < 2 && (src->auth & CONFIG_AUTH_BASIC); slot++) {
-        const char *user = slot == 0 || src->basic_user_previous == NULL ? src->basic_user
-                                                                         : src->basic_user_previous;
-        const char *pass = slot == 0 ? src->basic_password : src->basic_password_previous;
-        int line = slot == 0 ? d->plain_line[PLAIN_USER] : d->plain_line[PLAIN_USER_PREVIOUS];
-        if (pass == NULL)
-            continue;
-        if (strchr(user, ':') != NULL)
-            return config_source_fail(p, line ? line : d->plain_line[PLAIN_USER], "basic_user", src,
-                                      "must not contain ':' (RFC 7617)");
-        if (strlen(user) + 1 + strlen(pass) > CONFIG_CREDENTIAL_MAX)
-            return config_source_fail(p, d->secret_line[SECRET_BASIC][slot], "basic_password", src,
-                                      "user and password are longer than 256 bytes together");
-    }
-    for (int slot = 0; slot < 2 && (src->auth & CONFIG_AUTH_BEARER); slot++) {
-        const char *id = slot == 0 || src->oauth_client_id_previous == NULL
-                             ? src->oauth_client_id
-                             : src->oauth_client_id_previous;
-        const char *secret =
-            slot == 0 ? src->oauth_client_secret : src->oauth_client_secret_previous;
-        if (secret == NULL)
-            continue;
-        if (strchr(id, ':') != NULL)
-            return config_source_fail(p, d->plain_line[slot == 0 ? PLAIN_ID : PLAIN_ID_PREVIOUS],
-                                      "oauth_client_id", src, "must not contain ':'");
-        if (strlen(id) + 1 + strlen(secret) > CONFIG_CREDENTIAL_MAX)
-            return config_source_fail(p, d->secret_line[SECRET_OAUTH][slot], "oauth_client_secret",
-                                      src,
-                                      "client id and secret are longer than 256 bytes together");
-    }
+    if (config_validate_pairs(p, src, d, SK_BASIC_USER, SK_BASIC_PASSWORD,
+                              "must not contain ':' (RFC 7617)",
+                              "user and password are longer than 256 bytes together") < 0 ||
+        config_validate_pairs(p, src, d, SK_OAUTH_ID, SK_OAUTH_SECRET, "must not contain ':'",
+                              "client id and secret are longer than 256 bytes together") < 0)
+        return -1;
     if (src->auth & CONFIG_AUTH_HEADER) {
-        /* framing headers; Authorization too when another listed mode reads it */
-        static const char *const reserved[] = {"content-length", "transfer-encoding", "host",
-                                               "connection", "expect"};
         bool clash = authz != 0 && strcasecmp(src->header_name, "authorization") == 0;
         if (!config_header_name_ok(src->header_name))
-            return config_source_fail(p, d->plain_line[PLAIN_HEADER_NAME], "header_name", src,
+            return config_source_fail(p, d->line[SK_HEADER_NAME], "header_name", src,
                                       "is not an HTTP header name (token characters, at most 64)");
         for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
             clash |= strcasecmp(src->header_name, reserved[i]) == 0;
         if (clash)
-            return config_source_fail(p, d->plain_line[PLAIN_HEADER_NAME], "header_name", src,
+            return config_source_fail(p, d->line[SK_HEADER_NAME], "header_name", src,
                                       "names a header the gateway reads for another purpose");
-        for (int slot = 0; slot < 2; slot++) {
-            const char *v = slot == 0 ? src->header_value : src->header_value_previous;
-            if (v != NULL && (!config_header_value_ok(v) || strlen(v) > CONFIG_HEADER_VALUE_MAX))
-                return config_source_fail(p, d->secret_line[SECRET_HEADER][slot], "header_value",
-                                          src,
-                                          "must be visible ASCII, no outer spaces, at most 480 "
-                                          "bytes");
-        }
     }
-    for (int slot = 0; slot < 2 && (src->auth & CONFIG_AUTH_TOKEN); slot++) {
-        const char *v = slot == 0 ? src->verification_token : src->verification_token_previous;
-        if (v != NULL && (!config_header_value_ok(v) || strlen(v) > CONFIG_HEADER_VALUE_MAX))
-            return config_source_fail(p, d->secret_line[SECRET_VTOKEN][slot], "verification_token",
-                                      src,
-                                      "must be visible ASCII, no outer spaces, at most 480 bytes");
+    for (int slot = 0; slot < 2; slot++) { /* a mode not listed has none of these set */
+        const char *hv = config_source_str(src, SK_HEADER_VALUE + slot);
+        const char *vt = config_source_str(src, SK_VTOKEN + slot);
+        if (hv != NULL && !config_header_value_ok(hv))
+            return config_source_fail(p, d->line[SK_HEADER_VALUE + slot], "header_value", src,
+                                      visible);
+        if (vt != NULL && !config_header_value_ok(vt))
+            return config_source_fail(p, d->line[SK_VTOKEN + slot], "verification_token", src,
+                                      visible);
     }
     return 0;
 }
@@ -523,35 +525,43 @@ int config_source_validate(struct config_parse *p, size_t i)
 {
     struct config_source *src = &p->cfg->sources[i];
 
-    if (src->provider == NULL) {
-        snprintf(p->err, sizeof(p->err), "%s:%d: provider: [source.%s] needs provider = zoom",
-                 p->path, src->line, src->name);
-        return -1;
-    }
-    if (src->secret == NULL && !p->no_secrets) {
-        snprintf(p->err, sizeof(p->err),
-                 "%s:%d: secret: [source.%s] has no secret (set secret, secret_file or "
-                 "secret_env)",
-                 p->path, src->line, src->name);
-        return -1;
-    }
+    if (src->provider == NULL)
+        return config_source_fail(p, src->line, "provider", src, "needs provider = zoom");
+    if (src->secret == NULL && !p->no_secrets)
+        return config_source_fail(p, src->line, "secret", src,
+                                  "has no secret (set secret, secret_file or secret_env)");
     return config_validate_auth(p, src, &p->drafts[i]);
 }
 
 void config_source_free(struct config_source *src)
 {
     free(src->name);
-    free(src->provider);
-    for (size_t k = 0; k < NSECRETS; k++) {
-        char **f[2] = {config_source_str(src, source_secrets[k].current),
-                       config_source_str(src, source_secrets[k].previous)};
-        for (int slot = 0; slot < 2; slot++) {
-            if (*f[slot] != NULL)
-                explicit_bzero(*f[slot], strlen(*f[slot]));
-            free(*f[slot]);
-        }
+    for (size_t i = 0; i < NSOURCE_KEYS; i++) {
+        const struct source_key *k = &source_keys[i];
+        void *field = config_source_field(src, k);
+        char *str = k->type == SOURCE_CIDR || k->type == SOURCE_LONG || k->type == SOURCE_AUTH
+                        ? NULL
+                        : *(char **)field;
+        if (k->type == SOURCE_CIDR)
+            cidr_list_free(field);
+        if (k->type == SOURCE_SECRET && str != NULL)
+            explicit_bzero(str, strlen(str));
+        free(str);
     }
-    for (size_t k = 0; k < NPLAINS; k++)
-        free(*config_source_str(src, source_plains[k].offset));
-    cidr_list_free(&src->allow_from);
+}
+
+size_t config_source_key_count(void)
+{
+    return NSOURCE_KEYS;
+}
+
+void config_source_key_describe(size_t i, struct config_key_info *info)
+{
+    const struct source_key *k = &source_keys[i < NSOURCE_KEYS ? i : 0];
+
+    info->section = "source.NAME";
+    info->key = k->key;
+    info->def = k->def;
+    info->reload = true; /* sources are always reloaded */
+    info->forms = k->type == SOURCE_SECRET;
 }

@@ -24,12 +24,15 @@
 #include "ctl.h"
 #include "http_client.h"
 #include "progress.h"
+#include "secret_file.h"
 #include "text.h"
 #include "timeutil.h"
 #include "zoom.h"
 
 #define REPLAY_QUEUE_CAP 256
-#define REPLAY_FETCH 500
+#define REPLAY_FETCH 500 /* rows per FETCH from the cursor */
+#define REPLAY_STR_(x) #x
+#define REPLAY_STR(x) REPLAY_STR_(x) /* a number macro's value as a string literal */
 #define REPLAY_MAX_THREADS 64
 #define REPLAY_DEFAULT_SINCE_DAYS 30 /* without --since: the events received since then */
 
@@ -60,7 +63,12 @@ struct replay {
 
     atomic_ullong ok, failed, retried;
     unsigned long long total;
+    unsigned long long canonical; /* rows sent as payload text: no stored body */
     double started;
+
+    pthread_t senders[REPLAY_MAX_THREADS], progress;
+    long nsenders;         /* --concurrency; once started, the senders running */
+    bool progress_started; /* the progress thread runs */
 };
 
 static void replay_job_free(struct replay_job *j)
@@ -256,318 +264,408 @@ static char *replay_request_id(const char *stored)
     return strdup(dec);
 }
 
-/* Reads a secret from --secret-file (its content less trailing newlines). */
-static char *replay_read_secret_file(const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    char buf[4097];
-    size_t n;
-
-    if (fp == NULL) {
-        ctl_err("replay: cannot read --secret-file %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    n = fread(buf, 1, sizeof(buf), fp);
-    fclose(fp);
-    if (n == sizeof(buf)) {
-        ctl_err("replay: --secret-file %s is larger than 4096 bytes", path);
-        return NULL;
-    }
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        n--;
-    buf[n] = '\0';
-    if (strlen(buf) != n || n == 0) {
-        ctl_err("replay: --secret-file %s is empty or holds a NUL byte", path);
-        return NULL;
-    }
-    return strdup(buf);
-}
-
 struct replay_args {
     const char *to, *secret, *secret_file, *secret_env, *source, *event, *since, *until;
     const char *rate, *concurrency, *retries, *timeout, *cacert;
     bool insecure, dry_run;
 };
 
-int ctl_replay(const struct ctl *ctl, int argc, char **argv)
+/* The WHERE clause (after "WHERE true") that picks the events, and its parameters. */
+struct replay_query {
+    char where[512 + CTL_EVENT_TIME_WHERE_LEN];
+    const char *params[4];
+    int nparams;
+    char *like;                        /* --event as a LIKE pattern; freed by the caller */
+    char since_txt[48], until_txt[48]; /* the time parameters' text */
+};
+
+/*
+ * The options: rp gets --to, --cacert, --insecure, --rate, --retries, --timeout and
+ * --concurrency. CTL_OK, or CTL_USAGE after one line.
+ */
+static int replay_options(int argc, char **argv, struct replay_args *a, struct replay *rp)
 {
-    struct replay_args a;
     struct args_opt opts[] = {
-        {"--to", &a.to, NULL},
-        {"--secret", &a.secret, NULL},
-        {"--secret-file", &a.secret_file, NULL},
-        {"--secret-env", &a.secret_env, NULL},
-        {"--source", &a.source, NULL},
-        {"--event", &a.event, NULL},
-        {"--since", &a.since, NULL},
-        {"--until", &a.until, NULL},
-        {"--rate", &a.rate, NULL},
-        {"--concurrency", &a.concurrency, NULL},
-        {"--retries", &a.retries, NULL},
-        {"--timeout", &a.timeout, NULL},
-        {"--cacert", &a.cacert, NULL},
-        {"--insecure", NULL, &a.insecure},
-        {"--dry-run", NULL, &a.dry_run},
+        {"--to", &a->to, NULL},
+        {"--secret", &a->secret, NULL},
+        {"--secret-file", &a->secret_file, NULL},
+        {"--secret-env", &a->secret_env, NULL},
+        {"--source", &a->source, NULL},
+        {"--event", &a->event, NULL},
+        {"--since", &a->since, NULL},
+        {"--until", &a->until, NULL},
+        {"--rate", &a->rate, NULL},
+        {"--concurrency", &a->concurrency, NULL},
+        {"--retries", &a->retries, NULL},
+        {"--timeout", &a->timeout, NULL},
+        {"--cacert", &a->cacert, NULL},
+        {"--insecure", NULL, &a->insecure},
+        {"--dry-run", NULL, &a->dry_run},
     };
-    static struct replay rp; /* large (the queue); one replay per process */
     char err[ARGS_ERR_LEN] = "";
     const char *why;
-    bool tls = false, curl_ready = false;
+    bool tls = false;
     size_t npos;
-    long concurrency = 4;
     int nsecrets;
-    char *secret = NULL, *like = NULL;
-    char since_txt[48], until_txt[48];
-    const char *params[4];
-    char where[512 + CTL_EVENT_TIME_WHERE_LEN] = "";
-    char sql[1024];
-    int nparams = 0;
-    PGconn *pg = NULL;
-    PGresult *res = NULL;
-    pthread_t threads[REPLAY_MAX_THREADS], progress;
-    long nthreads = 0;
-    bool progress_started = false;
-    int ret = CTL_USAGE;
-    unsigned long long canonical = 0; /* rows sent as payload text: no stored body */
 
-    memset(&a, 0, sizeof(a));
-    memset(&rp, 0, sizeof(rp));
-    rp.retries = 5;
-    rp.timeout_s = 30;
+    memset(a, 0, sizeof(*a));
+    rp->retries = 5;
+    rp->timeout_s = 30;
+    rp->nsenders = 4;
     if (args_parse(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), NULL, 0, &npos, err,
                    sizeof(err)) < 0) {
         ctl_err("replay: %s", err);
         return CTL_USAGE;
     }
-    if (a.to == NULL) {
+    if (a->to == NULL) {
         ctl_err("replay: needs --to URL");
         return CTL_USAGE;
     }
-    if (http_client_url_check(a.to, &tls, &why) < 0) {
+    if (http_client_url_check(a->to, &tls, &why) < 0) {
         ctl_err("replay: bad --to URL: %s", why);
         return CTL_USAGE;
     }
-    if (a.secret != NULL) { /* parsed only to be refused: argv shows in ps and /proc */
+    if (a->secret != NULL) { /* parsed only to be refused: argv shows in ps and /proc */
         ctl_err("replay: --secret is removed (the command line is visible to every local user); "
                 "use --secret-file FILE or --secret-env VAR");
         return CTL_USAGE;
     }
-    nsecrets = (a.secret_file != NULL) + (a.secret_env != NULL);
-    if (nsecrets > 1 || (nsecrets == 0 && !a.dry_run)) {
+    nsecrets = (a->secret_file != NULL) + (a->secret_env != NULL);
+    if (nsecrets > 1 || (nsecrets == 0 && !a->dry_run)) {
         ctl_err("replay: give exactly one of --secret-file, --secret-env");
         return CTL_USAGE;
     }
-    if ((a.cacert != NULL || a.insecure) && !tls) {
+    if ((a->cacert != NULL || a->insecure) && !tls) {
         ctl_err("replay: --cacert and --insecure need an https:// URL");
         return CTL_USAGE;
     }
-    if (a.cacert != NULL && a.insecure) {
+    if (a->cacert != NULL && a->insecure) {
         ctl_err("replay: --cacert and --insecure exclude each other");
         return CTL_USAGE;
     }
-    if (a.rate != NULL && args_double(a.rate, 1e6, &rp.rate) < 0) {
-        ctl_err("replay: bad --rate \"%s\" (events per second, above 0)", a.rate);
+    if (a->rate != NULL && args_double(a->rate, 1e6, &rp->rate) < 0) {
+        ctl_err("replay: bad --rate \"%s\" (events per second, above 0)", a->rate);
         return CTL_USAGE;
     }
-    if (a.concurrency != NULL &&
-        args_long(a.concurrency, 1, REPLAY_MAX_THREADS, &concurrency) < 0) {
-        ctl_err("replay: bad --concurrency \"%s\" (1 to %d)", a.concurrency, REPLAY_MAX_THREADS);
+    if (a->concurrency != NULL &&
+        args_long(a->concurrency, 1, REPLAY_MAX_THREADS, &rp->nsenders) < 0) {
+        ctl_err("replay: bad --concurrency \"%s\" (1 to %d)", a->concurrency, REPLAY_MAX_THREADS);
         return CTL_USAGE;
     }
-    if (a.retries != NULL && args_long(a.retries, 0, 100, &rp.retries) < 0) {
-        ctl_err("replay: bad --retries \"%s\" (0 to 100)", a.retries);
+    if (a->retries != NULL && args_long(a->retries, 0, 100, &rp->retries) < 0) {
+        ctl_err("replay: bad --retries \"%s\" (0 to 100)", a->retries);
         return CTL_USAGE;
     }
-    if (a.timeout != NULL && args_long(a.timeout, 1, 3600, &rp.timeout_s) < 0) {
-        ctl_err("replay: bad --timeout \"%s\" (1 to 3600 seconds)", a.timeout);
+    if (a->timeout != NULL && args_long(a->timeout, 1, 3600, &rp->timeout_s) < 0) {
+        ctl_err("replay: bad --timeout \"%s\" (1 to 3600 seconds)", a->timeout);
         return CTL_USAGE;
     }
-    if (a.source != NULL) {
-        params[nparams++] = a.source;
-        snprintf(where + strlen(where), sizeof(where) - strlen(where), " AND source = $%d",
-                 nparams);
+    rp->to = a->to;
+    rp->cacert = a->cacert;
+    rp->insecure = a->insecure;
+    return CTL_OK;
+}
+
+/* Appends one condition (printf-style, with the number of its parameter) to q->where. */
+static void replay_where_add(struct replay_query *q, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void replay_where_add(struct replay_query *q, const char *fmt, ...)
+{
+    size_t used = strlen(q->where);
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(q->where + used, sizeof(q->where) - used, fmt, ap);
+    va_end(ap);
+}
+
+/*
+ * --source, --event and the span [--since, --until) as q's WHERE clause, the span also as
+ * event_time bounds, which prune the partitions. 0, or -1 after one line.
+ */
+static int replay_where(const struct ctl *ctl, const struct replay_args *a, struct replay_query *q)
+{
+    int64_t now = ctl_now_us(), t_since = 0, t_until = 0;
+    const char *why;
+
+    if (a->source != NULL) {
+        q->params[q->nparams++] = a->source;
+        replay_where_add(q, " AND source = $%d", q->nparams);
     }
-    if (a.event != NULL) {
-        like = malloc(2 * strlen(a.event) + 1);
-        if (like == NULL || args_glob_to_like(a.event, like, 2 * strlen(a.event) + 1) < 0) {
-            ctl_err("replay: bad --event pattern \"%s\"", a.event);
-            goto done;
+    if (a->event != NULL) {
+        q->like = malloc(2 * strlen(a->event) + 1);
+        if (q->like == NULL || args_glob_to_like(a->event, q->like, 2 * strlen(a->event) + 1) < 0) {
+            ctl_err("replay: bad --event pattern \"%s\"", a->event);
+            return -1;
         }
-        params[nparams++] = like;
-        snprintf(where + strlen(where), sizeof(where) - strlen(where), " AND event LIKE $%d",
-                 nparams);
+        q->params[q->nparams++] = q->like;
+        replay_where_add(q, " AND event LIKE $%d", q->nparams);
     }
-    {
-        int64_t now = ctl_now_us(), t_since = 0, t_until = 0;
-        if (a.since != NULL && args_time(a.since, now, &t_since, &why) < 0) {
-            ctl_err("replay: bad --since \"%s\": %s", a.since, why);
-            goto done;
-        }
-        if (a.until != NULL && args_time(a.until, now, &t_until, &why) < 0) {
-            ctl_err("replay: bad --until \"%s\": %s", a.until, why);
-            goto done;
-        }
-        if (a.since == NULL) /* a bound for the scan: see REPLAY_DEFAULT_SINCE_DAYS */
-            t_since = now - REPLAY_DEFAULT_SINCE_DAYS * 86400LL * 1000000;
-        if (a.until != NULL && t_until <= t_since) {
-            ctl_err("replay: --until must be later than --since (default: %d days ago)",
-                    REPLAY_DEFAULT_SINCE_DAYS);
-            goto done;
-        }
-        args_time_format(t_since, since_txt, sizeof(since_txt));
-        params[nparams++] = since_txt;
-        snprintf(where + strlen(where), sizeof(where) - strlen(where),
-                 " AND received_at >= $%d::timestamptz AND ", nparams);
-        /* the same span as event_time bounds, which prune the partitions */
-        ctl_event_time_where(ctl, t_since, a.until != NULL ? t_until : now, where + strlen(where),
-                             sizeof(where) - strlen(where));
-        if (a.until != NULL) {
-            args_time_format(t_until, until_txt, sizeof(until_txt));
-            params[nparams++] = until_txt;
-            snprintf(where + strlen(where), sizeof(where) - strlen(where),
-                     " AND received_at < $%d::timestamptz", nparams);
-        }
+    if (a->since != NULL && args_time(a->since, now, &t_since, &why) < 0) {
+        ctl_err("replay: bad --since \"%s\": %s", a->since, why);
+        return -1;
     }
-    if (a.secret_file != NULL) {
-        secret = replay_read_secret_file(a.secret_file);
-        if (secret == NULL)
-            goto done;
-    } else if (a.secret_env != NULL) {
-        const char *v = getenv(a.secret_env);
+    if (a->until != NULL && args_time(a->until, now, &t_until, &why) < 0) {
+        ctl_err("replay: bad --until \"%s\": %s", a->until, why);
+        return -1;
+    }
+    if (a->since == NULL) /* a bound for the scan: see REPLAY_DEFAULT_SINCE_DAYS */
+        t_since = now - REPLAY_DEFAULT_SINCE_DAYS * 86400LL * 1000000;
+    if (a->until != NULL && t_until <= t_since) {
+        ctl_err("replay: --until must be later than --since (default: %d days ago)",
+                REPLAY_DEFAULT_SINCE_DAYS);
+        return -1;
+    }
+    args_time_format(t_since, q->since_txt, sizeof(q->since_txt));
+    q->params[q->nparams++] = q->since_txt;
+    replay_where_add(q, " AND received_at >= $%d::timestamptz AND ", q->nparams);
+    /* the same span as event_time bounds, which prune the partitions */
+    ctl_event_time_where(ctl, t_since, a->until != NULL ? t_until : now,
+                         q->where + strlen(q->where), sizeof(q->where) - strlen(q->where));
+    if (a->until != NULL) {
+        args_time_format(t_until, q->until_txt, sizeof(q->until_txt));
+        q->params[q->nparams++] = q->until_txt;
+        replay_where_add(q, " AND received_at < $%d::timestamptz", q->nparams);
+    }
+    return 0;
+}
+
+/*
+ * The target's secret from --secret-file (common/secret_file.c) or --secret-env into *out
+ * (NULL for a dry run without one; caller wipes and frees). 0, or -1 after one line.
+ */
+static int replay_secret(const struct replay_args *a, char **out)
+{
+    char what[1100], why[1200];
+
+    *out = NULL;
+    if (a->secret_file != NULL) {
+        snprintf(what, sizeof(what), "--secret-file %s", a->secret_file);
+        *out = secret_file_read(a->secret_file, what, why, sizeof(why));
+        if (*out == NULL) {
+            ctl_err("replay: %s", why);
+            return -1;
+        }
+    } else if (a->secret_env != NULL) {
+        const char *v = getenv(a->secret_env);
         if (v == NULL || v[0] == '\0') {
-            ctl_err("replay: environment variable %s is not set or empty", a.secret_env);
-            goto done;
+            ctl_err("replay: environment variable %s is not set or empty", a->secret_env);
+            return -1;
         }
-        secret = strdup(v);
-    }
-    if (nsecrets > 0 && secret == NULL) {
-        ctl_err("out of memory");
-        goto done;
-    }
-    if (a.cacert != NULL && !a.dry_run) {
-        char terr[512];
-        if (http_client_cacert_check(a.cacert, terr, sizeof(terr)) < 0) {
-            ctl_err("replay: %s", terr);
-            goto done;
+        *out = strdup(v);
+        if (*out == NULL) {
+            ctl_err("out of memory");
+            return -1;
         }
     }
-    rp.to = a.to;
-    rp.cacert = a.cacert;
-    rp.insecure = a.insecure;
-    ret = CTL_FAIL;
-    pg = ctl_pg_connect(ctl);
-    if (pg == NULL)
-        goto done;
-    /* one snapshot for the count and the cursor */
+    return 0;
+}
+
+/* --cacert, when a replay will use it: a readable PEM file. 0, or -1 after one line. */
+static int replay_tls_check(const struct replay_args *a)
+{
+    char terr[512];
+
+    if (a->cacert == NULL || a->dry_run)
+        return 0;
+    if (http_client_cacert_check(a->cacert, terr, sizeof(terr)) < 0) {
+        ctl_err("replay: %s", terr);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Opens one snapshot for the count and the cursor: rp->total, then (unless dry_run) the
+ * cursor the senders are fed from. 0, or -1 after one line.
+ */
+static int replay_open(PGconn *pg, const struct replay_query *q, bool dry_run, struct replay *rp)
+{
+    PGresult *res = NULL;
+    char sql[1024];
+    int ret = -1;
+
     if (!ctl_pg_query(pg, &res, "BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL,
                       0))
         goto done;
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM hookpipe.events WHERE true%s", where);
-    if (!ctl_pg_query(pg, &res, "counting events", sql, nparams, params, 0))
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM hookpipe.events WHERE true%s", q->where);
+    if (!ctl_pg_query(pg, &res, "counting events", sql, q->nparams, q->params, 0))
         goto done;
-    rp.total = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    rp->total = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    if (!dry_run) {
+        snprintf(sql, sizeof(sql),
+                 "DECLARE replay_cursor NO SCROLL CURSOR FOR SELECT id::text,"
+                 " COALESCE(body, payload::text), request_id, body IS NULL"
+                 " FROM hookpipe.events WHERE true%s ORDER BY received_at, id",
+                 q->where);
+        if (!ctl_pg_query(pg, &res, "reading events", sql, q->nparams, q->params, 0))
+            goto done;
+    }
+    ret = 0;
+done:
+    PQclear(res);
+    return ret;
+}
+
+/* libcurl's global state (and SIGPIPE ignored: a closed connection is an error, not a death). */
+static int replay_curl_init(void)
+{
+    char cerr[256];
+
+    signal(SIGPIPE, SIG_IGN);
+    if (http_client_global_init(cerr, sizeof(cerr)) < 0) {
+        ctl_err("replay: %s", cerr);
+        return -1;
+    }
+    return 0;
+}
+
+/* Starts the senders (rp->nsenders asked; as many as started) and, on a terminal, the bar. */
+static void replay_start(struct replay *rp, const char *secret)
+{
+    long want = rp->nsenders;
+
+    rp->secret = secret;
+    rp->tty = isatty(STDERR_FILENO) == 1;
+    rp->started = monotonic_s();
+    pthread_mutex_init(&rp->mu, NULL);
+    pthread_cond_init(&rp->not_empty, NULL);
+    pthread_cond_init(&rp->not_full, NULL);
+    pthread_cond_init(&rp->tick, NULL);
+    for (rp->nsenders = 0; rp->nsenders < want; rp->nsenders++) {
+        if (pthread_create(&rp->senders[rp->nsenders], NULL, replay_sender, rp) != 0) {
+            ctl_err("replay: cannot start a thread");
+            break;
+        }
+    }
+    if (rp->tty && rp->nsenders > 0)
+        rp->progress_started = pthread_create(&rp->progress, NULL, replay_progress, rp) == 0;
+}
+
+/* One fetched row as a job, or NULL when out of memory. */
+static struct replay_job *replay_job_new(PGresult *res, int i)
+{
+    struct replay_job *j = calloc(1, sizeof(*j));
+
+    if (j == NULL || (j->body = malloc((size_t)PQgetlength(res, i, 1) + 1)) == NULL) {
+        replay_job_free(j);
+        return NULL;
+    }
+    snprintf(j->id, sizeof(j->id), "%s", PQgetvalue(res, i, 0));
+    j->len = (size_t)PQgetlength(res, i, 1);
+    memcpy(j->body, PQgetvalue(res, i, 1), j->len + 1);
+    j->request_id = PQgetisnull(res, i, 2) ? NULL : replay_request_id(PQgetvalue(res, i, 2));
+    return j;
+}
+
+/*
+ * Reads the cursor REPLAY_FETCH rows at a time into the queue until it is drained (or a
+ * read fails, or memory runs out), then tells the senders no more is coming.
+ */
+static void replay_feed(struct replay *rp, PGconn *pg)
+{
+    while (rp->nsenders > 0) {
+        PGresult *res = PQexec(pg, "FETCH " REPLAY_STR(REPLAY_FETCH) " FROM replay_cursor");
+        int n;
+        if (!ctl_pg_ok(pg, res, "reading events")) {
+            PQclear(res);
+            break;
+        }
+        n = PQntuples(res);
+        for (int i = 0; i < n; i++) {
+            struct replay_job *j = replay_job_new(res, i);
+            if (j == NULL) {
+                ctl_err("out of memory");
+                n = 0;
+                break;
+            }
+            rp->canonical += PQgetvalue(res, i, 3)[0] == 't';
+            replay_put(rp, j);
+        }
+        PQclear(res);
+        if (n < REPLAY_FETCH)
+            break;
+    }
+    pthread_mutex_lock(&rp->mu);
+    rp->producer_done = true;
+    pthread_cond_broadcast(&rp->not_empty);
+    pthread_mutex_unlock(&rp->mu);
+}
+
+/* Waits for the senders, then stops the progress bar and releases the queue's locks. */
+static void replay_stop(struct replay *rp)
+{
+    for (long i = 0; i < rp->nsenders; i++)
+        pthread_join(rp->senders[i], NULL);
+    pthread_mutex_lock(&rp->mu);
+    rp->finished = true;
+    pthread_cond_signal(&rp->tick);
+    pthread_mutex_unlock(&rp->mu);
+    if (rp->progress_started)
+        pthread_join(rp->progress, NULL);
+    pthread_mutex_destroy(&rp->mu);
+    pthread_cond_destroy(&rp->not_empty);
+    pthread_cond_destroy(&rp->not_full);
+    pthread_cond_destroy(&rp->tick);
+}
+
+/* The summary line on stdout; CTL_OK only when every event got a 2xx. */
+static int replay_summary(struct replay *rp)
+{
+    unsigned long long ok = atomic_load(&rp->ok), failed = atomic_load(&rp->failed);
+    unsigned long long retried = atomic_load(&rp->retried);
+    double el = monotonic_s() - rp->started;
+    char dur[32];
+
+    progress_duration(el, dur, sizeof(dur));
+    printf("replay: %llu of %llu event%s sent to %s: %llu ok, %llu failed, %llu retr%s, %s, "
+           "%.1f/s",
+           ok + failed, rp->total, rp->total == 1 ? "" : "s", rp->to, ok, failed, retried,
+           retried == 1 ? "y" : "ies", dur, el > 0 ? (double)(ok + failed) / el : 0.0);
+    if (rp->canonical > 0)
+        printf("; %llu sent as canonical JSON (no stored body: their event_key differs)",
+               rp->canonical);
+    putchar('\n');
+    return ok == rp->total && failed == 0 ? CTL_OK : CTL_FAIL;
+}
+
+int ctl_replay(const struct ctl *ctl, int argc, char **argv)
+{
+    static struct replay rp; /* large (the queue); one replay per process */
+    struct replay_args a;
+    struct replay_query q;
+    char *secret = NULL;
+    PGconn *pg = NULL;
+    bool curl_ready = false;
+    int ret;
+
+    memset(&rp, 0, sizeof(rp));
+    memset(&q, 0, sizeof(q));
+    ret = replay_options(argc, argv, &a, &rp);
+    if (ret != CTL_OK)
+        return ret;
+    ret = CTL_USAGE;
+    if (replay_where(ctl, &a, &q) < 0 || replay_secret(&a, &secret) < 0 || replay_tls_check(&a) < 0)
+        goto done;
+    ret = CTL_FAIL;
+    pg = ctl_pg_connect(ctl);
+    if (pg == NULL || replay_open(pg, &q, a.dry_run, &rp) < 0)
+        goto done;
     if (a.dry_run) {
         printf("replay (dry run): %llu event%s would be sent to %s\n", rp.total,
                rp.total == 1 ? "" : "s", a.to);
         ret = CTL_OK;
         goto done;
     }
-    snprintf(sql, sizeof(sql),
-             "DECLARE replay_cursor NO SCROLL CURSOR FOR SELECT id::text,"
-             " COALESCE(body, payload::text), request_id, body IS NULL"
-             " FROM hookpipe.events WHERE true%s ORDER BY received_at, id",
-             where);
-    if (!ctl_pg_query(pg, &res, "reading events", sql, nparams, params, 0))
+    if (replay_curl_init() < 0)
         goto done;
-    PQclear(res);
-    res = NULL;
-
-    signal(SIGPIPE, SIG_IGN);
-    {
-        char cerr[256];
-        if (http_client_global_init(cerr, sizeof(cerr)) < 0) {
-            ctl_err("replay: %s", cerr);
-            goto done;
-        }
-        curl_ready = true;
-    }
-    rp.secret = secret;
-    rp.tty = isatty(STDERR_FILENO) == 1;
-    rp.started = monotonic_s();
-    pthread_mutex_init(&rp.mu, NULL);
-    pthread_cond_init(&rp.not_empty, NULL);
-    pthread_cond_init(&rp.not_full, NULL);
-    pthread_cond_init(&rp.tick, NULL);
-    for (; nthreads < concurrency; nthreads++) {
-        if (pthread_create(&threads[nthreads], NULL, replay_sender, &rp) != 0) {
-            ctl_err("replay: cannot start a thread");
-            break;
-        }
-    }
-    if (rp.tty && nthreads > 0)
-        progress_started = pthread_create(&progress, NULL, replay_progress, &rp) == 0;
-    while (nthreads > 0) {
-        int n;
-        res = PQexec(pg, "FETCH 500 FROM replay_cursor");
-        if (!ctl_pg_ok(pg, res, "reading events"))
-            break;
-        n = PQntuples(res);
-        for (int i = 0; i < n; i++) {
-            struct replay_job *j = calloc(1, sizeof(*j));
-            if (j == NULL || (j->body = malloc((size_t)PQgetlength(res, i, 1) + 1)) == NULL) {
-                replay_job_free(j);
-                ctl_err("out of memory");
-                n = 0;
-                break;
-            }
-            snprintf(j->id, sizeof(j->id), "%s", PQgetvalue(res, i, 0));
-            j->len = (size_t)PQgetlength(res, i, 1);
-            memcpy(j->body, PQgetvalue(res, i, 1), j->len + 1);
-            j->request_id =
-                PQgetisnull(res, i, 2) ? NULL : replay_request_id(PQgetvalue(res, i, 2));
-            canonical += PQgetvalue(res, i, 3)[0] == 't';
-            replay_put(&rp, j);
-        }
-        PQclear(res);
-        res = NULL;
-        if (n < REPLAY_FETCH)
-            break;
-    }
-    pthread_mutex_lock(&rp.mu);
-    rp.producer_done = true;
-    pthread_cond_broadcast(&rp.not_empty);
-    pthread_mutex_unlock(&rp.mu);
-    for (long i = 0; i < nthreads; i++)
-        pthread_join(threads[i], NULL);
-    pthread_mutex_lock(&rp.mu);
-    rp.finished = true;
-    pthread_cond_signal(&rp.tick);
-    pthread_mutex_unlock(&rp.mu);
-    if (progress_started)
-        pthread_join(progress, NULL);
-    {
-        unsigned long long ok = atomic_load(&rp.ok), failed = atomic_load(&rp.failed);
-        double el = monotonic_s() - rp.started;
-        char dur[32];
-        progress_duration(el, dur, sizeof(dur));
-        printf("replay: %llu of %llu event%s sent to %s: %llu ok, %llu failed, %llu retr%s, %s, "
-               "%.1f/s",
-               ok + failed, rp.total, rp.total == 1 ? "" : "s", a.to, ok, failed,
-               (unsigned long long)atomic_load(&rp.retried),
-               atomic_load(&rp.retried) == 1 ? "y" : "ies", dur,
-               el > 0 ? (double)(ok + failed) / el : 0.0);
-        if (canonical > 0)
-            printf("; %llu sent as canonical JSON (no stored body: their event_key differs)",
-                   canonical);
-        putchar('\n');
-        ret = ok == rp.total && failed == 0 ? CTL_OK : CTL_FAIL;
-    }
-    pthread_mutex_destroy(&rp.mu);
-    pthread_cond_destroy(&rp.not_empty);
-    pthread_cond_destroy(&rp.not_full);
-    pthread_cond_destroy(&rp.tick);
+    curl_ready = true;
+    replay_start(&rp, secret);
+    replay_feed(&rp, pg);
+    replay_stop(&rp);
+    ret = replay_summary(&rp);
 done:
-    PQclear(res);
     PQfinish(pg);
     if (curl_ready)
         http_client_global_cleanup();
@@ -575,6 +673,6 @@ done:
         explicit_bzero(secret, strlen(secret));
         free(secret);
     }
-    free(like);
+    free(q.like);
     return ret;
 }

@@ -363,6 +363,18 @@ static void test_errors(void)
     fclose(fp);
     snprintf(text, sizeof(text), "[source.a]\nprovider = zoom\n\nsecret_file = %s\n", path);
     CHECK_ERROR(text, 4, "secret_file", "NUL byte");
+    /* empty, from a file or a variable: the same rule as an inline value */
+    snprintf(path, sizeof(path), "%s/empty.txt", tmpdir);
+    fp = fopen(path, "w");
+    fputs("\n", fp);
+    fclose(fp);
+    snprintf(text, sizeof(text), "[source.a]\nprovider = zoom\nsecret_file = %s\n", path);
+    CHECK_ERROR(text, 3, "secret_file", "is empty");
+    setenv("HP_TEST_EMPTY", "", 1);
+    CHECK_ERROR("[source.a]\nprovider = zoom\nsecret_env = HP_TEST_EMPTY\n", 3, "secret_env",
+                "must not be empty");
+    CHECK_ERROR("[source.a]\nprovider = zoom\nsecret = x\noauth_token_ttl_s = 1h\n", 4,
+                "oauth_token_ttl_s", "not a whole number");
 }
 
 /* Files that cannot be read at all: the message names the file and why (there is no line). */
