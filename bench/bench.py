@@ -1,12 +1,14 @@
 """The measuring half of bench/run: given a running redis-server (AOF on), PostgreSQL 15 and
 nginx (started by bench/run), it starts hookpipe-gateway and hookpipe-writer processes with
 generated configs and measures (a) gateway ack throughput/latency vs nginx, (h) the same over
-HTTPS, (b) writer drain vs psql \\copy, (c) end to end, (d) peak RSS; prints the table and
-writes the "bench" section of bench/results.json (bench/plot.py renders RESULTS.md from it).
+HTTPS, (b) writer drain vs psql \\copy, (c) end to end, (w) end to end from one Zoom WebSocket
+subscription, (d) peak RSS; prints the table and writes the "bench" section of
+bench/results.json (bench/plot.py renders RESULTS.md from it).
 
-Ports, configs, daemons, the other processes, the Zoom signer and /proc figures are the
-integration-test harness's (tests/integration/harness): every process started here dies with
-this one (PR_SET_PDEATHSIG) and is killed in `finally`.
+Ports, configs, daemons, the other processes, the Zoom signer, the Zoom WebSocket stand-in
+(harness/zoom_ws.py) and /proc figures are the integration-test harness's
+(tests/integration/harness): every process started here dies with this one (PR_SET_PDEATHSIG)
+and is killed in `finally`.
 """
 
 import argparse
@@ -30,6 +32,9 @@ import zoomgen  # noqa: E402
 SOURCE = "bench"
 SECRET = "bench-secret-0123456789abcdef"
 QUEUE = "hookpipe:events"
+WS_SOURCE = "bench-ws"  # (w): the websocket source's name (its rows' source)
+WS_EVENT = "meeting.participant_joined"
+WS_BODY_BYTES = 668  # (w): the size of zoomgen.body(), the webhook parts' bodies
 
 
 def say(msg):
@@ -88,14 +93,15 @@ class Bench:
     def count_rows(self, db, table="hookpipe.events"):
         return self.pgs.query(db, f"SELECT count(*) FROM {table}")[0][0]
 
-    def config(self, name, gateway=None, writer=None):
-        """Writes tmp/name.ini: the bench source and queue, this run's Redis and PostgreSQL."""
+    def config(self, name, gateway=None, writer=None, sources=None):
+        """Writes tmp/name.ini: the bench source (or sources) and queue, this run's Redis and
+        PostgreSQL."""
         return harness.write_config(
             os.path.join(self.tmp, f"{name}.ini"), log={"level": "warn"},
             gateway={k: v for k, v in (gateway or {}).items() if v is not None},
             redis={"url": self.redis.url, "queue": QUEUE},
             postgres={"conninfo": self.pgs.conninfo(writer.pop("db") if writer else "postgres")},
-            writer=writer, sources={SOURCE: {"provider": "zoom", "secret": SECRET}})
+            writer=writer, sources=sources or {SOURCE: {"provider": "zoom", "secret": SECRET}})
 
     def daemon(self, kind, name, cfg):
         """hookpipe-<kind> of the bench build, logging to tmp/name.log."""
@@ -474,6 +480,152 @@ http {{
                              "ratio": rows / elapsed / copy["rate"], "cpu": cpu,
                              "busy": busy, "total": total, "requests": n_req}
 
+    # ------------------------------------------------------------------ (w) websocket
+    def ws_run(self, nwriters):
+        """One Zoom WebSocket subscription end to end: the stand-in (its own CA, ca_file in the
+        source), a gateway at its defaults with one websocket source (default heartbeat_s and
+        lease_ms) and nwriters writers on a fresh database; once the link is up (its first
+        heartbeat answered) the stand-in sends a.ws_events events as fast as it can on its one
+        connection, and count(*) is polled every 100 ms until every row is there."""
+        from harness.zoom_ws import ZoomStandIn  # python3-websockets
+
+        first_send = {}
+
+        class StandIn(ZoomStandIn):
+            """The stand-in, noting the moment it starts sending (its events built by then):
+            the clock and the CPU count start there, not while it builds the bodies."""
+
+            async def _send_frames(self, *args):
+                first_send["cpu"] = self.bench_snapshot()
+                first_send["t"] = time.time()
+                return await super()._send_frames(*args)
+
+        a = self.a
+        n = a.ws_events
+        db = f"bench_ws_{nwriters}"
+        tag = f"w{nwriters}"
+        self.fresh_db(db)
+        self.r.delete(QUEUE)
+        for key in self.r.scan_iter(f"{QUEUE}:ws:*"):  # the lease and link state of a run before
+            self.r.delete(key)
+        zdir = os.path.join(self.tmp, f"zoom-{tag}")
+        os.makedirs(zdir, exist_ok=True)
+        z = StandIn(zdir).start()
+        gw = None
+        ws = []
+        poller = None
+        polling = threading.Event()
+        samples = []  # (time.time(), rows) each time count(*) changed
+        maxlen = [0]
+        try:
+            ws = self.start_writers(db, nwriters, tag)
+            port, admin = harness.free_port(), harness.free_port()
+            src = {"provider": "zoom", "transport": "websocket",
+                   "subscription_id": z.subscription_id, "client_id": z.client_id,
+                   "client_secret": z.client_secret, "account_id": z.account_id,
+                   "oauth_url": z.oauth_url, "ws_url": z.ws_url, "ca_file": z.ca_file}
+            name = f"gateway-ws-{tag}"
+            cfg = self.config(name, gateway={"listen": f"127.0.0.1:{port}",
+                                             "admin_listen": f"127.0.0.1:{admin}"},
+                              sources={WS_SOURCE: src})
+            gw = self.daemon("gateway", name, cfg).start(wait_port=admin, timeout=20)
+            if not z.wait_up(30):
+                raise SystemExit(f"bench: (w) the gateway's link to the stand-in was not up "
+                                 f"within 30 s; see {self.tmp}/{name}.log")
+            redis_pid = self.redis_pid()
+
+            def pids():
+                return {"gateway": [gw.pid], "redis": [redis_pid],
+                        "writers": [d.pid for d in ws], "postgres": self.pg_pids(),
+                        "standin": [os.getpid()]}
+
+            def poll():
+                conn = self.pgs.connect(db)
+                r = self.redis.client()
+                rows = 0
+                try:
+                    with conn.cursor() as cur:
+                        while polling.is_set():
+                            tick = time.monotonic()
+                            cur.execute("SELECT count(*) FROM hookpipe.events")
+                            got = cur.fetchone()[0]
+                            if got != rows:
+                                rows = got
+                                samples.append((time.time(), rows))
+                            maxlen[0] = max(maxlen[0], r.llen(QUEUE))
+                            time.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
+                finally:
+                    conn.close()
+
+            polling.set()
+            poller = threading.Thread(target=poll, daemon=True)
+            poller.start()
+            say(f"(w) {nwriters} writer(s): the stand-in builds {n:,} events, then sends them "
+                "as fast as it can on its one connection")
+            z.bench_snapshot = lambda: self.cpu_snapshot(pids)
+            cpu_before = self.cpu_snapshot(pids)
+            z.send_burst(n, size=WS_BODY_BYTES, event=WS_EVENT, timeout=60 + n * 0.002)
+            sent = z.sent
+            deadline = time.monotonic() + a.drain_timeout
+            last_change = time.monotonic()
+            seen = 0
+            while time.monotonic() < deadline:
+                rows = samples[-1][1] if samples else 0
+                if rows != seen:
+                    seen, last_change = rows, time.monotonic()
+                if rows >= n or time.monotonic() - last_change > 15:
+                    break
+                time.sleep(0.05)
+            cpu1 = self.cpu_snapshot(pids)
+            polling.clear()
+            poller.join(5)
+            m = harness.metrics(admin)
+            messages = int(harness.metric(m, "hookpipe_gateway_ws_messages_total",
+                                          source=WS_SOURCE))
+            rejected = int(sum(v for k, v in m.items()
+                               if k.startswith("hookpipe_gateway_ws_rejected_total{")
+                               and f'source="{WS_SOURCE}"' in k))
+            rows, keys = self.pgs.query(
+                db, "SELECT count(*), count(DISTINCT event_key) FROM hookpipe.events "
+                    "WHERE source = %s", (WS_SOURCE,))[0]
+            dead = self.count_rows(db, "hookpipe.dead_letters")
+            connections = len(z.intervals)
+        finally:
+            polling.clear()
+            if poller is not None:
+                poller.join(5)
+            for d in ws:
+                self.stop(d)
+            if gw is not None:
+                self.stop(gw)
+            z.stop()
+        taken = sum(1 for _, _, up in sent if up)
+        if "t" not in first_send:  # the stand-in changed: from before it built the events
+            self.notes.append("(w) the stand-in's send start was not seen: CPU counted from "
+                              "before it built the events, time from its first send's log")
+        cpu0 = first_send.get("cpu", cpu_before)
+        t_first, t_sent = first_send.get("t", sent[0][0]), sent[-1][0]
+        t_row = samples[-1][0] if samples else t_first
+        cpu = {}
+        for name, now in cpu1[0].items():
+            was = cpu0[0].get(name, {})
+            cpu[name] = sum(t - was.get(p, 0) for p, t in now.items())
+        if rows < n:
+            self.notes.append(f"(w) {nwriters} writer(s): {rows:,} of {n:,} rows")
+        return {"events": n, "sent": len(sent), "taken": taken, "rows": rows, "keys": keys,
+                "dead": dead, "messages": messages, "rejected": rejected,
+                "connections": connections, "send_seconds": t_sent - t_first,
+                "sent_rate": len(sent) / max(t_sent - t_first, 1e-9),
+                "seconds": t_row - t_first, "rate": rows / max(t_row - t_first, 1e-9),
+                "drain_after_send": t_row - t_sent, "max_llen": maxlen[0], "cpu": cpu,
+                "busy": cpu1[1] - cpu0[1]}
+
+    def bench_ws(self):
+        res = {}
+        for w in self.a.ws_writers:
+            res[f"w{w}"] = self.ws_run(w)
+        self.results["w"] = res
+
     # ------------------------------------------------------------------ run
     def run(self):
         try:
@@ -485,6 +637,8 @@ http {{
                 self.bench_drain()
             if "c" in self.a.parts:
                 self.bench_e2e()
+            if "w" in self.a.parts:
+                self.bench_ws()
             self.results["gw_hwm_kb"] = self.gw_hwm_kb
             self.results["writer_hwm_kb"] = self.writer_hwm_kb
         finally:
@@ -592,6 +746,35 @@ def figures(a, res):
                 F("c.cpu.available", cores * r["seconds"], "s"),
                 F("c.cpu_bound", bound, "events/s"),
                 F("c.cpu_bound_fraction", r["rate"] / bound if bound else 0, "ratio")]
+    for k, x in sorted(res.get("w", {}).items()):
+        # one Zoom WebSocket subscription (one connection) end to end, per writers count
+        how = {"writers": int(k[1:]), "connections": 1}
+        n = x["events"]
+        ok = (x["taken"] == n and x["rows"] == n and x["keys"] == n and x["dead"] == 0
+              and x["rejected"] == 0 and x["messages"] == n)
+        out += [
+            F(f"w.{k}.rate", x["rate"], "events/s", how),
+            F(f"w.{k}.sent_rate", x["sent_rate"], "events/s", how),
+            F(f"w.{k}.sent", x["taken"], "count", how),
+            F(f"w.{k}.rows", x["rows"], "count", how, f"rows = sent = {n:,}", ok),
+            F(f"w.{k}.dead_letters", x["dead"], "count", how),
+            F(f"w.{k}.rejected", x["rejected"], "count", how),
+            F(f"w.{k}.connections", x["connections"], "count", how),
+            F(f"w.{k}.seconds", x["seconds"], "s", how),
+            F(f"w.{k}.drain_after_send", x["drain_after_send"], "s", how),
+            F(f"w.{k}.max_queue_length", x["max_llen"], "count", how),
+        ]
+        stored = max(x["rows"], 1)
+        spent = dict(x["cpu"], machine=x["busy"])
+        for part in plot.WS_CPU_PARTS:
+            out.append(F(f"w.{k}.cpu_per_event.{part}", spent.get(part, 0.0) * 1e6 / stored,
+                         "µs", how))
+    if "c" in res and res.get("w"):
+        # like with like: the (w) run with as many writers as (c) had, else the most writers
+        same = f"w{a.e2e_writers}"
+        k = same if same in res["w"] else max(res["w"], key=lambda x: int(x[1:]))
+        out.append(F("w.ratio", res["w"][k]["rate"] / res["c"]["rate"], "ratio",
+                     {"writers": int(k[1:]), "c_writers": a.e2e_writers}, "(info)"))
     if res.get("gw_hwm_kb"):
         out.append(F("d.gateway_peak_rss", res["gw_hwm_kb"] / 1024, "MB", None, "<= 32 MB",
                      res["gw_hwm_kb"] <= 32 * 1024))
@@ -645,7 +828,7 @@ def main():
     ap.add_argument("--pg-port", type=int, required=True)
     ap.add_argument("--pg-bin", default="/usr/lib/postgresql/15/bin")
     ap.add_argument("--nginx-port", type=int, required=True)
-    ap.add_argument("--parts", default="ahbc")
+    ap.add_argument("--parts", default="ahbcw")
     ap.add_argument("--tuned-workers", default="2",
                     help="comma-separated workers values run beside the default in (a)")
     ap.add_argument("--results", help="write the bench section of this results.json")
@@ -658,6 +841,8 @@ def main():
         a.warmup, a.ack_seconds, a.e2e_seconds, a.envelopes, a.pool = 1, 3, 8, 20000, 20000
     else:
         a.warmup, a.ack_seconds, a.e2e_seconds, a.envelopes, a.pool = 2, 10, 30, 200000, 50000
+    a.ws_events = 20000 if a.quick else 200000  # (w): events the stand-in sends per run
+    a.ws_writers = [1, 2]  # (w): writers counts measured (1; 2 beside it, labelled, as (c))
     a.drain_timeout = 300
     section = results.run_facts(a.source, a.quick)
     section["parts"] = a.parts
@@ -669,6 +854,7 @@ def main():
         "pool_requests": a.pool, "tuned_workers": a.tuned_workers, "envelopes": a.envelopes,
         "writer_batch_size": 1000, "writer_flush_interval_ms": 100, "e2e_s": a.e2e_seconds,
         "e2e_requests": a.e2e_seconds * a.e2e_rate_cap, "e2e_writers": a.e2e_writers,
+        "ws_events": a.ws_events, "ws_writers": a.ws_writers, "ws_body_bytes": WS_BODY_BYTES,
     }
     section["load_average_before"] = results.load_average()
     section["busy_before"] = busy_processes()

@@ -33,6 +33,10 @@ CPU_LABELS = {"gateway": "hookpipe-gateway", "redis": "redis-server",
               "wrk": "wrk (load generator)", "sum": "sum of the above",
               "rest": "rest of the machine (kernel threads, softirq, other processes)"}
 
+# (w)'s CPU per event: the parts measured, in order ("standin": the bench's own Python
+# process, which runs the Zoom stand-in; "machine": the machine's busy time, /proc/stat).
+WS_CPU_PARTS = ("gateway", "standin", "redis", "writers", "postgres", "machine")
+
 H_CONNECTION = {"keepalive": "keep-alive", "close": "new connection per request"}
 
 
@@ -64,7 +68,8 @@ def verdict(figs):
 
 
 # The rows of the Figures table: (label, [figure ids]); "tuned" and "https" stand for the rows
-# of the tuned workers values and of the HTTPS runs the section has.
+# of the tuned workers values and of the HTTPS runs the section has, "ws" those of the (w) runs
+# (one per writers count).
 FIGURE_ROWS = [
     ("(a) gateway acks/s (default workers)", ["a.gateway.acks"]),
     ("(a) gateway latency p50 / p99", ["a.gateway.p50", "a.gateway.p99"]),
@@ -95,6 +100,7 @@ FIGURE_ROWS = [
     ("(c) drain time after wrk stopped", ["c.drain_after_wrk"]),
     ("(c) 200s / non-200s / rows / dead letters",
      ["c.answers_200", "c.answers_other", "c.rows", "c.dead_letters"]),
+    "ws",
     ("(d) gateway peak RSS (VmHWM, max)", ["d.gateway_peak_rss"]),
     ("(d) writer peak RSS (VmHWM, max)", ["d.writer_peak_rss"]),
 ]
@@ -120,6 +126,30 @@ def figure_rows(section):
                          (f"{what}: p99 gateway / nginx",
                           [f"h.{k}.gateway.p99", f"h.{k}.nginx.p99"]),
                          (f"{what}: ratio", [fid])]
+        elif row == "ws":
+            for fid in sorted((f for f in fig if f.startswith("w.w") and f.endswith(".rate")),
+                              key=lambda f: int(f.split(".")[1][1:])):
+                k = fid.split(".")[1]
+                nw = fig[fid]["settings"]["writers"]
+                what = f"(w) WebSocket, {nw} writer{'s' if nw > 1 else ''}"
+                rows += [(f"{what}: events/s into PostgreSQL (one connection)", [fid]),
+                         (f"{what}: stand-in send rate events/s", [f"w.{k}.sent_rate"]),
+                         (f"{what}: sent / rows / dead letters / rejected",
+                          [f"w.{k}.sent", f"w.{k}.rows", f"w.{k}.dead_letters",
+                           f"w.{k}.rejected"]),
+                         (f"{what}: largest queue length (LLEN / 100 ms)",
+                          [f"w.{k}.max_queue_length"]),
+                         (f"{what}: drain time after the last send", [f"w.{k}.drain_after_send"]),
+                         (f"{what}: gateway CPU per event", [f"w.{k}.cpu_per_event.gateway"]),
+                         (f"{what}: CPU/event stand-in / Redis / writers / PG / machine",
+                          [f"w.{k}.cpu_per_event.{p}" for p in WS_CPU_PARTS[1:]])]
+            if "w.ratio" in fig:
+                nw = fig["w.ratio"]["settings"]["writers"]
+                nc = fig["w.ratio"]["settings"]["c_writers"]
+                each = (f"{nw} writer{'s' if nw > 1 else ''} each" if nw == nc
+                        else f"{nw} writer(s) vs {nc}")
+                rows.append((f"(w) ratio websocket / webhook end to end (events/s, {each})",
+                             ["w.ratio"]))
         else:
             rows.append(row)
     return [(label, ids) for label, ids in rows if all(i in fig for i in ids)]
@@ -245,8 +275,26 @@ def bench_md(section):
         "from wrk start to the last row landing); the \\copy ceiling of the same number of rows "
         "right after, as in (b). CPU: utime + stime from /proc of each process (PostgreSQL: the "
         "postmaster and all its children; wrk: its rusage), the machine's from /proc/stat.",
-        "- (d) VmHWM from /proc/PID/status: the largest of the gateway processes of (a), (h) "
-        "and (c); the largest of all writer processes in (b)-(c).",
+    ]
+    ws = any(f.startswith("w.") for f in by_id(section))
+    if ws:
+        md += [
+            "- (w) one Zoom WebSocket subscription: the Python stand-in "
+            "(tests/integration/harness/zoom_ws.py: token endpoint and wss:// socket, TLS from a "
+            "CA made per run, given as `ca_file`) in the bench's own process; a gateway at its "
+            "defaults with one `transport = websocket` source (default `heartbeat_s` 30, "
+            "`lease_ms` 10000) and 1 writer (2 beside it, labelled), each on a fresh database. "
+            "Once the link is up (its first heartbeat answered) the stand-in builds "
+            f"{s['ws_events']:,} distinct `meeting.participant_joined` bodies of "
+            f"{s['ws_body_bytes']} bytes (the size of (a)-(c)'s), then sends them as fast as "
+            "it can on its one connection; events/s = rows / (time from the first send to the "
+            "last row seen, count(*) polled every 100 ms). CPU as in (c), from the first send "
+            "to the last row; the stand-in's is the bench process's.",
+        ]
+    md += [
+        "- (d) VmHWM from /proc/PID/status: the largest of the gateway processes of (a), (h)"
+        + (", (c) and (w); the largest of all writer processes in (b)-(c) and (w)." if ws else
+           " and (c); the largest of all writer processes in (b)-(c)."),
         "",
     ]
     for when, key in (("the run started", "busy_before"), ("it ended", "busy_after")):
@@ -363,6 +411,8 @@ def draw_throughput(plt, fig_, path):
         ("c.rate", "(c) end to end events/s", "tab:orange"),
         ("c.copy.rate", "(c) psql \\copy (ceiling)", "tab:gray"),
         ("c.gateway.acks", "(c) gateway acks/s during (c)", "tab:blue"),
+        ("w.w1.rate", "(w) websocket, 1 writer: events/s", "tab:red"),
+        ("w.w2.rate", "(w) websocket, 2 writers: events/s", "tab:red"),
     ) if k in fig_]
     if not tp:
         return False

@@ -26,12 +26,23 @@
 #define CONFIG_CREDENTIAL_MAX 256   /* basic_user + basic_password, oauth id + secret */
 #define CONFIG_HEADER_VALUE_MAX 480 /* header_value, verification_token */
 
+/* [source.NAME] transport: how its events arrive. */
+enum config_transport {
+    CONFIG_TRANSPORT_WEBHOOK,   /* POSTed to /hooks/NAME (the default) */
+    CONFIG_TRANSPORT_WEBSOCKET, /* read from a Zoom WebSocket subscription the gateway opens */
+};
+
+/* [source.NAME] oauth_grant of a websocket source: the token request's grant_type. */
+#define CONFIG_GRANT_ACCOUNT "account_credentials"
+#define CONFIG_GRANT_CLIENT "client_credentials"
+
 struct config_source {
-    char *name;            /* [source.NAME]: [A-Za-z0-9_-]{1,64}, its URL is /hooks/NAME */
-    char *provider;        /* "zoom" (the only provider so far) */
-    char *secret;          /* current secret (from secret, secret_file or secret_env) */
-    char *secret_previous; /* also accepted while rotating; NULL when unset */
-    unsigned auth;         /* CONFIG_AUTH_* bits; CONFIG_AUTH_SIGNATURE when auth is unset */
+    char *name;     /* [source.NAME]: [A-Za-z0-9_-]{1,64}, its URL is /hooks/NAME */
+    char *provider; /* "zoom" (the only provider so far) */
+    enum config_transport transport; /* webhook: the keys below; websocket: the ws_ block */
+    char *secret;                    /* current secret (from secret, secret_file or secret_env) */
+    char *secret_previous;           /* also accepted while rotating; NULL when unset */
+    unsigned auth; /* CONFIG_AUTH_* bits; CONFIG_AUTH_SIGNATURE when auth is unset */
     /* each of the following is NULL when unset; a _previous is accepted while rotating */
     char *basic_user;                   /* basic: the user name */
     char *basic_user_previous;          /* basic: the user paired with basic_password_previous */
@@ -48,7 +59,18 @@ struct config_source {
     char *oauth_client_secret_previous; /* bearer: its tokens and credentials still accepted */
     long oauth_token_ttl_s;             /* bearer: lifetime of an issued token */
     struct cidr_list allow_from;        /* client addresses allowed to deliver; empty = any */
-    int line;                           /* line of the section header, for messages */
+    /* transport = websocket (docs/websocket.md); NULL when unset */
+    char *subscription_id; /* the subscriptionId of the app's WebSocket endpoint URL */
+    char *client_id;       /* the app's OAuth client id */
+    char *client_secret;   /* its secret (secret-bearing) */
+    char *account_id;      /* account_credentials: the account the token is for */
+    char *oauth_grant;     /* CONFIG_GRANT_ACCOUNT or CONFIG_GRANT_CLIENT */
+    char *oauth_url;       /* Zoom's token endpoint */
+    char *ws_url;          /* Zoom's WebSocket endpoint, without the query */
+    long heartbeat_s;      /* a heartbeat this often; silence for twice this: the link is dead */
+    long lease_ms;         /* the Redis lease that makes one gateway worker the holder */
+    char *ca_file;         /* PEM bundle for both TLS peers; NULL = the system's CAs */
+    int line;              /* line of the section header, for messages */
 };
 
 struct config_gateway {

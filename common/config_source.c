@@ -8,6 +8,7 @@
 #include "config_parse.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,12 +19,13 @@
 #include "secret_file.h"
 
 enum source_type {
-    SOURCE_PROVIDER, /* a provider name ("zoom") */
-    SOURCE_AUTH,     /* auth mode names -> CONFIG_AUTH_* bits (unsigned) */
-    SOURCE_CIDR,     /* a CIDR list (struct cidr_list) */
-    SOURCE_LONG,     /* a whole number within min..max (long) */
-    SOURCE_STRING,   /* a non-empty string (char *) */
-    SOURCE_SECRET,   /* the same, as KEY, KEY_file or KEY_env; unread under no_secrets */
+    SOURCE_PROVIDER,  /* a provider name ("zoom") */
+    SOURCE_TRANSPORT, /* webhook or websocket (enum config_transport) */
+    SOURCE_AUTH,      /* auth mode names -> CONFIG_AUTH_* bits (unsigned) */
+    SOURCE_CIDR,      /* a CIDR list (struct cidr_list) */
+    SOURCE_LONG,      /* a whole number within min..max (long) */
+    SOURCE_STRING,    /* a non-empty string (char *) */
+    SOURCE_SECRET,    /* the same, as KEY, KEY_file or KEY_env; unread under no_secrets */
 };
 
 /* The keys, in the order of the table (and of docs/configuration.md). */
@@ -48,7 +50,25 @@ enum source_key_id {
     SK_OAUTH_SECRET_PREVIOUS,
     SK_TTL,
     SK_ALLOW_FROM,
+    SK_TRANSPORT,
+    SK_SUBSCRIPTION_ID,
+    SK_CLIENT_ID,
+    SK_CLIENT_SECRET,
+    SK_ACCOUNT_ID,
+    SK_OAUTH_GRANT,
+    SK_OAUTH_URL,
+    SK_WS_URL,
+    SK_HEARTBEAT,
+    SK_LEASE,
+    SK_CA_FILE,
     NSOURCE_KEYS
+};
+
+/* Which transport a key belongs to: any other is a config error on the source. */
+enum source_wire {
+    WIRE_WEBHOOK,   /* the keys of a webhook source (zero: the table's default) */
+    WIRE_WEBSOCKET, /* the keys of a websocket source */
+    WIRE_ANY,       /* provider, transport */
 };
 _Static_assert(SK_BASIC_USER_PREVIOUS == SK_BASIC_USER + 2 &&
                    SK_BASIC_PASSWORD_PREVIOUS == SK_BASIC_PASSWORD + 2 &&
@@ -68,6 +88,7 @@ struct source_key {
     enum source_key_id needs; /* a _previous: the key it is accepted with (SK_NONE: none) */
     long min, max;            /* SOURCE_LONG bounds */
     const char *def;          /* applied when the source is created; NULL = none */
+    enum source_wire wire;    /* the transport whose sources may set it */
 };
 
 #define REQUIRED true /* see source_key.required */
@@ -75,18 +96,25 @@ struct source_key {
 #define SRC_FIELD(f) offsetof(struct config_source, f)
 #define SRC_KEY(key, type, field, mode, required, needs)                                           \
     {                                                                                              \
-        key, type, SRC_FIELD(field), mode, required, needs, 0, 0, NULL                             \
+        key, type, SRC_FIELD(field), mode, required, needs, 0, 0, NULL, WIRE_WEBHOOK               \
     }
 #define SRC_SECRET(key, field, mode, required, needs)                                              \
     SRC_KEY(key, SOURCE_SECRET, field, mode, required, needs)
 #define SRC_STRING(key, field, mode, required, needs)                                              \
     SRC_KEY(key, SOURCE_STRING, field, mode, required, needs)
+/* A key of websocket sources: required ones are checked by config_validate_websocket. */
+#define SRC_WS(key, type, field, min, max, def)                                                    \
+    {                                                                                              \
+        key, type, SRC_FIELD(field), 0, OPTIONAL, SK_NONE, min, max, def, WIRE_WEBSOCKET           \
+    }
 
 static const struct source_key source_keys[NSOURCE_KEYS] = {
-    [SK_PROVIDER] = SRC_KEY("provider", SOURCE_PROVIDER, provider, 0, REQUIRED, SK_NONE),
+    [SK_PROVIDER] = {"provider", SOURCE_PROVIDER, SRC_FIELD(provider), 0, REQUIRED, SK_NONE, 0, 0,
+                     NULL, WIRE_ANY},
     [SK_SECRET] = SRC_SECRET("secret", secret, 0, REQUIRED, SK_NONE),
     [SK_SECRET_PREVIOUS] = SRC_SECRET("secret_previous", secret_previous, 0, OPTIONAL, SK_SECRET),
-    [SK_AUTH] = {"auth", SOURCE_AUTH, SRC_FIELD(auth), 0, OPTIONAL, SK_NONE, 0, 0, "signature"},
+    [SK_AUTH] = {"auth", SOURCE_AUTH, SRC_FIELD(auth), 0, OPTIONAL, SK_NONE, 0, 0, "signature",
+                 WIRE_WEBHOOK},
     [SK_BASIC_USER] = SRC_STRING("basic_user", basic_user, CONFIG_AUTH_BASIC, REQUIRED, SK_NONE),
     [SK_BASIC_PASSWORD] =
         SRC_SECRET("basic_password", basic_password, CONFIG_AUTH_BASIC, REQUIRED, SK_NONE),
@@ -114,8 +142,22 @@ static const struct source_key source_keys[NSOURCE_KEYS] = {
         SRC_SECRET("oauth_client_secret_previous", oauth_client_secret_previous, CONFIG_AUTH_BEARER,
                    OPTIONAL, SK_OAUTH_SECRET),
     [SK_TTL] = {"oauth_token_ttl_s", SOURCE_LONG, SRC_FIELD(oauth_token_ttl_s), CONFIG_AUTH_BEARER,
-                OPTIONAL, SK_NONE, 60, 86400, "3600"},
+                OPTIONAL, SK_NONE, 60, 86400, "3600", WIRE_WEBHOOK},
     [SK_ALLOW_FROM] = SRC_KEY("allow_from", SOURCE_CIDR, allow_from, 0, OPTIONAL, SK_NONE),
+    [SK_TRANSPORT] = {"transport", SOURCE_TRANSPORT, SRC_FIELD(transport), 0, OPTIONAL, SK_NONE, 0,
+                      0, "webhook", WIRE_ANY},
+    [SK_SUBSCRIPTION_ID] = SRC_WS("subscription_id", SOURCE_STRING, subscription_id, 0, 0, NULL),
+    [SK_CLIENT_ID] = SRC_WS("client_id", SOURCE_STRING, client_id, 0, 0, NULL),
+    [SK_CLIENT_SECRET] = SRC_WS("client_secret", SOURCE_SECRET, client_secret, 0, 0, NULL),
+    [SK_ACCOUNT_ID] = SRC_WS("account_id", SOURCE_STRING, account_id, 0, 0, NULL),
+    [SK_OAUTH_GRANT] =
+        SRC_WS("oauth_grant", SOURCE_STRING, oauth_grant, 0, 0, CONFIG_GRANT_ACCOUNT),
+    [SK_OAUTH_URL] =
+        SRC_WS("oauth_url", SOURCE_STRING, oauth_url, 0, 0, "https://zoom.us/oauth/token"),
+    [SK_WS_URL] = SRC_WS("ws_url", SOURCE_STRING, ws_url, 0, 0, "wss://ws.zoom.us/ws"),
+    [SK_HEARTBEAT] = SRC_WS("heartbeat_s", SOURCE_LONG, heartbeat_s, 1, 3600, "30"),
+    [SK_LEASE] = SRC_WS("lease_ms", SOURCE_LONG, lease_ms, 1000, 600000, "10000"),
+    [SK_CA_FILE] = SRC_WS("ca_file", SOURCE_STRING, ca_file, 0, 0, NULL),
 };
 
 /* Where each key of one source was set (0 = unset), so validation can name the line. */
@@ -249,6 +291,16 @@ static int config_source_set(struct config_parse *p, struct config_source *src,
         break;
     case SOURCE_AUTH:
         return config_source_auth(p, name, value, field);
+    case SOURCE_TRANSPORT:
+        if (strcmp(value, "webhook") == 0)
+            *(enum config_transport *)field = CONFIG_TRANSPORT_WEBHOOK;
+        else if (strcmp(value, "websocket") == 0)
+            *(enum config_transport *)field = CONFIG_TRANSPORT_WEBSOCKET;
+        else {
+            config_error(p, name, "unknown transport \"%s\" (webhook, websocket)", value);
+            return -1;
+        }
+        return 0;
     case SOURCE_CIDR:
         if (cidr_list_parse(value, field, why, sizeof(why)) < 0) {
             config_error(p, name, "%s", why);
@@ -521,12 +573,108 @@ static int config_validate_auth(struct config_parse *p, const struct config_sour
     return 0;
 }
 
+/* Whether url starts with one of the schemes (each "name://"), followed by a host. */
+static bool config_url_scheme_ok(const char *url, const char *const *schemes)
+{
+    for (; *schemes != NULL; schemes++) {
+        size_t n = strlen(*schemes);
+        if (strncmp(url, *schemes, n) == 0 && url[n] != '\0' && url[n] != '/')
+            return true;
+    }
+    return false;
+}
+
+/* Whether s is all visible ASCII (a URL query value may still need escaping; no space). */
+static bool config_visible_ok(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * A websocket source: no key of the webhook transport, every key the subscription needs,
+ * URLs of the right scheme, a readable ca_file (so --check-config finds a missing one
+ * without connecting).
+ */
+static int config_validate_websocket(struct config_parse *p, const struct config_source *src,
+                                     const struct source_draft *d)
+{
+    static const char *const https[] = {"https://", "http://", NULL};
+    static const char *const wss[] = {"wss://", "ws://", NULL};
+    static const enum source_key_id needed[] = {SK_SUBSCRIPTION_ID, SK_CLIENT_ID, SK_CLIENT_SECRET};
+    bool account = strcmp(src->oauth_grant, CONFIG_GRANT_ACCOUNT) == 0;
+    FILE *fp;
+
+    for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
+        const struct source_key *k = &source_keys[needed[i]];
+        if (d->line[needed[i]] == 0 && !(k->type == SOURCE_SECRET && p->no_secrets))
+            return config_source_fail(p, src->line, k->key, src,
+                                      "transport = websocket needs it (see docs/websocket.md)");
+    }
+    if (!account && strcmp(src->oauth_grant, CONFIG_GRANT_CLIENT) != 0)
+        return config_source_fail(p, d->line[SK_OAUTH_GRANT], "oauth_grant", src,
+                                  "must be account_credentials or client_credentials");
+    if (account && src->account_id == NULL)
+        return config_source_fail(p, src->line, "account_id", src,
+                                  "oauth_grant = account_credentials needs it");
+    if (!account && src->account_id != NULL)
+        return config_source_fail(p, d->line[SK_ACCOUNT_ID], "account_id", src,
+                                  "is only sent with oauth_grant = account_credentials");
+    if (!config_url_scheme_ok(src->oauth_url, https) || !config_visible_ok(src->oauth_url))
+        return config_source_fail(p, d->line[SK_OAUTH_URL], "oauth_url", src,
+                                  "must be an https:// (or http://) URL");
+    if (!config_url_scheme_ok(src->ws_url, wss) || !config_visible_ok(src->ws_url) ||
+        strchr(src->ws_url, '#') != NULL)
+        return config_source_fail(p, d->line[SK_WS_URL], "ws_url", src,
+                                  "must be a wss:// (or ws://) URL without a fragment");
+    if (!config_visible_ok(src->subscription_id) || !config_visible_ok(src->client_id) ||
+        strchr(src->client_id, ':') != NULL)
+        return config_source_fail(p, d->line[SK_CLIENT_ID], "client_id", src,
+                                  "client_id and subscription_id must be visible ASCII, and "
+                                  "client_id has no ':' (RFC 7617)");
+    if (src->ca_file != NULL) {
+        fp = fopen(src->ca_file, "r");
+        if (fp == NULL)
+            return config_source_fail(p, d->line[SK_CA_FILE], "ca_file", src, strerror(errno));
+        fclose(fp);
+    }
+    return 0;
+}
+
+/* The keys set on src that its transport does not use. */
+static int config_validate_wire(struct config_parse *p, const struct config_source *src,
+                                const struct source_draft *d)
+{
+    enum source_wire own =
+        src->transport == CONFIG_TRANSPORT_WEBSOCKET ? WIRE_WEBSOCKET : WIRE_WEBHOOK;
+    char why[CONFIG_ERR_LEN];
+
+    for (size_t i = 0; i < NSOURCE_KEYS; i++) {
+        const struct source_key *k = &source_keys[i];
+        if (d->line[i] == 0 || k->wire == WIRE_ANY || k->wire == own)
+            continue;
+        snprintf(why, sizeof(why), "%s%sbelongs to transport = %s, not %s",
+                 k->type == SOURCE_SECRET ? k->key : "", k->type == SOURCE_SECRET ? " " : "",
+                 k->wire == WIRE_WEBSOCKET ? "websocket" : "webhook",
+                 own == WIRE_WEBSOCKET ? "websocket" : "webhook");
+        return config_source_fail(p, d->line[i], config_source_filed(k), src, why);
+    }
+    return 0;
+}
+
 int config_source_validate(struct config_parse *p, size_t i)
 {
     struct config_source *src = &p->cfg->sources[i];
 
     if (src->provider == NULL)
         return config_source_fail(p, src->line, "provider", src, "needs provider = zoom");
+    if (config_validate_wire(p, src, &p->drafts[i]) < 0)
+        return -1;
+    if (src->transport == CONFIG_TRANSPORT_WEBSOCKET)
+        return config_validate_websocket(p, src, &p->drafts[i]);
     if (src->secret == NULL && !p->no_secrets)
         return config_source_fail(p, src->line, "secret", src,
                                   "has no secret (set secret, secret_file or secret_env)");
@@ -539,7 +687,8 @@ void config_source_free(struct config_source *src)
     for (size_t i = 0; i < NSOURCE_KEYS; i++) {
         const struct source_key *k = &source_keys[i];
         void *field = config_source_field(src, k);
-        char *str = k->type == SOURCE_CIDR || k->type == SOURCE_LONG || k->type == SOURCE_AUTH
+        char *str = k->type == SOURCE_CIDR || k->type == SOURCE_LONG || k->type == SOURCE_AUTH ||
+                            k->type == SOURCE_TRANSPORT
                         ? NULL
                         : *(char **)field;
         if (k->type == SOURCE_CIDR)

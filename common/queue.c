@@ -22,6 +22,12 @@ void queue_key(char *out, size_t cap, const char *queue, enum queue_key_kind kin
     case QUEUE_KEY_WRITERS:
         snprintf(out, cap, "%s:writers", queue);
         break;
+    case QUEUE_KEY_WS_STATE:
+        snprintf(out, cap, "%s:ws:%s", queue, name);
+        break;
+    case QUEUE_KEY_WS_LEASE:
+        snprintf(out, cap, "%s:ws:%s:lease", queue, name);
+        break;
     }
 }
 
@@ -113,6 +119,42 @@ const char queue_script_gauges[] = "local out = {redis.call('LLEN', KEYS[1])}\n"
                                    "end\n"
                                    "return out\n";
 
+/* The WebSocket subscription scripts (see queue.h): the lease, and the gap item it pushes. */
+const char queue_script_ws_renew[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], 'alive_us', ARGV[3]) end\n"
+    "if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], 'heartbeat_us', ARGV[4]) end\n"
+    "return 1\n";
+
+/* PEXPIRE first: a write that is no deny-oom command, so the script runs at maxmemory and
+ * only its LPUSH can fail there (the whole script then fails, and is retried) */
+const char queue_script_ws_connected[] =
+    "if redis.call('GET', KEYS[3]) ~= ARGV[1] then return -1 end\n"
+    "redis.call('PEXPIRE', KEYS[3], ARGV[4])\n"
+    "local alive = redis.call('HGET', KEYS[2], 'alive_us')\n"
+    "local gap = 0\n"
+    "if alive and tonumber(alive) < tonumber(ARGV[2]) then\n"
+    "  local reason = redis.call('HGET', KEYS[2], 'down_reason') or 'holder_lost'\n"
+    "  redis.call('LPUSH', KEYS[1], 'HPG1 ' .. ARGV[3] .. ' ' .. alive .. ' ' .. ARGV[2] .. ' ' "
+    "..\n"
+    "             reason .. ' ' .. ARGV[1] .. '\\n')\n"
+    "  gap = tonumber(ARGV[2]) - tonumber(alive)\n"
+    "end\n"
+    "redis.call('HSET', KEYS[2], 'holder', ARGV[1], 'connected_us', ARGV[2], 'alive_us', ARGV[2],\n"
+    "           'heartbeat_us', ARGV[2])\n"
+    "redis.call('HDEL', KEYS[2], 'down_reason')\n"
+    "return gap\n";
+
+const char queue_script_ws_down[] =
+    "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end\n"
+    "if ARGV[2] ~= '' then\n"
+    "  redis.call('HSET', KEYS[1], 'alive_us', ARGV[2], 'down_reason', ARGV[3])\n"
+    "  redis.call('HDEL', KEYS[1], 'connected_us')\n"
+    "end\n"
+    "if ARGV[4] == '1' then redis.call('DEL', KEYS[2]) end\n"
+    "return 1\n";
+
 const struct queue_script queue_scripts[] = {
     {"claim", queue_script_claim},
     {"recover", queue_script_recover},
@@ -120,5 +162,8 @@ const struct queue_script queue_scripts[] = {
     {"release", queue_script_release},
     {"bye", queue_script_bye},
     {"gauges", queue_script_gauges},
+    {"ws_renew", queue_script_ws_renew},
+    {"ws_connected", queue_script_ws_connected},
+    {"ws_down", queue_script_ws_down},
     {NULL, NULL},
 };

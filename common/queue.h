@@ -10,6 +10,8 @@
  *   Q:processing:N      N's claimed items, oldest at the left (FIFO order kept)
  *   Q:writer:N          N's heartbeat (SET … EX heartbeat_ttl_s)
  *   Q:writers           set of writer names that may own a processing list
+ *   Q:ws:S              hash: WebSocket subscription S's state, written by its holder
+ *   Q:ws:S:lease        string with PX: the holder id of S's lease
  */
 #ifndef HOOKPIPE_QUEUE_H
 #define HOOKPIPE_QUEUE_H
@@ -24,13 +26,17 @@ enum queue_key_kind {
     QUEUE_KEY_PROCESSING, /* Q:processing:N */
     QUEUE_KEY_HEARTBEAT,  /* Q:writer:N */
     QUEUE_KEY_WRITERS,    /* Q:writers */
+    QUEUE_KEY_WS_STATE,   /* Q:ws:S (name: the source S) */
+    QUEUE_KEY_WS_LEASE,   /* Q:ws:S:lease (name: the source S) */
 };
 
 /*
  * Writes the key of kind for queue and writer name (ignored by QUEUE_KEY_QUEUE and
- * QUEUE_KEY_WRITERS) into out, cut to cap - 1 bytes. With name "" a per-writer kind
- * gives the prefix its keys share ("Q:processing:"), for a SCAN. The one place a key
- * name is made: these names are a contract with running writers of other versions.
+ * QUEUE_KEY_WRITERS; the source name for the QUEUE_KEY_WS_ kinds) into out, cut to cap - 1
+ * bytes. With name "" a per-writer kind gives the prefix its keys share ("Q:processing:"),
+ * for a SCAN. The one place a key name is made: these names are a contract with running
+ * writers and gateways of other versions. The WebSocket keys' fields are in
+ * docs/websocket.md; a hash-tagged Q keeps them in the queue's cluster slot.
  */
 void queue_key(char *out, size_t cap, const char *queue, enum queue_key_kind kind,
                const char *name);
@@ -101,6 +107,37 @@ extern const char queue_script_bye[];
  */
 #define QUEUE_GAUGES_MAX 64
 extern const char queue_script_gauges[];
+
+/*
+ * The scripts of a Zoom WebSocket subscription (docs/websocket.md "Gaps on record"): the
+ * lease QUEUE_KEY_WS_LEASE that makes one gateway worker its holder, and the state hash
+ * QUEUE_KEY_WS_STATE in which the holder keeps when a link was last known alive. Named from
+ * the queue's name, so a hash-tagged queue keeps them in its slot, which the connect script
+ * needs: it LPUSHes the gap item (common/gap.h) onto the queue.
+ */
+/*
+ * KEYS: lease, state; ARGV: holder, lease_ms, alive_us ("" = leave), heartbeat_us ("" =
+ * leave). Extends the lease and notes the times when holder still holds it: 1; else 0.
+ */
+extern const char queue_script_ws_renew[];
+
+/*
+ * KEYS: queue, state, lease; ARGV: holder, now_us, source, lease_ms.
+ * A connection of holder had its first heartbeat answered at now_us: when the state knows
+ * an earlier alive_us, LPUSHes the gap item "HPG1 source alive_us now_us reason holder\n"
+ * (reason: the down_reason the last holder left, else holder_lost) onto the queue; then
+ * marks the link connected and alive at now_us. Returns the gap in µs (0: none, the first
+ * connection of the source), or -1, touching nothing, when holder does not hold the lease.
+ */
+extern const char queue_script_ws_connected[];
+
+/*
+ * KEYS: state, lease; ARGV: holder, alive_us ("" = the link was never recorded connected:
+ * leave the state), reason, release ("1": give the lease up).
+ * The holder's link went down: notes the last moment it was alive and why. Returns 1, or 0
+ * when holder no longer holds the lease (nothing changed).
+ */
+extern const char queue_script_ws_down[];
 
 /* Every script above with its name, for tests that check them all; ends with {NULL, NULL}. */
 struct queue_script {

@@ -75,5 +75,6 @@ int ctl_dead_letters(const struct ctl *ctl, int argc, char **argv);
 int ctl_replay(const struct ctl *ctl, int argc, char **argv);
 int ctl_recover(const struct ctl *ctl, int argc, char **argv);
 int ctl_purge(const struct ctl *ctl, int argc, char **argv);
+int ctl_gaps(const struct ctl *ctl, int argc, char **argv);
 
 #endif

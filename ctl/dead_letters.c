@@ -1,6 +1,7 @@
 /*
  * dead-letters list | show | requeue. A requeue pushes the stored raw body back onto the
- * queue as a new delivery (original source, new delivery id, receive time now) inside a
+ * queue as a new delivery (original source, new delivery id, receive time now) — or, for a
+ * gap item a writer older than schema 6 dead-lettered, the item itself — inside a
  * transaction that holds the dead letter's row lock, and deletes the dead letter only
  * after Redis confirmed the push: a failure before the push leaves it untouched, a
  * failure after it leaves it queued and still listed, never lost.
@@ -15,6 +16,7 @@
 #include "args.h"
 #include "ctl.h"
 #include "envelope.h"
+#include "gap.h"
 #include "queue.h"
 #include "strbuf.h"
 #include "text.h"
@@ -215,6 +217,14 @@ static enum dl_outcome dl_requeue_one(const struct ctl *ctl, PGconn *pg, redisCo
         goto done;
     }
     if (PQgetisnull(res, 0, 0)) {
+        struct gap gap;
+        const char *why;
+        if (gap_decode(PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1), &gap, &why) == 0) {
+            /* a gap item a writer before schema 6 could not read: queued again as it was */
+            strbuf_append(&item, PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1));
+            snprintf(delivery, sizeof(delivery), "-");
+            goto push;
+        }
         ctl_err("dead-letters requeue: dead letter %s has no source (its queue item was no "
                 "envelope); not requeued",
                 id);
@@ -240,6 +250,7 @@ static enum dl_outcome dl_requeue_one(const struct ctl *ctl, PGconn *pg, redisCo
     }
     strbuf_append(&item, header, (size_t)hlen);
     strbuf_append(&item, PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1));
+push:
     if (item.failed) {
         ctl_err("out of memory");
         goto done;
@@ -264,7 +275,10 @@ static enum dl_outcome dl_requeue_one(const struct ctl *ctl, PGconn *pg, redisCo
     if (!ctl_pg_query(pg, &res, "deleting the requeued dead letter (it was queued again)", "COMMIT",
                       0, NULL, 0))
         goto done;
-    printf("requeued dead letter %s as delivery %s\n", id, delivery);
+    if (strcmp(delivery, "-") == 0)
+        printf("requeued dead letter %s as the gap item it was\n", id);
+    else
+        printf("requeued dead letter %s as delivery %s\n", id, delivery);
     out = DL_DONE;
 done:
     PQclear(res);

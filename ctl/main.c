@@ -1,7 +1,7 @@
 /*
  * hookpipe-ctl: the operator's tool. Reads the daemons' INI (without the sources'
  * secrets), then runs one command against Redis and PostgreSQL: status, dead-letters,
- * replay, recover, purge. Exit 0 ok, 1 runtime failure, 2 usage or config error.
+ * replay, recover, purge, gaps. Exit 0 ok, 1 runtime failure, 2 usage or config error.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +19,8 @@ static void ctl_usage(FILE *out)
           "  -h, --help          print this help and exit\n"
           "\n"
           "Commands:\n"
-          "  status [--json]                    queue, writers, dead letters, newest event;\n"
-          "                                     exit 1 when unhealthy\n"
+          "  status [--json]                    queue, writers, dead letters, newest event,\n"
+          "                                     WebSocket subscriptions; exit 1 when unhealthy\n"
           "  dead-letters list [--limit N] [--reason TEXT] [--json]\n"
           "  dead-letters show ID               the raw body bytes to stdout\n"
           "  dead-letters requeue ID... | --all [--reason TEXT]\n"
@@ -33,6 +33,10 @@ static void ctl_usage(FILE *out)
           "                                     --timeout (default 30) bounds each exchange\n"
           "  recover NAME [--force]             move writer NAME's processing list back\n"
           "  purge --account ID [--dry-run]     delete one Zoom account's events and dead letters\n"
+          "  gaps [--source S] [--since TIME] [--json]\n"
+          "                                     WebSocket subscription gaps (events never\n"
+          "                                     received), newest first, and the time lost\n"
+          "                                     per source\n"
           "\n"
           "TIME: 2026-12-01, 2026-12-01T10:00:00Z (or +02:00), @UNIXSECONDS, or an age: 90s 15m 2h "
           "7d\n",
@@ -77,7 +81,8 @@ int main(int argc, char **argv)
     }
     cmd = argv[i++];
     if (strcmp(cmd, "status") != 0 && strcmp(cmd, "dead-letters") != 0 &&
-        strcmp(cmd, "replay") != 0 && strcmp(cmd, "recover") != 0 && strcmp(cmd, "purge") != 0) {
+        strcmp(cmd, "replay") != 0 && strcmp(cmd, "recover") != 0 && strcmp(cmd, "purge") != 0 &&
+        strcmp(cmd, "gaps") != 0) {
         ctl_err("unknown command \"%s\" (try --help)", cmd);
         return CTL_USAGE;
     }
@@ -107,6 +112,8 @@ int main(int argc, char **argv)
         rc = ctl_replay(&ctl, argc - i, argv + i);
     else if (strcmp(cmd, "recover") == 0)
         rc = ctl_recover(&ctl, argc - i, argv + i);
+    else if (strcmp(cmd, "gaps") == 0)
+        rc = ctl_gaps(&ctl, argc - i, argv + i);
     else
         rc = ctl_purge(&ctl, argc - i, argv + i);
     config_free(cfg);

@@ -1,8 +1,9 @@
 /*
  * status: one look at the whole pipeline — queue length and the age of its oldest item,
- * every writer known (heartbeat, processing list), dead letters, the newest stored event —
- * and a verdict: exit 1 when a writer expired holding items, or items wait and no writer
- * is alive.
+ * every writer known (heartbeat, processing list), dead letters, the newest stored event, each
+ * WebSocket subscription's link (its state hash and lease in Redis) — and a verdict: exit 1
+ * when a writer expired holding items, items wait and no writer is alive, or a subscription
+ * has no live connection (its events are being lost).
  */
 #include <jansson.h>
 #include <math.h>
@@ -13,6 +14,8 @@
 #include "args.h"
 #include "ctl.h"
 #include "envelope.h"
+#include "gap.h"
+#include "gaps.h"
 #include "queue.h"
 
 struct status_writer {
@@ -22,6 +25,22 @@ struct status_writer {
     long long processing; /* processing list length */
 };
 
+/*
+ * A [source.NAME] with transport = websocket, from Q:ws:S and Q:ws:S:lease (the fields are
+ * the gateway's, docs/websocket.md): times are µs since the epoch, 0 when the field is absent.
+ */
+struct status_sub {
+    const char *source;                    /* the config's name */
+    char holder[GAP_HOLDER_MAX + 1];       /* holder field of the hash, "" when none */
+    char lease_holder[GAP_HOLDER_MAX + 1]; /* value of the lease key, "" when none */
+    long long lease_ttl_ms;                /* its PTTL: -2 no lease, -1 no expiry */
+    int64_t connected_us;                  /* connected since (first heartbeat answered) */
+    int64_t alive_us;                      /* last moment known alive */
+    int64_t heartbeat_us;                  /* last heartbeat answer */
+    char down_reason[GAP_REASON_MAX + 1];  /* why it last went down, "" when none */
+    bool connected;                        /* connected_us set and a lease held: a live link */
+};
+
 struct status {
     long long queue_length;
     double oldest_age_s; /* NAN when the queue is empty or its oldest item unreadable */
@@ -29,8 +48,11 @@ struct status {
     struct status_writer *writers;
     size_t nwriters;
     long long dead_letters;
-    char newest[64];     /* newest received_at as text, "" when no event */
-    double newest_age_s; /* NAN when none */
+    char newest[64];         /* newest received_at as text, "" when no event */
+    double newest_age_s;     /* NAN when none */
+    struct status_sub *subs; /* the websocket sources, in config order */
+    size_t nsubs;
+    int64_t now_us; /* when Redis was read, for the ages */
 };
 
 static int status_add_writer(struct status *st, const char *name, size_t len)
@@ -106,6 +128,86 @@ static int status_scan(redisContext *rc, struct status *st, const char *prefix)
     return 0;
 }
 
+/* A µs field of the state hash: its value, or 0 when absent or not a number. */
+static int64_t status_us(const redisReply *r)
+{
+    char *end;
+    long long v;
+
+    if (r->type != REDIS_REPLY_STRING || r->len == 0)
+        return 0;
+    v = strtoll(r->str, &end, 10);
+    return *end == '\0' && v > 0 ? (int64_t)v : 0;
+}
+
+/* A text field (holder, reason) copied when it has the form valid(), else "". */
+static void status_text(const redisReply *r, bool (*valid)(const char *, size_t), char *out,
+                        size_t cap)
+{
+    out[0] = '\0';
+    if (r->type == REDIS_REPLY_STRING && r->len < cap && valid(r->str, r->len))
+        snprintf(out, cap, "%s", r->str);
+}
+
+/* Reads one subscription's state hash and lease. -1 after one line (Redis failed). */
+static int status_sub_read(redisContext *rc, const char *queue, struct status_sub *sub)
+{
+    char state[QUEUE_KEY_MAX], lease[QUEUE_KEY_MAX];
+    redisReply *r;
+
+    queue_key(state, sizeof(state), queue, QUEUE_KEY_WS_STATE, sub->source);
+    queue_key(lease, sizeof(lease), queue, QUEUE_KEY_WS_LEASE, sub->source);
+    r = redisCommand(rc, "HMGET %s holder connected_us alive_us heartbeat_us down_reason", state);
+    if (!ctl_redis_ok(rc, r, "HMGET"))
+        return -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 5) {
+        status_text(r->element[0], gap_holder_valid, sub->holder, sizeof(sub->holder));
+        sub->connected_us = status_us(r->element[1]);
+        sub->alive_us = status_us(r->element[2]);
+        sub->heartbeat_us = status_us(r->element[3]);
+        status_text(r->element[4], gap_reason_valid, sub->down_reason, sizeof(sub->down_reason));
+    }
+    freeReplyObject(r);
+    r = redisCommand(rc, "GET %s", lease);
+    if (!ctl_redis_ok(rc, r, "GET"))
+        return -1;
+    status_text(r, gap_holder_valid, sub->lease_holder, sizeof(sub->lease_holder));
+    freeReplyObject(r);
+    r = redisCommand(rc, "PTTL %s", lease);
+    if (!ctl_redis_ok(rc, r, "PTTL"))
+        return -1;
+    sub->lease_ttl_ms = r->type == REDIS_REPLY_INTEGER ? r->integer : -2;
+    freeReplyObject(r);
+    /* a connection stamped by a holder whose lease is gone died with its holder */
+    sub->connected = sub->connected_us > 0 && sub->lease_ttl_ms != -2;
+    return 0;
+}
+
+/* The websocket sources of the config, each read from Redis. */
+static int status_subs(const struct ctl *ctl, redisContext *rc, struct status *st)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < ctl->cfg->nsources; i++)
+        n += ctl->cfg->sources[i].transport == CONFIG_TRANSPORT_WEBSOCKET;
+    if (n == 0)
+        return 0;
+    st->subs = calloc(n, sizeof(*st->subs));
+    if (st->subs == NULL) {
+        ctl_err("out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < ctl->cfg->nsources; i++) {
+        const struct config_source *src = &ctl->cfg->sources[i];
+        if (src->transport != CONFIG_TRANSPORT_WEBSOCKET)
+            continue;
+        st->subs[st->nsubs].source = src->name;
+        if (status_sub_read(rc, ctl->cfg->redis.queue, &st->subs[st->nsubs++]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int status_redis(const struct ctl *ctl, struct status *st)
 {
     redisContext *rc = ctl_redis_connect(ctl);
@@ -166,6 +268,9 @@ static int status_redis(const struct ctl *ctl, struct status *st)
         w->processing = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
         freeReplyObject(r);
     }
+    st->now_us = ctl_now_us();
+    if (status_subs(ctl, rc, st) < 0)
+        goto done;
     ret = 0;
 done:
     redisFree(rc);
@@ -238,6 +343,25 @@ done:
     return ret;
 }
 
+/* us as "YYYY-MM-DDTHH:MM:SSZ" (to the second, UTC). */
+static void status_time(int64_t us, char *out, size_t cap)
+{
+    char text[48];
+
+    args_time_format(us, text, sizeof(text)); /* "YYYY-MM-DD HH:MM:SS.uuuuuu+00" */
+    snprintf(out, cap, "%.10sT%.8sZ", text, text + 11);
+}
+
+/* Why a subscription that is not connected is down, as best known. */
+static const char *status_down_reason(const struct status_sub *sub)
+{
+    if (sub->down_reason[0] != '\0')
+        return sub->down_reason;
+    if (sub->connected_us > 0)
+        return "holder_lost"; /* stamped connected, and its lease is gone */
+    return "unknown";
+}
+
 /* The verdict: 0 healthy, or 1 with the first problem in why. */
 static int status_verdict(const struct status *st, char *why, size_t cap)
 {
@@ -257,8 +381,59 @@ static int status_verdict(const struct status *st, char *why, size_t cap)
         snprintf(why, cap, "%lld items queued and no writer alive", st->queue_length);
         return 1;
     }
+    for (size_t i = 0; i < st->nsubs; i++) {
+        const struct status_sub *sub = &st->subs[i];
+        char since[48];
+        if (sub->connected)
+            continue;
+        if (sub->alive_us == 0) {
+            snprintf(why, cap, "subscription %s is not connected (never since its state began)",
+                     sub->source);
+        } else {
+            status_time(sub->alive_us, since, sizeof(since));
+            snprintf(why, cap, "subscription %s is down since %s (%s): its events are being lost",
+                     sub->source, since, status_down_reason(sub));
+        }
+        return 1;
+    }
     snprintf(why, cap, "healthy");
     return 0;
+}
+
+/* A time for JSON, or null when unknown. */
+static json_t *status_time_json(int64_t us)
+{
+    char text[48];
+
+    if (us <= 0)
+        return json_null();
+    status_time(us, text, sizeof(text));
+    return json_string(text);
+}
+
+/* The subscriptions as a JSON array; NULL when out of memory. */
+static json_t *status_subs_json(const struct status *st)
+{
+    json_t *arr = json_array();
+
+    for (size_t i = 0; arr != NULL && i < st->nsubs; i++) {
+        const struct status_sub *sub = &st->subs[i];
+        json_t *j = json_pack(
+            "{s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "source", sub->source, "connected",
+            sub->connected, "holder", sub->holder[0] ? json_string(sub->holder) : json_null(),
+            "lease_holder", sub->lease_holder[0] ? json_string(sub->lease_holder) : json_null(),
+            "lease_ttl_ms", sub->lease_ttl_ms >= 0 ? json_integer(sub->lease_ttl_ms) : json_null(),
+            "connected_since", status_time_json(sub->connected ? sub->connected_us : 0),
+            "down_since", status_time_json(sub->connected ? 0 : sub->alive_us), "down_reason",
+            sub->connected ? json_null() : json_string(status_down_reason(sub)), "heartbeat_age_s",
+            sub->heartbeat_us > 0 ? json_real((double)(st->now_us - sub->heartbeat_us) / 1e6)
+                                  : json_null());
+        if (j == NULL || json_array_append_new(arr, j) < 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
 }
 
 static int status_print_json(const struct ctl *ctl, const struct status *st, int verdict,
@@ -288,6 +463,12 @@ static int status_print_json(const struct ctl *ctl, const struct status *st, int
                         st->newest[0] ? json_string(st->newest) : json_null());
     json_object_set_new(o, "newest_received_age_s",
                         isnan(st->newest_age_s) ? json_null() : json_real(st->newest_age_s));
+    if (st->nsubs > 0) {
+        json_t *subs = status_subs_json(st);
+        if (subs == NULL)
+            goto oom;
+        json_object_set_new(o, "subscriptions", subs);
+    }
     json_object_set_new(o, "healthy", json_boolean(verdict == 0));
     json_object_set_new(o, "problem", verdict == 0 ? json_null() : json_string(why));
     text = json_dumps(o, JSON_COMPACT);
@@ -302,6 +483,47 @@ oom:
     json_decref(o);
     ctl_err("out of memory");
     return -1;
+}
+
+/* One line per websocket source: its link, its holder, its heartbeat and lease. */
+static void status_print_subs(const struct status *st)
+{
+    size_t up = 0;
+
+    if (st->nsubs == 0)
+        return;
+    for (size_t i = 0; i < st->nsubs; i++)
+        up += st->subs[i].connected;
+    printf("subscriptions: %zu websocket, %zu connected\n", st->nsubs, up);
+    for (size_t i = 0; i < st->nsubs; i++) {
+        const struct status_sub *sub = &st->subs[i];
+        char when[48], dur[48];
+        printf("  %-24s ", sub->source);
+        if (sub->connected) {
+            status_time(sub->connected_us, when, sizeof(when));
+            gaps_duration_format(st->now_us - sub->connected_us, dur, sizeof(dur));
+            printf("connected since %s (%s)", when, dur);
+        } else if (sub->alive_us > 0) {
+            status_time(sub->alive_us, when, sizeof(when));
+            gaps_duration_format(st->now_us - sub->alive_us, dur, sizeof(dur));
+            printf("down since %s (%s), reason %s", when, dur, status_down_reason(sub));
+        } else {
+            printf("not connected, never alive");
+        }
+        printf(", holder %s", sub->holder[0] ? sub->holder : "none");
+        if (sub->lease_holder[0] && strcmp(sub->lease_holder, sub->holder) != 0)
+            printf(" (lease held by %s)", sub->lease_holder);
+        if (sub->heartbeat_us > 0)
+            printf(", heartbeat %.1f s ago", (double)(st->now_us - sub->heartbeat_us) / 1e6);
+        else
+            printf(", no heartbeat");
+        if (sub->lease_ttl_ms >= 0)
+            printf(", lease %.1f s left\n", (double)sub->lease_ttl_ms / 1000);
+        else if (sub->lease_ttl_ms == -1)
+            printf(", lease without expiry\n");
+        else
+            printf(", no lease\n");
+    }
 }
 
 static void status_print_text(const struct ctl *ctl, const struct status *st, const char *why)
@@ -330,6 +552,7 @@ static void status_print_text(const struct ctl *ctl, const struct status *st, co
         printf("newest event received: %s (%.1f s ago)\n", st->newest, st->newest_age_s);
     else
         printf("newest event received: none in the last %d days\n", STATUS_NEWEST_DAYS);
+    status_print_subs(st);
     printf("health: %s\n", why);
 }
 
@@ -362,5 +585,6 @@ done:
     for (size_t i = 0; i < st.nwriters; i++)
         free(st.writers[i].name);
     free(st.writers);
+    free(st.subs);
     return ret;
 }

@@ -123,8 +123,10 @@ struct keyring *keyring_new(const struct config *cfg)
     if (kr->entries == NULL || kr->slots == NULL)
         goto fail;
     for (size_t i = 0; i < cfg->nsources; i++) {
-        struct keyring_entry *e = &kr->entries[i];
+        struct keyring_entry *e = &kr->entries[kr->nentries];
         size_t slot;
+        if (cfg->sources[i].transport != CONFIG_TRANSPORT_WEBHOOK)
+            continue; /* no /hooks/NAME: its events arrive on the gateway's own link */
         kr->nentries++;
         if (keyring_entry_init(e, &cfg->sources[i]) < 0)
             goto fail;
@@ -139,19 +141,23 @@ fail:
     return NULL;
 }
 
+/* Frees what an entry holds and wipes it whole (its keys: digests and token keys). */
+static void keyring_entry_free(struct keyring_entry *e)
+{
+    free(e->name);
+    free(e->header_name);
+    cidr_list_free(&e->allow_from);
+    zoom_key_free(e->keys.current);
+    zoom_key_free(e->keys.previous);
+    explicit_bzero(e, sizeof(*e));
+}
+
 void keyring_free(struct keyring *kr)
 {
     if (kr == NULL)
         return;
-    for (size_t i = 0; i < kr->nentries; i++) {
-        struct keyring_entry *e = &kr->entries[i];
-        free(e->name);
-        free(e->header_name);
-        cidr_list_free(&e->allow_from);
-        zoom_key_free(e->keys.current);
-        zoom_key_free(e->keys.previous);
-        explicit_bzero(&e->keys, sizeof(e->keys));
-    }
+    for (size_t i = 0; i < kr->nentries; i++)
+        keyring_entry_free(&kr->entries[i]);
     free(kr->entries);
     free(kr->slots);
     free(kr);

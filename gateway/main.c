@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "ev_curl.h"
 #include "config.h"
 #include "ev_admin.h"
 #include "log.h"
@@ -112,6 +113,10 @@ int main(int argc, char **argv)
     log_init("gateway", (enum log_level)log_level_parse(gateway.cfg->log_level));
     signal(SIGPIPE, SIG_IGN);
     stats_init();
+    if (ev_curl_global_init(err, sizeof(err)) < 0) { /* before any thread: not thread-safe */
+        log_msg(LOG_ERROR, "cannot start", "error=%s", log_value(err));
+        goto done;
+    }
     if (evthread_use_pthreads() < 0 || (gm.base = event_base_new()) == NULL) {
         log_msg(LOG_ERROR, "cannot create event loop", NULL);
         goto done;
@@ -225,5 +230,6 @@ done:
     peer_free();
     cidr_list_free(&gateway.trusted_proxies);
     config_free(gateway.cfg);
+    ev_curl_global_cleanup();
     return exit_code;
 }

@@ -95,6 +95,60 @@ void stats_count_auth_failure(struct stats_source *src, enum verify_reason reaso
         atomic_fetch_add_explicit(&src->auth_failures[reason], 1, memory_order_relaxed);
 }
 
+#define WS_GET(i, field) atomic_load_explicit(&stats_sources[i].field, memory_order_relaxed)
+
+/* The series of websocket sources (each shown, at 0 too, once configured in this process). */
+static void stats_render_ws(struct strbuf *sb, size_t n)
+{
+    metrics_header(sb, "hookpipe_gateway_ws_connected", "gauge",
+                   "1 while this gateway holds the subscription's live link, by source.");
+    for (size_t i = 0; i < n; i++)
+        if (WS_GET(i, ws))
+            strbuf_printf(sb, "hookpipe_gateway_ws_connected{source=\"%s\"} %lld\n",
+                          stats_sources[i].name, (long long)WS_GET(i, ws_connected));
+    metrics_header(sb, "hookpipe_gateway_ws_messages_total", "counter",
+                   "Events received on a WebSocket subscription and queued, by source.");
+    for (size_t i = 0; i < n; i++)
+        if (WS_GET(i, ws))
+            strbuf_printf(sb, "hookpipe_gateway_ws_messages_total{source=\"%s\"} %llu\n",
+                          stats_sources[i].name, (unsigned long long)WS_GET(i, ws_messages));
+    metrics_header(sb, "hookpipe_gateway_ws_rejected_total", "counter",
+                   "WebSocket messages not queued, by source and reason.");
+    for (size_t i = 0; i < n; i++)
+        for (size_t r = 0; r < WS_REJECT_COUNT && WS_GET(i, ws); r++)
+            strbuf_printf(sb,
+                          "hookpipe_gateway_ws_rejected_total{source=\"%s\",reason=\"%s\"} %llu\n",
+                          stats_sources[i].name, ws_reject_label((enum ws_reject)r),
+                          (unsigned long long)WS_GET(i, ws_rejected[r]));
+    metrics_header(sb, "hookpipe_gateway_ws_reconnects_total", "counter",
+                   "WebSocket links lost (and reconnected), by source and reason.");
+    for (size_t i = 0; i < n; i++)
+        for (size_t r = 0; r < WS_DOWN_COUNT && WS_GET(i, ws); r++)
+            strbuf_printf(
+                sb, "hookpipe_gateway_ws_reconnects_total{source=\"%s\",reason=\"%s\"} %llu\n",
+                stats_sources[i].name, ws_down_label((enum ws_down)r),
+                (unsigned long long)WS_GET(i, ws_reconnects[r]));
+    metrics_header(sb, "hookpipe_gateway_ws_gap_seconds_total", "counter",
+                   "Seconds without a live link that this gateway recorded as gaps, by source.");
+    for (size_t i = 0; i < n; i++) {
+        uint64_t us = WS_GET(i, ws_gap_us);
+        if (WS_GET(i, ws))
+            strbuf_printf(sb, "hookpipe_gateway_ws_gap_seconds_total{source=\"%s\"} %llu.%06llu\n",
+                          stats_sources[i].name, (unsigned long long)(us / 1000000),
+                          (unsigned long long)(us % 1000000));
+    }
+    metrics_header(sb, "hookpipe_gateway_ws_token_refreshes_total", "counter",
+                   "OAuth token requests of WebSocket subscriptions, by source and result.");
+    for (size_t i = 0; i < n; i++)
+        if (WS_GET(i, ws))
+            strbuf_printf(sb,
+                          "hookpipe_gateway_ws_token_refreshes_total{source=\"%s\",result=\"ok\"} "
+                          "%llu\nhookpipe_gateway_ws_token_refreshes_total{source=\"%s\","
+                          "result=\"failed\"} %llu\n",
+                          stats_sources[i].name, (unsigned long long)WS_GET(i, ws_tokens_ok),
+                          stats_sources[i].name, (unsigned long long)WS_GET(i, ws_tokens_failed));
+}
+
 void stats_render(struct strbuf *sb)
 {
     size_t n = atomic_load(&stats_nsources);
@@ -139,6 +193,7 @@ void stats_render(struct strbuf *sb)
                 sb, "hookpipe_gateway_last_accepted_timestamp_seconds{source=\"%s\"} %lld.%03lld\n",
                 stats_sources[i].name, (long long)(ms / 1000), (long long)(ms % 1000));
     }
+    stats_render_ws(sb, n);
     histogram_render(sb, "hookpipe_gateway_enqueue_seconds",
                      "Time from a request's last byte to Redis confirming its LPUSH.", "",
                      &gateway_stats.enqueue_seconds);

@@ -11,6 +11,7 @@
 
 #include "metrics.h"
 #include "verify.h"
+#include "ws_message.h"
 
 /* X(name, type, help) — counters end in _total */
 #define GATEWAY_STATS(X)                                                                           \
@@ -82,6 +83,14 @@ struct stats_source {
     _Atomic uint64_t by_status[STATS_STATUS_COUNT];      /* requests answered, by status */
     _Atomic uint64_t auth_failures[VERIFY_REASON_COUNT]; /* refusals, by verify_reason */
     _Atomic int64_t last_accepted_ms;                    /* wall clock of the last 200, 0 never */
+    /* a websocket source (ws set: configured in this process, so its series are shown) */
+    _Atomic bool ws;
+    _Atomic int64_t ws_connected;                    /* links up in this process (0 or 1) */
+    _Atomic uint64_t ws_messages;                    /* events queued */
+    _Atomic uint64_t ws_rejected[WS_REJECT_COUNT];   /* messages not queued, by reason */
+    _Atomic uint64_t ws_reconnects[WS_DOWN_COUNT];   /* links lost, by reason */
+    _Atomic uint64_t ws_gap_us;                      /* gaps this process recorded */
+    _Atomic uint64_t ws_tokens_ok, ws_tokens_failed; /* token requests */
 };
 
 /* Counters for requests to unknown sources (404), created by stats_init. */

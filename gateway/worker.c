@@ -246,7 +246,7 @@ static void worker_evict_cb(evutil_socket_t fd, short what, void *arg)
 
 static void worker_maybe_exit(struct worker *w)
 {
-    if (w->env.stopping && w->env.nconns == 0 && w->pusher.in_flight == 0)
+    if (w->env.stopping && w->env.nconns == 0 && w->pusher.in_flight == 0 && !ws_set_busy(w->ws))
         event_base_loopexit(w->base, NULL);
 }
 
@@ -282,6 +282,7 @@ static void worker_tick_cb(evutil_socket_t fd, short what, void *arg)
         w->llen_inflight = true;
     worker_resume_listener(w, true);
     conn_resume_reading(&w->env);
+    ws_set_tick(w->ws);
 }
 
 static void worker_reload_cb(evutil_socket_t fd, short what, void *arg)
@@ -291,8 +292,10 @@ static void worker_reload_cb(evutil_socket_t fd, short what, void *arg)
 
     pthread_mutex_lock(&gateway.cfg_lock);
     kr = keyring_new(gateway.cfg);
-    if (kr != NULL)
+    if (kr != NULL) {
         worker_copy_settings(w, gateway.cfg);
+        ws_set_apply(w->ws, gateway.cfg, gateway.nworkers); /* copies what it keeps */
+    }
     pthread_mutex_unlock(&gateway.cfg_lock);
     if (kr == NULL) {
         log_msg(LOG_ERROR, "reload failed in worker, keeping old sources",
@@ -308,7 +311,8 @@ static void worker_deadline_cb(evutil_socket_t fd, short what, void *arg)
     struct worker *w = arg;
 
     log_msg(LOG_WARN, "stop deadline reached, closing remaining connections",
-            "worker=%d connections=%ld pushes=%ld", w->id, w->env.nconns, w->pusher.in_flight);
+            "worker=%d connections=%ld pushes=%ld subscriptions_busy=%d", w->id, w->env.nconns,
+            w->pusher.in_flight, ws_set_busy(w->ws) ? 1 : 0);
     event_base_loopexit(w->base, NULL);
 }
 
@@ -333,6 +337,7 @@ static void worker_stop_cb(evutil_socket_t fd, short what, void *arg)
     }
     evtimer_add(w->deadline_ev, &tv);
     conn_close_idle(&w->env);
+    ws_set_stop(w->ws);
     worker_maybe_exit(w);
 }
 
@@ -416,6 +421,21 @@ int worker_init(struct worker *w, int id, int listen_fd, SSL_CTX *ssl_ctx)
         return -1;
     STAT_ADD(redis_links, 1);
     budget_init();
+    {
+        struct ws_env env = {
+            .base = w->base,
+            .redis = w->redis,
+            .pusher = &w->pusher,
+            .settings = &w->env.settings,
+            .queue = w->queue,
+            .worker_id = id,
+            .idle = worker_push_done,
+            .idle_arg = w,
+        };
+        w->ws = ws_set_new(&env);
+        if (w->ws == NULL)
+            return -1;
+    }
     return 0;
 }
 
@@ -424,6 +444,9 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct timeval tick = timeval_ms(WORKER_TICK_MS);
 
+    pthread_mutex_lock(&gateway.cfg_lock);
+    ws_set_apply(w->ws, gateway.cfg, gateway.nworkers); /* known once threads start */
+    pthread_mutex_unlock(&gateway.cfg_lock);
     evtimer_add(w->tick_ev, &tick);
     event_base_dispatch(w->base);
     conn_free_all(&w->env);
@@ -461,6 +484,7 @@ void worker_destroy(struct worker *w)
         if (w->parked_tracked)
             peer_disconnect(&w->parked_peer);
     }
+    ws_set_free(w->ws); /* cancels its pushes; a source with Redis replies due waits for them */
     pusher_free(&w->pusher);
     /* frees the context: pending push callbacks run with NULL replies and free themselves */
     if (w->redis != NULL) {

@@ -20,6 +20,7 @@
 #include "ev_redis.h"
 #include "keyring.h"
 #include "push.h"
+#include "ws_source.h"
 
 struct worker {
     int id; /* 0..nworkers-1, part of delivery ids */
@@ -41,6 +42,7 @@ struct worker {
     char *queue;               /* Redis list name (owned) */
     struct pusher pusher;      /* deliveries pushed on redis */
     struct conn_env env;       /* what its connections use: settings, keyring (owned), pusher */
+    struct ws_set *ws;         /* the Zoom WebSocket subscriptions this worker runs */
     bool llen_inflight;        /* the periodic LLEN awaits its reply */
     double cap_logged_at;      /* last "max_connections reached" log line */
     struct event *reload_ev;   /* activated by the main thread after SIGHUP */

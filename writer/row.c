@@ -95,6 +95,19 @@ static bool row_event_ts(const struct json_scan_str *tok, int64_t *out)
     return true;
 }
 
+/* A gap item (docs/envelope.md "Gap items"): valid, or dead with the decoder's reason. */
+static int row_classify_gap(struct row *r)
+{
+    const char *why = NULL;
+
+    if (gap_decode(r->item, r->item_len, &r->gap, &why) != 0)
+        return row_mark_dead(r, why);
+    if (r->gap.ended_us > ROW_RECEIVED_US_MAX)
+        return row_mark_dead(r, "gap time out of range");
+    r->is_gap = true;
+    return 0;
+}
+
 int row_classify(struct row *r, const char *item, size_t item_len)
 {
     const char *why = NULL;
@@ -106,7 +119,10 @@ int row_classify(struct row *r, const char *item, size_t item_len)
     r->item = item;
     r->item_len = item_len;
     if (envelope_decode(item, item_len, &r->env, &why) != 0) {
-        rc = row_mark_dead(r, why);
+        if (gap_is_item(item, item_len))
+            rc = row_classify_gap(r);
+        else
+            rc = row_mark_dead(r, why);
         goto done;
     }
     r->has_envelope = true;
@@ -177,23 +193,29 @@ void row_place_no_partition(struct row *r)
     r->other_ms = r->event_ts_ms;
 }
 
-void row_timestamp(struct strbuf *buf, int64_t us, bool micro)
+size_t row_timestamp_text(char out[ROW_TIMESTAMP_MAX], int64_t us, bool micro)
 {
     time_t secs = (time_t)(us / 1000000);
     struct tm tm;
-    char text[48];
     int n;
 
     gmtime_r(&secs, &tm);
     if (micro)
-        n = snprintf(text, sizeof(text), "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+        n = snprintf(out, ROW_TIMESTAMP_MAX, "%04d-%02d-%02d %02d:%02d:%02d.%06d+00",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                      (int)(us % 1000000));
     else
-        n = snprintf(text, sizeof(text), "%04d-%02d-%02d %02d:%02d:%02d.%03d+00", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+        n = snprintf(out, ROW_TIMESTAMP_MAX, "%04d-%02d-%02d %02d:%02d:%02d.%03d+00",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                      (int)(us / 1000 % 1000));
-    strbuf_append(buf, text, (size_t)n);
+    return (size_t)n;
+}
+
+void row_timestamp(struct strbuf *buf, int64_t us, bool micro)
+{
+    char text[ROW_TIMESTAMP_MAX];
+
+    strbuf_append(buf, text, row_timestamp_text(text, us, micro));
 }
 
 /*

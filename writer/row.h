@@ -1,7 +1,8 @@
 /*
  * One queue item on its way into PostgreSQL: decoded (envelope v1), scanned (json_scan),
- * classified as a row for hookpipe.events or a dead letter, and written as one line
- * of a text-format COPY. Pure logic, no I/O, so it is unit-tested directly.
+ * classified as a row for hookpipe.events, a gap of a WebSocket subscription (a gap item,
+ * for hookpipe.gaps) or a dead letter, and written as one line of a text-format COPY. Pure
+ * logic, no I/O, so it is unit-tested directly.
  */
 #ifndef HOOKPIPE_ROW_H
 #define HOOKPIPE_ROW_H
@@ -12,6 +13,7 @@
 
 #include "envelope.h"
 #include "event_key.h"
+#include "gap.h"
 #include "strbuf.h"
 
 /*
@@ -30,6 +32,8 @@ struct row {
     size_t item_len;      /* its length */
     bool has_envelope;    /* env is valid */
     struct envelope env;  /* decoded envelope; env.body points into item */
+    bool is_gap;          /* a valid gap item: goes to hookpipe.gaps, never to events */
+    struct gap gap;       /* it, decoded */
     bool dead;            /* goes to hookpipe.dead_letters */
     bool dead_minimal;    /* its dead letter is stored without envelope fields (they failed) */
     char *reason;         /* why it is dead (owned), NULL for a good row */
@@ -81,7 +85,10 @@ void row_place_no_partition(struct row *r);
 
 /*
  * Fills r from item (which must outlive r). Never fails on bad input: a bad item is
- * marked dead with a reason. Returns -1 only on allocation failure (r is then freed).
+ * marked dead with a reason. An item that starts with "HPG1 " is a gap item: is_gap when it
+ * decodes (gap_decode) and its times fit a timestamptz, else dead like a bad envelope. The
+ * envelope is tried first, so an events batch pays nothing for gaps. Returns -1 only on
+ * allocation failure (r is then freed).
  */
 int row_classify(struct row *r, const char *item, size_t item_len)
     __attribute__((warn_unused_result));
@@ -121,6 +128,10 @@ void row_copy_events_line(struct strbuf *buf, const struct row *r, bool keep_bod
  * whatever its TimeZone.
  */
 void row_timestamp(struct strbuf *buf, int64_t us, bool micro);
+
+/* row_timestamp's text into out (ROW_TIMESTAMP_MAX bytes, NUL-terminated); returns its length. */
+#define ROW_TIMESTAMP_MAX 48
+size_t row_timestamp_text(char out[ROW_TIMESTAMP_MAX], int64_t us, bool micro);
 
 /* Appends len bytes escaped for a COPY text field (backslash, tab, newline, CR). */
 void row_copy_escaped(struct strbuf *buf, const char *s, size_t len);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "envelope.h"
+#include "gap.h"
 
 struct writer_stats writer_stats;
 
@@ -38,18 +39,24 @@ static double stats_wall_s(void)
 void writer_stats_oldest(const char *item, size_t len)
 {
     struct envelope env;
+    struct gap gap;
     const char *why;
+    int64_t queued_us;
     double age;
 
     if (item == NULL) {
         writer_stats.queue_oldest_age = 0;
         return;
     }
-    if (envelope_decode(item, len, &env, &why) != 0) {
+    if (envelope_decode(item, len, &env, &why) == 0)
+        queued_us = env.received_us;
+    else if (gap_decode(item, len, &gap, &why) == 0)
+        queued_us = gap.ended_us; /* a gap item is queued when its gap ends */
+    else {
         writer_stats.queue_oldest_age = -1;
         return;
     }
-    age = stats_wall_s() - (double)env.received_us / 1e6;
+    age = stats_wall_s() - (double)queued_us / 1e6;
     writer_stats.queue_oldest_age = age > 0 ? age : 0; /* clocks of two hosts may disagree */
 }
 

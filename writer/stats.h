@@ -15,6 +15,8 @@
     X(rows_inserted, "Rows inserted into hookpipe.events")                                         \
     X(duplicates, "Deliveries skipped because their event_key was already stored")                 \
     X(dead_letters, "Deliveries stored in hookpipe.dead_letters")                                  \
+    X(gaps, "Gaps of WebSocket subscriptions inserted into hookpipe.gaps (not counting one "       \
+            "stored already)")                                                                     \
     X(batches, "Batches committed and released")                                                   \
     X(items_claimed, "Queue items claimed into the processing list")                               \
     X(leftover_items, "Items found in this writer's own processing list at start")                 \
@@ -61,8 +63,8 @@ extern struct writer_stats writer_stats;
 void writer_stats_init(void);
 
 /*
- * Sets queue_oldest_age from the queue's rightmost (oldest) envelope, item of len bytes,
- * or to 0 when item is NULL (empty queue); -1 when it is not a valid envelope.
+ * Sets queue_oldest_age from the queue's rightmost (oldest) envelope, item of len bytes (a gap
+ * item: from its end), or to 0 when item is NULL (empty queue); -1 when it is neither.
  */
 void writer_stats_oldest(const char *item, size_t len);
 

@@ -2,9 +2,10 @@
  * The store runs one statement at a time; store_step() picks the next one from where
  * the batch stands: the partitions its rows need (once per batch, and again after a COPY
  * found none for a row), the ranges of good rows still to COPY (a stack: a rejected range
- * is split in two, a rejected single row becomes a dead letter), then the dead letters,
- * then done. Every statement's outcome comes back to ensure_done/copy_done/dead_done,
- * which record it and call store_step() again.
+ * is split in two, a rejected single row becomes a dead letter), then the gaps of WebSocket
+ * subscriptions the batch holds (rare: a batch without one sends nothing more), then the dead
+ * letters, then done. Every statement's outcome comes back to
+ * ensure_done/copy_done/gap_done/dead_done, which record it and call store_step() again.
  */
 #include "store.h"
 
@@ -103,6 +104,17 @@
     "VALUES ($1, COALESCE(timestamptz 'epoch' + $2::bigint * interval '1 microsecond', now()), "   \
     "$3, $4, $5, $6) ON CONFLICT (item_key) DO NOTHING"
 
+/*
+ * One gap of a WebSocket subscription (sql/006_gaps.sql). Like every statement it is its own
+ * transaction, committed before the batch is released: a batch stored again after a crash
+ * (or a gap item queued twice) finds its row and inserts nothing. Times are UTC text
+ * (row_timestamp_text), exact to the microsecond.
+ */
+#define STORE_GAP_SQL                                                                              \
+    "INSERT INTO hookpipe.gaps (source, started_at, ended_at, reason, recorded_by) "               \
+    "VALUES ($1, $2::timestamptz, $3::timestamptz, $4, $5) "                                       \
+    "ON CONFLICT (source, started_at) DO NOTHING"
+
 /* PostgreSQL's message when a row's event_time has no partition (SQLSTATE 23514). */
 #define STORE_NO_PARTITION "no partition of relation"
 
@@ -122,6 +134,7 @@ struct store {
     size_t ngood;                              /* entries of good[] */
     struct store_range stack[STORE_STACK_MAX]; /* ranges of good[] still to store */
     size_t nstack;                             /* entries of stack[] */
+    size_t gap_next;                           /* next row to look at for gaps */
     size_t dead_next;                          /* next row to look at for dead letters */
     bool direct;           /* the next COPY is the whole batch straight into events */
     bool check_partitions; /* the batch's event times are not yet known to have partitions */
@@ -370,6 +383,56 @@ static void store_copy_done(struct pgconn *c, const struct pgconn_result *res, v
     store_step(s);
 }
 
+/* The gap row at gap_next was inserted (or was there already), or PostgreSQL refused it. */
+static void store_gap_done(struct pgconn *c, const struct pgconn_result *res, void *arg)
+{
+    struct store *s = arg;
+    struct row *r = &s->rows[s->gap_next];
+
+    s->inflight = false;
+    if (res->ok) {
+        writer_stats.gaps += (uint64_t)res->tuples;
+        log_msg(res->tuples > 0 ? LOG_INFO : LOG_DEBUG,
+                res->tuples > 0 ? "subscription gap stored" : "subscription gap already stored",
+                "batch=%llu source=%s started_us=%lld duration_ms=%lld reason=%s holder=%s",
+                (unsigned long long)s->id, r->gap.source, (long long)r->gap.started_us,
+                (long long)((r->gap.ended_us - r->gap.started_us) / 1000), r->gap.reason,
+                r->gap.holder);
+        s->gap_next++;
+        backoff_reset(&s->retry);
+        store_step(s);
+        return;
+    }
+    writer_stats.pg_errors++;
+    if (res->conn_lost)
+        return; /* sent again once reconnected */
+    if (store_row_error(res->sqlstate)) {
+        /* the row's own fault (e.g. a CHECK): kept whole as a dead letter, never dropped */
+        char reason[600];
+        snprintf(reason, sizeof(reason), "postgres: %s (SQLSTATE %s)", res->message, res->sqlstate);
+        if (row_mark_dead(r, reason) == 0) {
+            log_msg(LOG_WARN, "subscription gap rejected by postgres",
+                    "batch=%llu source=%s sqlstate=%s", (unsigned long long)s->id, r->gap.source,
+                    res->sqlstate);
+            s->gap_next++;
+            store_step(s);
+            return;
+        }
+    }
+    store_retry_later(s, res);
+}
+
+static void store_send_gap(struct store *s, const struct row *r)
+{
+    char started[ROW_TIMESTAMP_MAX], ended[ROW_TIMESTAMP_MAX];
+    const char *values[5] = {r->gap.source, started, ended, r->gap.reason, r->gap.holder};
+
+    row_timestamp_text(started, r->gap.started_us, true);
+    row_timestamp_text(ended, r->gap.ended_us, true);
+    const struct pgconn_stmt st = {.sql = STORE_GAP_SQL, .nparams = 5, .values = values};
+    s->inflight = pgconn_exec(s->pg, &st, store_gap_done, s) == 0;
+}
+
 static void store_dead_done(struct pgconn *c, const struct pgconn_result *res, void *arg)
 {
     struct store *s = arg;
@@ -509,6 +572,12 @@ static void store_step(struct store *s)
         store_send_copy(s);
         return;
     }
+    while (s->gap_next < s->nrows && !(s->rows[s->gap_next].is_gap && !s->rows[s->gap_next].dead))
+        s->gap_next++;
+    if (s->gap_next < s->nrows) {
+        store_send_gap(s, &s->rows[s->gap_next]);
+        return;
+    }
     while (s->dead_next < s->nrows && !s->rows[s->dead_next].dead)
         s->dead_next++;
     if (s->dead_next < s->nrows) {
@@ -550,9 +619,9 @@ int store_batch(struct store *s, struct row *rows, size_t n, uint64_t id)
     s->check_partitions = true;
     s->exact_times = false;
     s->partition_misses = 0;
-    s->ngood = s->nstack = s->dead_next = 0;
+    s->ngood = s->nstack = s->gap_next = s->dead_next = 0;
     for (size_t i = 0; i < n; i++) {
-        if (rows[i].dead)
+        if (rows[i].dead || rows[i].is_gap)
             continue;
         row_place_window(&rows[i], &s->window);
         if (rows[i].check_other)

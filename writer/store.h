@@ -4,7 +4,8 @@
  * when missing, inside the horizon only), then one COPY straight into hookpipe.events; when
  * PostgreSQL rejects that (a duplicate, a bad row), COPY into a staging table made inside the same
  * transaction and INSERT … ON CONFLICT (event_key, event_time) DO NOTHING, bisecting around the
- * rows it rejects, which become dead letters; then the dead letters. Every statement is its own
+ * rows it rejects, which become dead letters; then the gap items of the batch into hookpipe.gaps
+ * (ON CONFLICT DO NOTHING); then the dead letters. Every statement is its own
  * transaction and leaves no session state (PgBouncer-safe). Owns the PostgreSQL connection and
  * every SQL text of the drain.
  */

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,8 +49,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap();
     } else {
         for (size_t i = 0; i < cfg->nsources; i++) {
-            if (cfg->sources[i].secret == NULL || cfg->sources[i].provider == NULL ||
-                config_find_source(cfg, cfg->sources[i].name) != &cfg->sources[i])
+            const struct config_source *s = &cfg->sources[i];
+            bool ws = s->transport == CONFIG_TRANSPORT_WEBSOCKET;
+            /* a webhook source has its secret; a websocket one what its link needs, no secret */
+            if ((ws ? s->client_secret == NULL || s->subscription_id == NULL || s->secret != NULL
+                    : s->secret == NULL || s->subscription_id != NULL) ||
+                s->provider == NULL || config_find_source(cfg, s->name) != s)
                 __builtin_trap();
         }
     }

@@ -646,6 +646,72 @@ static void test_writer_env(void)
     unsetenv("HOOKPIPE_WRITER_ADMIN_LISTEN");
 }
 
+#define WS "[source.w]\nprovider = zoom\ntransport = websocket\n" /* lines 1-3 */
+#define WS_KEYS "subscription_id = sub\nclient_id = cid\nclient_secret = cs\naccount_id = acc\n"
+
+/* transport = websocket: its keys, defaults, and the keys of the other transport refused */
+static void test_websocket(void)
+{
+    char err[CONFIG_ERR_LEN];
+    struct config *cfg = load_text(WS WS_KEYS, err, sizeof(err));
+    const struct config_source *s;
+
+    CHECKF(cfg != NULL, "%s", err);
+    s = cfg != NULL ? config_find_source(cfg, "w") : NULL;
+    CHECK(s != NULL);
+    if (s != NULL) {
+        CHECK(s->transport == CONFIG_TRANSPORT_WEBSOCKET);
+        CHECK_STR_EQ(s->subscription_id, "sub");
+        CHECK_STR_EQ(s->client_secret, "cs");
+        CHECK_STR_EQ(s->oauth_grant, "account_credentials");
+        CHECK_STR_EQ(s->oauth_url, "https://zoom.us/oauth/token");
+        CHECK_STR_EQ(s->ws_url, "wss://ws.zoom.us/ws");
+        CHECK(s->heartbeat_s == 30 && s->lease_ms == 10000 && s->ca_file == NULL);
+        CHECK(s->secret == NULL);
+    }
+    config_free(cfg);
+    /* the small values tests use, client_credentials without account_id */
+    cfg = load_text(WS "subscription_id = s\nclient_id = c\nclient_secret_env = HOME\n"
+                       "oauth_grant = client_credentials\nheartbeat_s = 1\nlease_ms = 1000\n"
+                       "ws_url = ws://127.0.0.1:9/ws?x=1\noauth_url = http://127.0.0.1:9/t\n",
+                    err, sizeof(err));
+    CHECKF(cfg != NULL, "%s", err);
+    config_free(cfg);
+    /* a webhook source is the default and has no websocket fields */
+    cfg = load_text("[source.h]\nprovider = zoom\nsecret = x\n", err, sizeof(err));
+    CHECK(cfg != NULL && cfg->sources[0].transport == CONFIG_TRANSPORT_WEBHOOK &&
+          cfg->sources[0].subscription_id == NULL);
+    config_free(cfg);
+
+    CHECK_ERROR(WS WS_KEYS "secret = x\n", 8, "secret", "belongs to transport = webhook");
+    CHECK_ERROR(WS WS_KEYS "auth = basic\n", 8, "auth", "belongs to transport = webhook");
+    CHECK_ERROR(WS WS_KEYS "allow_from = 10.0.0.0/8\n", 8, "allow_from", "transport = webhook");
+    CHECK_ERROR("[source.h]\nprovider = zoom\nsecret = x\nsubscription_id = s\n", 4,
+                "subscription_id", "belongs to transport = websocket");
+    CHECK_ERROR("[source.h]\nprovider = zoom\nsecret = x\nclient_secret = s\n", 4, "client_secret",
+                "belongs to transport = websocket");
+    CHECK_ERROR("[source.w]\nprovider = zoom\ntransport = carrier-pigeon\n", 3, "transport",
+                "unknown transport \"carrier-pigeon\" (webhook, websocket)");
+    CHECK_ERROR(WS "client_id = c\nclient_secret = s\naccount_id = a\n", 1, "subscription_id",
+                "needs it");
+    CHECK_ERROR(WS "subscription_id = s\nclient_id = c\naccount_id = a\n", 1, "client_secret",
+                "needs it");
+    CHECK_ERROR(WS "subscription_id = s\nclient_id = c\nclient_secret = s\n", 1, "account_id",
+                "account_credentials needs it");
+    CHECK_ERROR(WS WS_KEYS "oauth_grant = password\n", 8, "oauth_grant",
+                "account_credentials or client_credentials");
+    CHECK_ERROR(WS WS_KEYS "oauth_grant = client_credentials\n", 7, "account_id",
+                "only sent with oauth_grant = account_credentials");
+    CHECK_ERROR(WS WS_KEYS "ws_url = https://ws.zoom.us/ws\n", 8, "ws_url", "wss://");
+    CHECK_ERROR(WS WS_KEYS "ws_url = wss:///ws\n", 8, "ws_url", "wss://");
+    CHECK_ERROR(WS WS_KEYS "oauth_url = ftp://zoom.us/\n", 8, "oauth_url", "https://");
+    CHECK_ERROR(WS WS_KEYS "heartbeat_s = 0\n", 8, "heartbeat_s", "");
+    CHECK_ERROR(WS WS_KEYS "lease_ms = 999\n", 8, "lease_ms", "");
+    CHECK_ERROR(WS WS_KEYS "ca_file = /nonexistent/ca.pem\n", 8, "ca_file", "No such file");
+    CHECK_ERROR(WS "subscription_id = s\nclient_id = a:b\nclient_secret = s\naccount_id = a\n", 5,
+                "client_id", "no ':'");
+}
+
 int main(void)
 {
     const char *base = getenv("TMPDIR");
@@ -664,6 +730,7 @@ int main(void)
     test_auth_errors();
     test_no_secrets();
     test_writer_env();
+    test_websocket();
     cleanup_tmpdir();
     return check_summary("test_config");
 }

@@ -1,9 +1,11 @@
 /*
  * Unit tests for ctl/args.c: option tables (values, flags, =, --, repeats, unknowns),
- * numbers, the --since/--until time forms and the --event glob to LIKE conversion.
+ * numbers, the --since/--until time forms and the --event glob to LIKE conversion; and the
+ * options of gaps (ctl/gaps.c) with its window rule and duration text.
  */
 #include "args.h"
 #include "check.h"
+#include "gaps.h"
 
 #include <stdint.h>
 
@@ -186,11 +188,98 @@ static void test_glob(void)
     CHECK_STR_EQ(out, "");
 }
 
+/* gaps [--source S] [--since TIME] [--json] (ctl/gaps.c), its window and its durations. */
+static void test_gaps(void)
+{
+    struct gaps_args a;
+    char err[ARGS_ERR_LEN], buf[48];
+
+    {
+        char *argv[] = {"--source", "zoom_ws-1", "--since=2h", "--json"};
+        CHECK(gaps_args_parse(4, argv, NOW_US, &a, err, sizeof(err)) == 0);
+        CHECK_STR_EQ(a.source, "zoom_ws-1");
+        CHECK_STR_EQ(a.since, "2h");
+        CHECK(a.since_us == NOW_US - 7200000000LL);
+        CHECK(a.json);
+    }
+    {
+        CHECK(gaps_args_parse(0, NULL, NOW_US, &a, err, sizeof(err)) == 0);
+        CHECK(a.source == NULL && a.since == NULL && a.since_us == 0 && !a.json);
+    }
+    {
+        char *argv[] = {"--since", "2025-12-01T09:00:00+01:00"}; /* the forms replay takes */
+        CHECK(gaps_args_parse(2, argv, NOW_US, &a, err, sizeof(err)) == 0);
+        CHECK(a.since_us == NOW_US - 7200000000LL);
+    }
+    {
+        char *argv[] = {"--since", "@1764583200"};
+        CHECK(gaps_args_parse(2, argv, NOW_US, &a, err, sizeof(err)) == 0);
+        CHECK(a.since_us == NOW_US);
+    }
+    {
+        char *argv[] = {"--since", "yesterday"};
+        CHECK(gaps_args_parse(2, argv, NOW_US, &a, err, sizeof(err)) < 0);
+        CHECK_CONTAINS(err, "bad --since \"yesterday\": not a time");
+    }
+    {
+        char *argv[] = {"--source", "a:b"};
+        CHECK(gaps_args_parse(2, argv, NOW_US, &a, err, sizeof(err)) < 0);
+        CHECK_CONTAINS(err, "bad --source \"a:b\"");
+    }
+    {
+        char *argv[] = {"--source", ""};
+        CHECK(gaps_args_parse(2, argv, NOW_US, &a, err, sizeof(err)) < 0);
+        CHECK_CONTAINS(err, "bad --source");
+    }
+    {
+        char *argv[] = {"--source"};
+        CHECK(gaps_args_parse(1, argv, NOW_US, &a, err, sizeof(err)) < 0);
+        CHECK_STR_EQ(err, "--source needs a value");
+    }
+    {
+        char *argv[] = {"--source", "a", "--source", "b"};
+        CHECK(gaps_args_parse(4, argv, NOW_US, &a, err, sizeof(err)) < 0);
+        CHECK_STR_EQ(err, "--source given twice");
+    }
+    {
+        char *argv[] = {"--until", "1h"};
+        CHECK(gaps_args_parse(2, argv, NOW_US, &a, err, sizeof(err)) < 0);
+        CHECK_STR_EQ(err, "unknown option --until");
+    }
+    {
+        char *argv[] = {"zoomws"};
+        CHECK(gaps_args_parse(1, argv, NOW_US, &a, err, sizeof(err)) < 0);
+        CHECK_STR_EQ(err, "unexpected argument \"zoomws\"");
+    }
+    /* the time a gap lost after --since */
+    CHECK(gaps_lost_us(100, 250, 0) == 150);
+    CHECK(gaps_lost_us(100, 250, 200) == 50); /* began before the window: counted from it */
+    CHECK(gaps_lost_us(100, 250, 250) == 0);
+    CHECK(gaps_lost_us(100, 250, 300) == 0);
+    CHECK(gaps_lost_us(100, 250, 50) == 150);
+    /* durations */
+    gaps_duration_format(0, buf, sizeof(buf));
+    CHECK_STR_EQ(buf, "0.000s");
+    gaps_duration_format(5250000, buf, sizeof(buf));
+    CHECK_STR_EQ(buf, "5.250s");
+    gaps_duration_format(999, buf, sizeof(buf)); /* to the millisecond, rounded down */
+    CHECK_STR_EQ(buf, "0.000s");
+    gaps_duration_format(123250000, buf, sizeof(buf));
+    CHECK_STR_EQ(buf, "2m 03.250s");
+    gaps_duration_format(3723250000LL, buf, sizeof(buf));
+    CHECK_STR_EQ(buf, "1h 02m 03.250s");
+    gaps_duration_format(273906007000LL, buf, sizeof(buf));
+    CHECK_STR_EQ(buf, "3d 04h 05m 06.007s");
+    gaps_duration_format(-5, buf, sizeof(buf));
+    CHECK_STR_EQ(buf, "0.000s");
+}
+
 int main(void)
 {
     test_parse();
     test_numbers();
     test_time();
     test_glob();
+    test_gaps();
     return check_summary("test_ctl_args");
 }

@@ -1,8 +1,8 @@
 /*
- * Unit tests for common/queue.c: key names of a queue (a hash-tagged queue keeps the tag
- * in every key, so all of them hash to one Redis Cluster slot) and the rule that every
- * redis.call in every script names its key through KEYS, never a name built from ARGV —
- * checked for every script the file defines, found in its source.
+ * Unit tests for common/queue.c: key names of a queue and of its WebSocket subscriptions (a
+ * hash-tagged queue keeps the tag in every key, so all of them hash to one Redis Cluster
+ * slot) and the rule that every redis.call in every script names its key through KEYS, never
+ * a name built from ARGV — checked for every script the file defines, found in its source.
  */
 #include "check.h"
 #include "queue.h"
@@ -48,6 +48,13 @@ static void test_hash_tag_one_slot(void)
     CHECK(key_slot(k.queue) == key_slot(k.heartbeat));
     CHECK(key_slot(k.queue) == key_slot(k.writers));
     CHECK_STR_EQ(k.processing, "{hookpipe}:events:processing:w-1");
+    {
+        char state[QUEUE_KEY_MAX], lease[QUEUE_KEY_MAX];
+        queue_key(state, sizeof(state), "{hookpipe}:events", QUEUE_KEY_WS_STATE, "zoomws");
+        queue_key(lease, sizeof(lease), "{hookpipe}:events", QUEUE_KEY_WS_LEASE, "zoomws");
+        CHECK(key_slot(k.queue) == key_slot(state));
+        CHECK(key_slot(k.queue) == key_slot(lease));
+    }
     /* existing names stay as they are: no tag, no change */
     queue_keys_init(&k, "hookpipe:events", "w-1");
     CHECK_STR_EQ(k.processing, "hookpipe:events:processing:w-1");
@@ -69,6 +76,20 @@ static void test_key_prefix(void)
     CHECK_STR_EQ(out, "q:writers");
     queue_key(small, sizeof(small), "q", QUEUE_KEY_PROCESSING, "w-1");
     CHECK_STR_EQ(small, "q:processin");
+}
+
+/* The WebSocket subscription keys of source S: its state hash and its lease. */
+static void test_ws_keys(void)
+{
+    char out[QUEUE_KEY_MAX];
+
+    queue_key(out, sizeof(out), "hookpipe:events", QUEUE_KEY_WS_STATE, "zoom_ws-1");
+    CHECK_STR_EQ(out, "hookpipe:events:ws:zoom_ws-1");
+    queue_key(out, sizeof(out), "hookpipe:events", QUEUE_KEY_WS_LEASE, "zoom_ws-1");
+    CHECK_STR_EQ(out, "hookpipe:events:ws:zoom_ws-1:lease");
+    /* no source name can make one source's key another's: names hold no ':' */
+    queue_key(out, sizeof(out), "q", QUEUE_KEY_WS_STATE, "");
+    CHECK_STR_EQ(out, "q:ws:");
 }
 
 /* The forced recovery is the normal one less its first line, the heartbeat check. */
@@ -148,6 +169,7 @@ int main(void)
 {
     test_hash_tag_one_slot();
     test_key_prefix();
+    test_ws_keys();
     test_recover_force();
     test_every_script_listed();
     for (const struct queue_script *s = queue_scripts; s->name != NULL; s++)

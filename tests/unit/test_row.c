@@ -1,7 +1,8 @@
 /*
  * Unit tests for writer/row.c: classification of queue items (good rows, and the dead
  * letters jansson can spot: bad envelopes, invalid UTF-8, \u0000, not JSON, not an
- * object, no string event), column extraction, and COPY text escaping of every byte.
+ * object, no string event), gap items (valid, malformed, out of timestamptz range), column
+ * extraction, and COPY text escaping of every byte.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +105,46 @@ static void test_bad_envelopes(void)
         CHECK(r.dead && !r.has_envelope);
         CHECK(r.reason != NULL && strstr(r.reason, "envelope") != NULL);
         row_free(&r);
+    }
+}
+
+/* Gap items: a valid one is a gap (no event row), a malformed one a dead letter with why. */
+static void test_gap_items(void)
+{
+    struct row r;
+    const char *good = "HPG1 zoomws 1767225600000000 1767225605250000 connection_lost gw:1:w0\n";
+    const struct {
+        const char *item, *why;
+    } bad[] = {
+        {"HPG1 zoomws 5 4 connection_lost gw:1:w0\n", "ends before it starts"},
+        {"HPG1 zoomws 1 2 Lost gw:1:w0\n", "bad reason in gap item"},
+        {"HPG1 zoomws 1 2 lost gw:1:w0\ntrailing", "bytes after"},
+        {"HPG1 zoomws 1 253402300800000000 lost gw:1:w0\n", "gap time out of range"},
+        {"HPG1 ", "bad source in gap item"},
+    };
+
+    CHECK(row_classify(&r, good, strlen(good)) == 0);
+    CHECK(r.is_gap && !r.dead && !r.has_envelope);
+    CHECK_STR_EQ(r.gap.source, "zoomws");
+    CHECK(r.gap.started_us == 1767225600000000 && r.gap.ended_us == 1767225605250000);
+    CHECK_STR_EQ(r.gap.reason, "connection_lost");
+    CHECK_STR_EQ(r.gap.holder, "gw:1:w0");
+    row_free(&r);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK(row_classify(&r, bad[i].item, strlen(bad[i].item)) == 0);
+        CHECK(r.dead && !r.is_gap && !r.has_envelope);
+        CHECK_CONTAINS(r.reason, bad[i].why);
+        row_free(&r);
+    }
+    /* the last moment PostgreSQL's timestamptz holds is still a gap */
+    {
+        const char *edge = "HPG1 s 1 253402300799999999 lost h\n";
+        char text[ROW_TIMESTAMP_MAX];
+        CHECK(row_classify(&r, edge, strlen(edge)) == 0);
+        CHECK(r.is_gap && !r.dead);
+        row_free(&r);
+        CHECK(row_timestamp_text(text, 253402300799999999LL, true) == 29);
+        CHECK_STR_EQ(text, "9999-12-31 23:59:59.999999+00");
     }
 }
 
@@ -372,6 +413,7 @@ int main(void)
     test_optional_fields();
     test_dead_bodies();
     test_bad_envelopes();
+    test_gap_items();
     test_item_key_distinguishes_items();
     test_copy_escaping_every_byte();
     test_copy_line();
