@@ -146,11 +146,12 @@ const char queue_script_ws_connected[] =
     "redis.call('HDEL', KEYS[2], 'down_reason')\n"
     "return gap\n";
 
+/* HDEL first (no deny-oom command), so the HSET after it runs on a Redis at maxmemory too */
 const char queue_script_ws_down[] =
     "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end\n"
     "if ARGV[2] ~= '' then\n"
-    "  redis.call('HSET', KEYS[1], 'alive_us', ARGV[2], 'down_reason', ARGV[3])\n"
     "  redis.call('HDEL', KEYS[1], 'connected_us')\n"
+    "  redis.call('HSET', KEYS[1], 'alive_us', ARGV[2], 'down_reason', ARGV[3])\n"
     "end\n"
     "if ARGV[4] == '1' then redis.call('DEL', KEYS[2]) end\n"
     "return 1\n";

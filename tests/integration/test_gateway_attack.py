@@ -172,7 +172,8 @@ def test_largest_unproven_bodies_are_shed_when_the_budget_is_full(tmp_path, redi
                 assert b"Retry-After: 1" in data
                 answered += 1
         assert answered >= 1
-        assert vm_rss_kb(gw.daemon.pid) < (budget >> 10) + 128 * 1024
+        if not harness.SANITIZED:  # ASan's quarantine and shadow are not the gateway's
+            assert vm_rss_kb(gw.daemon.pid) < (budget >> 10) + 128 * 1024
     finally:
         close_all(socks)
     assert gw.stop() == 0
