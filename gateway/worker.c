@@ -258,6 +258,8 @@ static void worker_redis_state(struct redis_link *link, bool up, void *arg)
     pusher_saw_reply(&w->pusher);
     w->llen_inflight = false;
     STAT_ADD(redis_links_up, up ? 1 : -1);
+    if (up && w->ws != NULL)
+        ws_set_redis_up(w->ws);
 }
 
 static void worker_llen_cb(redisAsyncContext *ac, void *r, void *privdata)

@@ -1094,6 +1094,17 @@ void ws_set_tick(struct ws_set *set)
     }
 }
 
+void ws_set_redis_up(struct ws_set *set)
+{
+    struct ws_source *s;
+
+    TAILQ_FOREACH(s, &set->sources, link)
+    {
+        if (!s->stopping && !s->lease_inflight)
+            ws_source_lease_tick(-1, 0, s); /* take (or renew, record) now, not at the next tick */
+    }
+}
+
 void ws_set_stop(struct ws_set *set)
 {
     struct ws_source *s, *next;

@@ -52,6 +52,9 @@ void ws_set_apply(struct ws_set *set, const struct config *cfg, int nworkers);
 /* Periodic (the worker's tick): retries pushes that waited for admission. */
 void ws_set_tick(struct ws_set *set);
 
+/* The worker's Redis link is up (again): each source tries its lease at once. */
+void ws_set_redis_up(struct ws_set *set);
+
 /* Graceful stop: stop reading, wait for every received event's push, close, release. */
 void ws_set_stop(struct ws_set *set);
 
