@@ -502,6 +502,33 @@ out:
 
 /* ---- GitHub ---- */
 
+/*
+ * The schemes whose MAC covers the body alone (GitHub, Shopify): the keys, the header through
+ * head (which decodes the one MAC it carries), then HMAC-SHA256 of the body under each key.
+ */
+static enum provider_sig_verdict
+ps_body_mac(enum provider_sig_provider provider, const struct provider_sig_secret *secrets,
+            size_t n, const struct provider_sig_request *req,
+            enum provider_sig_verdict (*head)(const struct provider_sig_request *,
+                                              unsigned char[PS_MAC_LEN]))
+{
+    struct ps_key keys[PROVIDER_SIG_SECRETS_MAX];
+    unsigned char got[1][PS_MAC_LEN];
+    enum provider_sig_verdict v;
+    bool ok, err = false;
+
+    v = ps_keys(provider, secrets, n, keys);
+    if (v == PROVIDER_SIG_OK)
+        v = head(req, got[0]);
+    if (v == PROVIDER_SIG_OK) {
+        const struct ps_part parts[] = {{req->body, req->body_len}};
+        ok = ps_hmac_match(keys, parts, 1, (const unsigned char(*)[PS_MAC_LEN])got, 1, &err);
+        v = ps_result(ok, err);
+    }
+    OPENSSL_cleanse(keys, sizeof(keys));
+    return v;
+}
+
 static enum provider_sig_verdict ps_github_head(const struct provider_sig_request *req,
                                                 unsigned char got[PS_MAC_LEN])
 {
@@ -521,21 +548,7 @@ static enum provider_sig_verdict ps_github_head(const struct provider_sig_reques
 enum provider_sig_verdict provider_sig_github(const struct provider_sig_secret *secrets, size_t n,
                                               const struct provider_sig_request *req)
 {
-    struct ps_key keys[PROVIDER_SIG_SECRETS_MAX];
-    unsigned char got[1][PS_MAC_LEN];
-    enum provider_sig_verdict v;
-    bool ok, err = false;
-
-    v = ps_keys(PROVIDER_SIG_GITHUB, secrets, n, keys);
-    if (v == PROVIDER_SIG_OK)
-        v = ps_github_head(req, got[0]);
-    if (v == PROVIDER_SIG_OK) {
-        const struct ps_part parts[] = {{req->body, req->body_len}};
-        ok = ps_hmac_match(keys, parts, 1, (const unsigned char(*)[PS_MAC_LEN])got, 1, &err);
-        v = ps_result(ok, err);
-    }
-    OPENSSL_cleanse(keys, sizeof(keys));
-    return v;
+    return ps_body_mac(PROVIDER_SIG_GITHUB, secrets, n, req, ps_github_head);
 }
 
 /* ---- Stripe ---- */
@@ -671,21 +684,7 @@ static enum provider_sig_verdict ps_shopify_head(const struct provider_sig_reque
 enum provider_sig_verdict provider_sig_shopify(const struct provider_sig_secret *secrets, size_t n,
                                                const struct provider_sig_request *req)
 {
-    struct ps_key keys[PROVIDER_SIG_SECRETS_MAX];
-    unsigned char got[1][PS_MAC_LEN];
-    enum provider_sig_verdict v;
-    bool ok, err = false;
-
-    v = ps_keys(PROVIDER_SIG_SHOPIFY, secrets, n, keys);
-    if (v == PROVIDER_SIG_OK)
-        v = ps_shopify_head(req, got[0]);
-    if (v == PROVIDER_SIG_OK) {
-        const struct ps_part parts[] = {{req->body, req->body_len}};
-        ok = ps_hmac_match(keys, parts, 1, (const unsigned char(*)[PS_MAC_LEN])got, 1, &err);
-        v = ps_result(ok, err);
-    }
-    OPENSSL_cleanse(keys, sizeof(keys));
-    return v;
+    return ps_body_mac(PROVIDER_SIG_SHOPIFY, secrets, n, req, ps_shopify_head);
 }
 
 /* ---- dispatch ---- */
