@@ -27,6 +27,7 @@
 #include "push.h"
 #include "queue.h"
 #include "stats.h"
+#include "text.h"
 #include "timeutil.h"
 #include "ws_conn.h"
 #include "ws_message.h"
@@ -777,8 +778,6 @@ static const struct ws_conn_cbs ws_link_cbs = {
 /* Appends "name=" and value percent-encoded (RFC 3986 unreserved kept) to out. */
 static size_t ws_query_add(char *out, size_t cap, size_t n, const char *name, const char *value)
 {
-    static const char hex[] = "0123456789ABCDEF";
-
     n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "%s=", name);
     for (const unsigned char *p = (const unsigned char *)value; *p != '\0' && n + 4 < cap; p++) {
         if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
@@ -786,8 +785,8 @@ static size_t ws_query_add(char *out, size_t cap, size_t n, const char *name, co
             out[n++] = (char)*p;
         } else {
             out[n++] = '%';
-            out[n++] = hex[*p >> 4];
-            out[n++] = hex[*p & 15];
+            out[n++] = hex_upper_digit(*p >> 4);
+            out[n++] = hex_upper_digit(*p);
         }
     }
     if (n < cap)
