@@ -121,6 +121,15 @@ static void ws_conn_ssl_errors(struct ws_conn *c, char *out, size_t cap)
 
 /* ---- wslay's I/O: the bufferevent's buffers ------------------------------------------- */
 
+/*
+ * Whether frames are read: not while the owner has paused an open link, always while our
+ * close waits for its answer (a pause must not hide the answer: the link would linger).
+ */
+static bool ws_conn_reading(const struct ws_conn *c)
+{
+    return !c->paused || c->state == WS_CLOSING;
+}
+
 static ssize_t ws_conn_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
                                void *user_data)
 {
@@ -128,7 +137,7 @@ static ssize_t ws_conn_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t
     int n;
 
     (void)flags;
-    if (c->paused || c->state == WS_DEAD ||
+    if (!ws_conn_reading(c) || c->state == WS_DEAD ||
         (n = evbuffer_remove(bufferevent_get_input(c->bev), buf, len)) <= 0) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
@@ -238,7 +247,7 @@ static void ws_conn_pump(struct ws_conn *c)
 {
     if (c->state != WS_OPEN && c->state != WS_CLOSING)
         return;
-    if (!c->paused && wslay_event_recv(c->ws) != 0) {
+    if (ws_conn_reading(c) && wslay_event_recv(c->ws) != 0) {
         ws_conn_die(c, WS_DOWN_PROTOCOL_ERROR, "frame refused");
         return;
     }
@@ -256,7 +265,7 @@ static void ws_conn_pump(struct ws_conn *c)
                         (unsigned)wslay_event_get_status_code_received(c->ws));
         return;
     }
-    if (c->eof && !c->paused && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+    if (c->eof && ws_conn_reading(c) && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
         ws_conn_die(c, WS_DOWN_CONNECTION_LOST, "connection closed without a close frame");
 }
 
@@ -442,11 +451,14 @@ static void ws_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 static void ws_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct ws_conn *c = arg;
+    char was[sizeof(c->detail)];
 
-    if (c->state == WS_CLOSING)
-        ws_conn_die(c, c->why, NULL);
-    else
+    if (c->state == WS_CLOSING) {
+        snprintf(was, sizeof(was), "%s", c->detail);
+        ws_conn_die(c, c->why, "%s; no close answer within %d ms", was, WS_CLOSE_LINGER_MS);
+    } else {
         ws_conn_die(c, WS_DOWN_HANDSHAKE_FAILED, "handshake not done in time");
+    }
 }
 
 static void ws_conn_process_cb(evutil_socket_t fd, short what, void *arg)
@@ -608,7 +620,8 @@ void ws_conn_pause(struct ws_conn *c)
     if (c->paused || c->state == WS_DEAD)
         return;
     c->paused = true;
-    bufferevent_disable(c->bev, EV_READ);
+    if (c->state != WS_CLOSING)
+        bufferevent_disable(c->bev, EV_READ);
 }
 
 void ws_conn_resume(struct ws_conn *c)
@@ -640,8 +653,9 @@ void ws_conn_close(struct ws_conn *c, enum ws_down why, const char *detail)
     c->state = WS_CLOSING;
     c->why = why;
     snprintf(c->detail, sizeof(c->detail), "%s", detail);
-    c->paused = false; /* read the close answer (nothing else is delivered) */
+    /* read up to the close answer, paused or not: messages before it are still delivered */
     bufferevent_enable(c->bev, EV_READ);
+    event_active(c->process_ev, 0, 0); /* what a pause left in the input buffer */
     evtimer_del(c->timer_ev);
     evtimer_add(c->timer_ev, &tv);
 }

@@ -51,14 +51,18 @@ struct ws_conn *ws_conn_open(struct event_base *base, const struct ws_conn_opts 
 /* Queues a text message and sends it. -1 when the link cannot take it (it is going down). */
 int ws_conn_send_text(struct ws_conn *c, const char *text, size_t len);
 
-/* Stops reading the socket / reads again (and what was already read). */
+/*
+ * Stops reading the socket / reads again (and what was already read). Once ws_conn_close
+ * has sent its close frame the link reads until the answer whatever the pause says.
+ */
 void ws_conn_pause(struct ws_conn *c);
 void ws_conn_resume(struct ws_conn *c);
 bool ws_conn_paused(const struct ws_conn *c);
 
 /*
- * Ends the link: a close frame (code 1000) when the upgrade was done, sent before the
- * socket is closed (at most 1 s later), then down(why). Idempotent.
+ * Ends the link: a close frame (code 1000) when the upgrade was done, then the socket is
+ * closed when the peer's close answer arrives (at most 1 s later), then down(why). Messages
+ * that arrive before the answer are still delivered. Idempotent.
  */
 void ws_conn_close(struct ws_conn *c, enum ws_down why, const char *detail);
 

@@ -753,6 +753,33 @@ def test_sigterm_of_the_holder_loses_nothing(stack, zoom, tmp_path):
     assert other.daemon.stop() == 0
 
 
+@pytest.mark.timeout(90)
+def test_sigterm_during_a_burst_reads_to_the_close_answer(stack, zoom, tmp_path):
+    """SIGTERM while Zoom streams: the events that reach the socket before Zoom's answer to
+    our close frame are still read and pushed, and that answer is read even though the
+    stopping source has paused the link (the link would otherwise linger its full second and
+    leave those events unread)."""
+    name = "burst"
+    gw = Gateway(tmp_path, stack.redis, stack.queue, {name: ws_source(zoom)}).start()
+    assert zoom.wait_up(15), gw.log()[-3000:]
+    wait_recorded(stack.redis, stack.queue, name)
+    out = {}
+    sender = threading.Thread(target=lambda: out.setdefault("sent", zoom.send_burst(20000)),
+                              daemon=True)
+    sender.start()
+    harness.wait_for(lambda: gw.metric("hookpipe_gateway_ws_messages_total", source=name) >= 500,
+                     timeout=30, interval=0.01, what="the burst flowing")
+    assert gw.daemon.stop(signal.SIGTERM, timeout=15) == 0, gw.log()[-3000:]
+    sender.join(60)
+    assert "sent" in out
+    log = gw.log()
+    assert "no close answer" not in log, log[-3000:]
+    up_sent = zoom.events_sent_while_up()  # the stand-in may finish its burst before it
+    assert len(up_sent) >= 500, len(up_sent)  # reads our close: then all of it was read
+    assert_rows_are(stack, name, up_sent)
+    assert "events lost" not in log
+
+
 # ----------------------------------------------------------------------------- 9. Redis stopped
 
 
