@@ -2,8 +2,10 @@
 nginx (started by bench/run), it starts hookpipe-gateway and hookpipe-writer processes with
 generated configs and measures (a) gateway ack throughput/latency vs nginx, (h) the same over
 HTTPS, (b) writer drain vs psql \\copy, (c) end to end, (w) end to end from one Zoom WebSocket
-subscription, (d) peak RSS; prints the table and writes the "bench" section of
-bench/results.json (bench/plot.py renders RESULTS.md from it).
+subscription, (d) peak RSS, (s) acks/s of a `provider = standard` (Standard Webhooks) source
+beside a `zoom` source of the same gateway; prints the table and writes the "bench" section of
+bench/results.json — and part (s) its own "standard" section, so a run of (s) alone leaves the
+other parts' figures as they were (bench/plot.py renders RESULTS.md from it).
 
 Ports, configs, daemons, the other processes, the Zoom signer, the Zoom WebSocket stand-in
 (harness/zoom_ws.py) and /proc figures are the integration-test harness's
@@ -27,6 +29,7 @@ sys.path.insert(0, os.path.join(BENCH_DIR, "..", "tests", "integration"))
 import harness  # noqa: E402
 import plot  # noqa: E402
 import results  # noqa: E402
+import standardgen  # noqa: E402
 import zoomgen  # noqa: E402
 
 SOURCE = "bench"
@@ -35,20 +38,21 @@ QUEUE = "hookpipe:events"
 WS_SOURCE = "bench-ws"  # (w): the websocket source's name (its rows' source)
 WS_EVENT = "meeting.participant_joined"
 WS_BODY_BYTES = 668  # (w): the size of zoomgen.body(), the webhook parts' bodies
+STD_SOURCE = "bench-standard"  # (s): the provider = standard source beside the zoom one
 
 
 def say(msg):
     print(f"bench: {msg}", flush=True)
 
 
-def gateway_counts(admin_port):
-    """(200s, non-200s) answered on /hooks/bench so far, and the LPUSH commands sent so far
+def gateway_counts(admin_port, source=SOURCE):
+    """(200s, non-200s) answered on /hooks/<source> so far, and the LPUSH commands sent so far
     (hookpipe_gateway_redis_pushes_total), from the gateway's own /metrics."""
     m = harness.metrics(admin_port)
     ok = other = 0
     for key, value in m.items():
         hit = re.fullmatch(r'hookpipe_gateway_requests_total\{source="%s",status="([^"]+)"\}'
-                           % SOURCE, key)
+                           % re.escape(source), key)
         if hit and hit.group(1) == "200":
             ok += int(value)
         elif hit:
@@ -84,6 +88,7 @@ class Bench:
         self.writer_hwm_kb = 0
         self.gw_hwm_kb = 0
         self.wrk_log = os.path.join(self.tmp, "wrk.log")
+        self.s_notes = []  # part (s)'s notes: its own section
 
     # ------------------------------------------------------------------ helpers
     def fresh_db(self, db):
@@ -143,34 +148,35 @@ class Bench:
         return ws
 
     # ------------------------------------------------------------------ (a)
-    def start_gateway(self, workers=None, tls=None, name="gateway"):
+    def start_gateway(self, workers=None, tls=None, name="gateway", sources=None):
         """A gateway with the shipped defaults but for the bench's own keys (workers: the
-        default unless given; tls: (cert, key) files). Returns (daemon, port, admin port)."""
+        default unless given; tls: (cert, key) files; sources: the config's sources, default
+        the one zoom source). Returns (daemon, port, admin port)."""
         port, admin = harness.free_port(), harness.free_port()
         gw = {"listen": f"127.0.0.1:{port}", "admin_listen": f"127.0.0.1:{admin}",
               "workers": workers, "timestamp_tolerance_s": 3600,
               "max_queue_length": 100000000, "max_connections": 10000}
         if tls is not None:
             gw["tls_cert"], gw["tls_key"] = tls
-        d = self.daemon("gateway", name, self.config(name, gateway=gw)).start(wait_port=admin,
-                                                                              timeout=20)
+        d = self.daemon("gateway", name, self.config(name, gateway=gw, sources=sources)).start(
+            wait_port=admin, timeout=20)
         harness.wait_for(lambda: harness.http_request(admin, "GET", "/healthz")[0] == 200,
                          timeout=20, interval=0.05, what="the gateway's /healthz")
         return d, port, admin
 
-    def ack_run(self, url, pool, admin=None):
-        """Warm-up, then the timed wrk run; with admin (a gateway), its own counts and what
-        reached Redis."""
+    def ack_run(self, url, pool, admin=None, source=SOURCE):
+        """Warm-up, then the timed wrk run; with admin (a gateway), its own counts (of
+        source) and what reached Redis."""
         a = self.a
         run_wrk(url, pool, a.warmup, a.conns, 1, self.wrk_log)
         if admin is None:
             return run_wrk(url, pool, a.ack_seconds, a.conns, 1, self.wrk_log)
         self.r.delete(QUEUE)
-        before = gateway_counts(admin)
+        before = gateway_counts(admin, source)
         forks = self.redis_forks()
         redis_cpu = self.redis_cpu_s()
         res = run_wrk(url, pool, a.ack_seconds, a.conns, 1, self.wrk_log)
-        after = gateway_counts(admin)
+        after = gateway_counts(admin, source)
         res["lpushes"] = after[2] - before[2]
         res["redis_cpu_s"] = self.redis_cpu_s() - redis_cpu
         res["gw_200"], res["gw_non200"] = after[0] - before[0], after[1] - before[1]
@@ -207,6 +213,44 @@ class Bench:
         res["nginx"] = self.ack_run(f"http://127.0.0.1:{a.nginx_port}/hooks/{SOURCE}", pool)
         res["ratio"] = res["gateway"]["rps"] / res["nginx"]["rps"]
         self.results["a"] = res
+
+    # ------------------------------------------------------------------ (s)
+    def bench_standard(self):
+        """(s): one gateway configured as in (a) (shipped defaults, default workers) with two
+        sources, the zoom one of (a) and a `provider = standard` one beside it; the run of (a)
+        (warm-up, then wrk -t1 -c64 for ack_s) against each in turn, zoom first. Bodies of the
+        same size (zoomgen.body's 668 bytes), every one distinct and signed at "now"."""
+        a = self.a
+        out = {"load_average_before": results.load_average(),
+               "busy_before": busy_processes()}
+        paths = {"zoom": f"/hooks/{SOURCE}", "standard": f"/hooks/{STD_SOURCE}"}
+        gens = {"zoom": (zoomgen, SECRET), "standard": (standardgen, standardgen.SECRET)}
+        say(f"(s) generating {a.pool} pre-signed requests per provider (zoom, standard)")
+        pools, sizes = {}, {}
+        for prov, (gen, secret) in gens.items():
+            pools[prov] = os.path.join(self.tmp, f"pool-s-{prov}.lua")
+            gen.write_lua_pool(pools[prov], a.pool, secret, paths[prov])
+            step = max(1, a.pool // 200)
+            sample = [len(gen.raw_request(secret, paths[prov], i)) for i in range(0, a.pool, step)]
+            sizes[prov] = (sum(sample) / len(sample), len(gen.body(0)))
+        sources = {SOURCE: {"provider": "zoom", "secret": SECRET},
+                   STD_SOURCE: {"provider": "standard", "secret": standardgen.SECRET}}
+        saved, self.gw_hwm_kb = self.gw_hwm_kb, 0  # (d) stays the other parts' figure
+        d, port, admin = self.start_gateway(None, name="gateway-s", sources=sources)
+        try:
+            for prov, source in (("zoom", SOURCE), ("standard", STD_SOURCE)):
+                say(f"(s) {prov} source /hooks/{source}: warm-up {a.warmup}s, then "
+                    f"{a.ack_seconds}s, wrk -t1 -c{a.conns}")
+                r = self.ack_run(f"http://127.0.0.1:{port}/", pools[prov], admin, source)
+                r["request_bytes"], r["body_bytes"] = sizes[prov]
+                out[prov] = r
+        finally:
+            self.stop(d)
+            out["gw_hwm_kb"], self.gw_hwm_kb = self.gw_hwm_kb, saved
+        out["ratio"] = out["standard"]["rps"] / out["zoom"]["rps"]
+        out["load_average_after"] = results.load_average()
+        out["busy_after"] = busy_processes()
+        self.results["s"] = out
 
     # ------------------------------------------------------------------ (h) HTTPS
     def make_certs(self):
@@ -639,6 +683,8 @@ http {{
                 self.bench_e2e()
             if "w" in self.a.parts:
                 self.bench_ws()
+            if "s" in self.a.parts:
+                self.bench_standard()
             self.results["gw_hwm_kb"] = self.gw_hwm_kb
             self.results["writer_hwm_kb"] = self.writer_hwm_kb
         finally:
@@ -784,6 +830,33 @@ def figures(a, res):
     return out
 
 
+def standard_figures(r):
+    """Part (s)'s FIGUREs: the two sources of one gateway, standard and zoom, and the ratio."""
+    F = results.figure
+    out = []
+    for prov in ("standard", "zoom"):
+        g, how = r[prov], {"provider": prov}
+        out += [
+            F(f"s.{prov}.acks", g["rps"], "req/s", how),
+            F(f"s.{prov}.p50", g["p50_us"] / 1000, "ms", how),
+            F(f"s.{prov}.p99", g["p99_us"] / 1000, "ms", how),
+            F(f"s.{prov}.answers_200", g["gw_200"], "count", how),
+            F(f"s.{prov}.answers_other", g["gw_non200"], "count", how, "other = 0",
+              g["gw_non200"] == 0 and g["gw_200"] > 0),
+            F(f"s.{prov}.queued", g["queued"], "count", how, "= 200s",
+              g["queued"] == g["gw_200"]),
+            F(f"s.{prov}.aof_rewrites", g["aof_rewrites"], "count", how, "(info)"),
+            F(f"s.{prov}.deliveries_per_lpush", g["gw_200"] / max(g["lpushes"], 1),
+              "deliveries", how, "(info)"),
+            F(f"s.{prov}.request_bytes", g["request_bytes"], "bytes", how),
+            F(f"s.{prov}.body_bytes", g["body_bytes"], "bytes", how),
+        ]
+    out.append(F("s.ratio", r["ratio"], "ratio", None, "(info)"))
+    if r.get("gw_hwm_kb"):
+        out.append(F("s.gateway_peak_rss", r["gw_hwm_kb"] / 1024, "MB", None, "(info)"))
+    return out
+
+
 def busy_processes(seconds=1.0):
     """Processes that used >= 5 % of a core over the last second (other load on the box)."""
 
@@ -828,7 +901,7 @@ def main():
     ap.add_argument("--pg-port", type=int, required=True)
     ap.add_argument("--pg-bin", default="/usr/lib/postgresql/15/bin")
     ap.add_argument("--nginx-port", type=int, required=True)
-    ap.add_argument("--parts", default="ahbcw")
+    ap.add_argument("--parts", default="ahbcsw")
     ap.add_argument("--tuned-workers", default="2",
                     help="comma-separated workers values run beside the default in (a)")
     ap.add_argument("--results", help="write the bench section of this results.json")
@@ -845,7 +918,8 @@ def main():
     a.ws_writers = [1, 2]  # (w): writers counts measured (1; 2 beside it, labelled, as (c))
     a.drain_timeout = 300
     section = results.run_facts(a.source, a.quick)
-    section["parts"] = a.parts
+    bench_parts = a.parts.replace("s", "")  # (s) has a section of its own
+    section["parts"] = bench_parts
     section["machine"] = results.machine(a.pg_bin)
     section["settings"] = {
         "build_dir": os.path.relpath(os.path.abspath(a.build), os.path.abspath(a.source)),
@@ -856,25 +930,48 @@ def main():
         "e2e_requests": a.e2e_seconds * a.e2e_rate_cap, "e2e_writers": a.e2e_writers,
         "ws_events": a.ws_events, "ws_writers": a.ws_writers, "ws_body_bytes": WS_BODY_BYTES,
     }
-    section["load_average_before"] = results.load_average()
-    section["busy_before"] = busy_processes()
+    s_section = dict(results.run_facts(a.source, a.quick), parts="s",
+                     machine=section["machine"], settings={
+                         k: section["settings"][k] for k in (
+                             "build_dir", "build_type", "connections", "wrk_threads",
+                             "warmup_s", "ack_s", "pool_requests")})
+    if bench_parts:
+        section["load_average_before"] = results.load_average()
+        section["busy_before"] = busy_processes()
     b = Bench(a)
     res = b.run()
-    section["load_average_after"] = results.load_average()
-    section["busy_after"] = busy_processes()
-    section["figures"] = figures(a, res)
-    section["notes"] = b.notes
-    print()
-    print(plot.figures_md(section))
-    print()
-    if section["busy_before"]:
-        print("other processes using CPU at the start (figures are noisy):\n"
-              + plot.busy_md(section["busy_before"]))
-    for n in b.notes:
-        print("note: " + n)
-    if a.results:
-        results.save_section(a.results, "bench", section)
-        say(f"wrote {a.results} (bench/plot.py renders RESULTS.md from it)")
+    if bench_parts:
+        section["load_average_after"] = results.load_average()
+        section["busy_after"] = busy_processes()
+        section["figures"] = figures(a, res)
+        section["notes"] = b.notes
+        print()
+        print(plot.figures_md(section))
+        print()
+        if section["busy_before"]:
+            print("other processes using CPU at the start (figures are noisy):\n"
+                  + plot.busy_md(section["busy_before"]))
+        for n in b.notes:
+            print("note: " + n)
+        if a.results:
+            results.save_section(a.results, "bench", section)
+            say(f"wrote the bench section of {a.results} (bench/plot.py renders RESULTS.md "
+                "from it)")
+    if "s" in a.parts:
+        r = res["s"]
+        for k in ("load_average_before", "busy_before", "load_average_after", "busy_after"):
+            s_section[k] = r[k]
+        s_section["figures"] = standard_figures(r)
+        s_section["notes"] = b.s_notes
+        print()
+        print(plot.figures_md(s_section, plot.STANDARD_ROWS))
+        print()
+        if s_section["busy_before"]:
+            print("other processes using CPU at the start of (s) (figures are noisy):\n"
+                  + plot.busy_md(s_section["busy_before"]))
+        if a.results:
+            results.save_section(a.results, "standard", s_section)
+            say(f"wrote the standard section (part s) of {a.results}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 bench/results.json (written by bench/bench.py and bench/growth.py; schema in bench/results.py
 and docs/benchmarks.md) it writes, in OUTDIR (default: beside results.json):
 
-    RESULTS.md       machine, figures with targets, CPU per event, setup, growth (part g)
+    RESULTS.md       machine, figures with targets, CPU per event, setup, standard vs zoom
+                     acks (part s), growth (part g)
     throughput.png   requests, rows and events per second, with the nginx and \\copy ceilings
     latency.png      p50/p99 of the gateway's answers, with nginx's
     growth.png       the writers' insert rate as hookpipe.events grows (part g)
@@ -23,7 +24,7 @@ UNITS = {
     "req/s": ("{:,.0f}", ""), "rows/s": ("{:,.0f}", ""), "events/s": ("{:,.0f}", ""),
     "count": ("{:,.0f}", ""), "ratio": ("{:.2f}", ""), "deliveries": ("{:.1f}", ""),
     "ms": ("{:.2f}", " ms"), "µs": ("{:.1f}", " µs"), "s": ("{:.1f}", " s"),
-    "MB": ("{:.1f}", " MB"), "GiB": ("{:.2f}", " GiB"),
+    "MB": ("{:.1f}", " MB"), "GiB": ("{:.2f}", " GiB"), "bytes": ("{:,.0f}", " bytes"),
 }
 
 # (c)'s CPU table: the parts measured, in order, and their labels.
@@ -106,11 +107,35 @@ FIGURE_ROWS = [
 ]
 
 
-def figure_rows(section):
-    """(label, [figure ids]) of the Figures table, in order, for the figures the section has."""
+# The rows of part (s)'s table (its own section, "standard"): one gateway, two sources.
+STANDARD_ROWS = [
+    ("(s) acks/s: standard source / zoom source", ["s.standard.acks", "s.zoom.acks"]),
+    ("(s) ratio standard / zoom", ["s.ratio"]),
+    ("(s) standard: latency p50 / p99", ["s.standard.p50", "s.standard.p99"]),
+    ("(s) zoom: latency p50 / p99", ["s.zoom.p50", "s.zoom.p99"]),
+    ("(s) standard: answers 200 / other (its /metrics)",
+     ["s.standard.answers_200", "s.standard.answers_other"]),
+    ("(s) zoom: answers 200 / other (its /metrics)",
+     ["s.zoom.answers_200", "s.zoom.answers_other"]),
+    ("(s) standard: envelopes in Redis after the run", ["s.standard.queued"]),
+    ("(s) zoom: envelopes in Redis after the run", ["s.zoom.queued"]),
+    ("(s) Redis AOF rewrites during the run: standard / zoom",
+     ["s.standard.aof_rewrites", "s.zoom.aof_rewrites"]),
+    ("(s) deliveries per LPUSH: standard / zoom",
+     ["s.standard.deliveries_per_lpush", "s.zoom.deliveries_per_lpush"]),
+    ("(s) body bytes: standard / zoom", ["s.standard.body_bytes", "s.zoom.body_bytes"]),
+    ("(s) request bytes (headers + body): standard / zoom",
+     ["s.standard.request_bytes", "s.zoom.request_bytes"]),
+    ("(s) gateway peak RSS (VmHWM)", ["s.gateway_peak_rss"]),
+]
+
+
+def figure_rows(section, table=None):
+    """(label, [figure ids]) of the Figures table (or of table, a list like FIGURE_ROWS), in
+    order, for the figures the section has."""
     fig = by_id(section)
     rows = []
-    for row in FIGURE_ROWS:
+    for row in FIGURE_ROWS if table is None else table:
         if row == "tuned":
             for fid in sorted(f for f in fig if f.startswith("a.gateway_w") and f.endswith(".acks")):
                 run = fid[:-len(".acks")]
@@ -155,11 +180,12 @@ def figure_rows(section):
     return [(label, ids) for label, ids in rows if all(i in fig for i in ids)]
 
 
-def figures_md(section):
-    """The Figures table, then (c)'s CPU table: what bench.py also prints."""
+def figures_md(section, table=None):
+    """The Figures table (or table's, see figure_rows), then (c)'s CPU table: what bench.py
+    also prints."""
     fig = by_id(section)
     rows = []
-    for label, ids in figure_rows(section):
+    for label, ids in figure_rows(section, table):
         figs = [fig[i] for i in ids]
         rows.append((label, cell(figs)) + verdict(figs))
     w = [max(len(r[i]) for r in rows + [("figure", "value", "target", "")]) for i in range(4)]
@@ -305,6 +331,41 @@ def bench_md(section):
     return md
 
 
+def standard_md(section):
+    """The "Standard Webhooks vs Zoom acks (part s)" section of RESULTS.md."""
+    m, s = section["machine"], section["settings"]
+    fig = by_id(section)
+
+    def load(key):
+        return " ".join(f"{x:.2f}" for x in section[key])
+
+    body = fig.get("s.zoom.body_bytes", {}).get("value", 0)
+    md = ["## Standard Webhooks vs Zoom acks (part s)", "",
+          f"Run {section['date']}{at_commit(section)}"
+          f"{' (--quick)' if section['mode'] == 'quick' else ''} on {m['cores']} x {m['cpu']}, "
+          f"{m['memory_gib']:.1f} GiB, {m['os']}, kernel {m['kernel']}; load average before / "
+          f"after {load('load_average_before')} / {load('load_average_after')}.", "",
+          figures_md(section, STANDARD_ROWS), "",
+          f"- One gateway, configured as in (a) ({s['build_type']} build in {s['build_dir']}/, "
+          "default `workers`, `timestamp_tolerance_s = 3600`), with two sources: `[source.bench]` "
+          "`provider = zoom` and `[source.bench-standard]` `provider = standard` (a `whsec_` "
+          f"secret). The run of (a) against each in turn, zoom first: wrk {s['wrk_threads']} "
+          f"thread, {s['connections']} keep-alive connections, {s['warmup_s']} s warm-up then "
+          f"{s['ack_s']} s, cycling {s['pool_requests']:,} distinct requests pre-signed right "
+          "before the run. Bodies of the same size "
+          f"({body:,.0f} bytes): (a)'s meeting.participant_joined, and for standard the same "
+          "object under Standard Webhooks' `type` / `timestamp` / `data` "
+          "(bench/standardgen.py), signed `v1,` base64 HMAC-SHA256 of "
+          "`webhook-id.webhook-timestamp.body`.",
+          ""]
+    for when, key in (("the run started", "busy_before"), ("it ended", "busy_after")):
+        md += [f"Other processes using CPU when {when}:", "", "```",
+               busy_md(section[key]) or "(none)", "```", ""]
+    if section.get("notes"):
+        md += [f"Note: {n}" for n in section["notes"]] + [""]
+    return md
+
+
 def growth_table(fig, stopped=()):
     """The growth table and the rates lines of the layouts in fig (g.<layout>.* figures); the
     partitions and size columns only when recorded."""
@@ -372,6 +433,8 @@ def results_md(data):
     md = ["# hookpipe benchmark results", ""]
     if "bench" in data:
         md += bench_md(data["bench"])
+    if "standard" in data:
+        md += standard_md(data["standard"])
     if "growth" in data:
         md += growth_md(data["growth"])
     for entry in data.get("history", []):
@@ -484,7 +547,7 @@ def main():
         path = os.path.join(os.path.dirname(os.path.abspath(path)), "results.json")
     outdir = sys.argv[2] if len(sys.argv) > 2 else os.path.dirname(os.path.abspath(path))
     data = results.load(path)
-    if not any(by_id(data.get(k)) for k in ("bench", "growth")):
+    if not any(by_id(data.get(k)) for k in ("bench", "standard", "growth")):
         sys.exit(f"bench/plot.py: no figures in {path}")
     written = [os.path.join(outdir, "RESULTS.md")]
     with open(written[0], "w", encoding="utf-8") as f:

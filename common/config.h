@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "cidr.h"
+#include "provider.h"
 #include "name.h"
 
 #define CONFIG_ERR_LEN 512
@@ -38,11 +39,13 @@ enum config_transport {
 
 struct config_source {
     char *name;     /* [source.NAME]: [A-Za-z0-9_-]{1,64}, its URL is /hooks/NAME */
-    char *provider; /* "zoom" (the only provider so far) */
+    char *provider; /* "zoom" (the default), "standard", "github", "stripe", "slack", "shopify" */
+    enum provider_id provider_id;    /* provider's id (set once the source is validated) */
     enum config_transport transport; /* webhook: the keys below; websocket: the ws_ block */
     char *secret;                    /* current secret (from secret, secret_file or secret_env) */
     char *secret_previous;           /* also accepted while rotating; NULL when unset */
-    unsigned auth; /* CONFIG_AUTH_* bits; CONFIG_AUTH_SIGNATURE when auth is unset */
+    char *public_key; /* provider = standard: a whpk_ ed25519 key (v1a signatures), or NULL */
+    unsigned auth;    /* CONFIG_AUTH_* bits; CONFIG_AUTH_SIGNATURE when auth is unset */
     /* each of the following is NULL when unset; a _previous is accepted while rotating */
     char *basic_user;                   /* basic: the user name */
     char *basic_user_previous;          /* basic: the user paired with basic_password_previous */

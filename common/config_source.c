@@ -16,6 +16,8 @@
 #include <strings.h>
 
 #include "name.h"
+#include "provider.h"
+#include "provider_sig.h"
 #include "secret_file.h"
 
 enum source_type {
@@ -34,6 +36,7 @@ enum source_key_id {
     SK_PROVIDER,
     SK_SECRET,
     SK_SECRET_PREVIOUS,
+    SK_PUBLIC_KEY,
     SK_AUTH,
     SK_BASIC_USER,
     SK_BASIC_PASSWORD,
@@ -109,10 +112,11 @@ struct source_key {
     }
 
 static const struct source_key source_keys[NSOURCE_KEYS] = {
-    [SK_PROVIDER] = {"provider", SOURCE_PROVIDER, SRC_FIELD(provider), 0, REQUIRED, SK_NONE, 0, 0,
-                     NULL, WIRE_ANY},
+    [SK_PROVIDER] = {"provider", SOURCE_PROVIDER, SRC_FIELD(provider), 0, OPTIONAL, SK_NONE, 0, 0,
+                     "zoom", WIRE_ANY},
     [SK_SECRET] = SRC_SECRET("secret", secret, 0, REQUIRED, SK_NONE),
     [SK_SECRET_PREVIOUS] = SRC_SECRET("secret_previous", secret_previous, 0, OPTIONAL, SK_SECRET),
+    [SK_PUBLIC_KEY] = SRC_STRING("public_key", public_key, 0, OPTIONAL, SK_NONE),
     [SK_AUTH] = {"auth", SOURCE_AUTH, SRC_FIELD(auth), 0, OPTIONAL, SK_NONE, 0, 0, "signature",
                  WIRE_WEBHOOK},
     [SK_BASIC_USER] = SRC_STRING("basic_user", basic_user, CONFIG_AUTH_BASIC, REQUIRED, SK_NONE),
@@ -284,8 +288,10 @@ static int config_source_set(struct config_parse *p, struct config_source *src,
 
     switch (k->type) {
     case SOURCE_PROVIDER:
-        if (strcmp(value, "zoom") != 0) {
-            config_error(p, name, "unknown provider \"%s\" (supported: zoom)", value);
+        if (provider_find(value, strlen(value)) < 0) {
+            config_error(p, name,
+                         "unknown provider \"%s\" (zoom, standard, github, stripe, slack, shopify)",
+                         value);
             return -1;
         }
         break;
@@ -399,11 +405,10 @@ int config_source_key(struct config_parse *p, const char *section, const char *n
         return 0;
     }
     line = &p->drafts[src - p->cfg->sources].line[k - source_keys];
-    /* provider may repeat, as it always could: its one possible value twice is harmless */
     if (*line != 0 && k->type == SOURCE_SECRET)
         config_error(p, name, "%s already set on line %d (use one of %s, %s_file, %s_env)", k->key,
                      *line, k->key, k->key, k->key);
-    else if (*line != 0 && k->type != SOURCE_PROVIDER)
+    else if (*line != 0)
         config_error(p, name, "already set on line %d", *line);
     else if (config_source_set(p, src, k, name, how, value) == 0)
         *line = p->line;
@@ -665,19 +670,76 @@ static int config_validate_wire(struct config_parse *p, const struct config_sour
     return 0;
 }
 
+/* A secret (or standard's public_key) in the form its provider hands it out. */
+static int config_validate_secret(struct config_parse *p, const struct config_source *src,
+                                  const struct source_draft *d, enum source_key_id id)
+{
+    const char *v = config_source_str(src, id);
+    int sig = provider_sig_provider_parse(src->provider);
+    char why[CONFIG_ERR_LEN];
+
+    if (v == NULL || sig < 0)
+        return 0;
+    if ((id == SK_PUBLIC_KEY) != (strncmp(v, "whpk_", 5) == 0) ||
+        provider_sig_secret_check(sig, v, strlen(v)) != PROVIDER_SIG_OK) {
+        snprintf(why, sizeof(why), "is not a usable %s %s (%s)", src->provider,
+                 id == SK_PUBLIC_KEY ? "public key" : "signing secret",
+                 sig == PROVIDER_SIG_STANDARD
+                     ? (id == SK_PUBLIC_KEY ? "whpk_ and the base64 of a 32-byte ed25519 key"
+                                            : "whsec_ and base64, as the provider shows it")
+                     : "the secret as the provider shows it, at most 512 bytes");
+        return config_source_fail(p, d->line[id], config_source_filed(&source_keys[id]), src, why);
+    }
+    return 0;
+}
+
+/* The keys only Zoom (or only one provider) has, on a source of another provider. */
+static int config_validate_provider(struct config_parse *p, const struct config_source *src,
+                                    const struct source_draft *d)
+{
+    bool zoom = src->provider_id == PROVIDER_ZOOM;
+    char why[CONFIG_ERR_LEN];
+
+    if (!zoom && src->transport == CONFIG_TRANSPORT_WEBSOCKET)
+        return config_source_fail(p, d->line[SK_TRANSPORT], "transport", src,
+                                  "= websocket is Zoom's (provider = zoom)");
+    if (src->provider_id != PROVIDER_STANDARD && d->line[SK_PUBLIC_KEY] != 0)
+        return config_source_fail(p, d->line[SK_PUBLIC_KEY], "public_key", src,
+                                  "belongs to provider = standard (a whpk_ key for v1a)");
+    if (!zoom && (src->auth & (CONFIG_AUTH_BEARER | CONFIG_AUTH_TOKEN))) {
+        snprintf(why, sizeof(why),
+                 "bearer and token are Zoom's modes; provider = %s takes signature, basic, header",
+                 src->provider);
+        return config_source_fail(p, d->line[SK_AUTH], "auth", src, why);
+    }
+    if (zoom || p->no_secrets)
+        return 0;
+    if (config_validate_secret(p, src, d, SK_SECRET) < 0 ||
+        config_validate_secret(p, src, d, SK_SECRET_PREVIOUS) < 0 ||
+        config_validate_secret(p, src, d, SK_PUBLIC_KEY) < 0)
+        return -1;
+    return 0;
+}
+
 int config_source_validate(struct config_parse *p, size_t i)
 {
     struct config_source *src = &p->cfg->sources[i];
+    int id = src->provider != NULL ? provider_find(src->provider, strlen(src->provider)) : -1;
 
-    if (src->provider == NULL)
-        return config_source_fail(p, src->line, "provider", src, "needs provider = zoom");
-    if (config_validate_wire(p, src, &p->drafts[i]) < 0)
+    if (id < 0)
+        return config_source_fail(p, src->line, "provider", src, "needs a provider");
+    src->provider_id = (enum provider_id)id;
+    if (config_validate_provider(p, src, &p->drafts[i]) < 0 ||
+        config_validate_wire(p, src, &p->drafts[i]) < 0)
         return -1;
     if (src->transport == CONFIG_TRANSPORT_WEBSOCKET)
         return config_validate_websocket(p, src, &p->drafts[i]);
-    if (src->secret == NULL && !p->no_secrets)
+    if (src->secret == NULL && !p->no_secrets && src->public_key == NULL)
         return config_source_fail(p, src->line, "secret", src,
-                                  "has no secret (set secret, secret_file or secret_env)");
+                                  src->provider_id == PROVIDER_STANDARD
+                                      ? "has no secret (set secret, secret_file or secret_env, "
+                                        "or public_key)"
+                                      : "has no secret (set secret, secret_file or secret_env)");
     return config_validate_auth(p, src, &p->drafts[i]);
 }
 

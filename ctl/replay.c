@@ -1,8 +1,11 @@
 /*
- * replay: sends stored events, oldest first, to another endpoint as Zoom would — the body
- * bytes as received (payload's canonical jsonb text for rows stored without them: before
- * schema v4 or with keep_body off; counted), a fresh x-zm-request-timestamp,
- * the v0 signature over exactly those bytes, x-zm-request-id when stored. The main thread
+ * replay: sends stored events, oldest first, to another endpoint as their provider would —
+ * the body bytes as received (payload's canonical jsonb text for rows stored without them:
+ * before schema v4 or with keep_body off; counted), signed now with the provider's scheme
+ * over exactly those bytes (common/provider_sign.c: Zoom's x-zm-request-timestamp and v0
+ * signature, ...), plus what was stored of the delivery's own headers (x-zm-request-id, the
+ * headers column: Standard Webhooks' webhook-id, GitHub's X-GitHub-Event, ...). One replay
+ * sends one provider's events (--provider, else --source's, else zoom). The main thread
  * reads one snapshot through a cursor into a bounded queue; --concurrency threads send,
  * each on its own keep-alive connection (one libcurl handle), under one shared --rate, each
  * exchange bounded by --timeout; non-2xx answers, connection errors and missed deadlines are
@@ -24,10 +27,12 @@
 #include "ctl.h"
 #include "http_client.h"
 #include "progress.h"
+#include "provider.h"
+#include "provider_sign.h"
+#include "replay_headers.h"
 #include "secret_file.h"
 #include "text.h"
 #include "timeutil.h"
-#include "zoom.h"
 
 #define REPLAY_QUEUE_CAP 256
 #define REPLAY_FETCH 500 /* rows per FETCH from the cursor */
@@ -40,18 +45,20 @@ struct replay_job {
     char id[24]; /* events.id, for messages */
     char *body;  /* the bytes to send */
     size_t len;
-    char *request_id; /* header value, NULL when none */
+    char *request_id;              /* x-zm-request-id value (zoom), NULL when none */
+    struct replay_headers carried; /* the stored headers of the delivery, sent again */
 };
 
 struct replay {
     const char *to; /* the --to URL, checked */
     const char *cacert;
     bool insecure;
-    const char *secret;
-    double rate;    /* events per second, 0 = unlimited */
-    long retries;   /* extra attempts after the first */
-    long timeout_s; /* bounds each whole exchange */
-    bool tty;       /* stderr is a terminal: progress bar */
+    enum provider_id provider;    /* the events' and the target's provider */
+    struct provider_sign_key key; /* the target's secret, loaded for provider */
+    double rate;                  /* events per second, 0 = unlimited */
+    long retries;                 /* extra attempts after the first */
+    long timeout_s;               /* bounds each whole exchange */
+    bool tty;                     /* stderr is a terminal: progress bar */
 
     pthread_mutex_t mu;
     pthread_cond_t not_empty, not_full, tick;
@@ -64,6 +71,7 @@ struct replay {
     atomic_ullong ok, failed, retried;
     unsigned long long total;
     unsigned long long canonical; /* rows sent as payload text: no stored body */
+    unsigned long long others;    /* rows in the selection of another provider: left out */
     double started;
 
     pthread_t senders[REPLAY_MAX_THREADS], progress;
@@ -77,6 +85,7 @@ static void replay_job_free(struct replay_job *j)
         return;
     free(j->body);
     free(j->request_id);
+    replay_headers_free(&j->carried);
     free(j);
 }
 
@@ -123,9 +132,40 @@ static void replay_message(struct replay *rp, const char *fmt, ...)
     pthread_mutex_unlock(&rp->mu);
 }
 
+/*
+ * The header lines of one attempt into lines (NULL-terminated): the signature's, signed now,
+ * then x-zm-request-id (zoom) and the carried headers the signature does not set. 0, or -1
+ * with why when the event cannot be signed.
+ */
+static int replay_headers(struct replay *rp, const struct replay_job *j,
+                          struct provider_sign_headers *sig, char *h_id, size_t h_id_cap,
+                          const char *lines[], const char **why)
+{
+    size_t n = 0;
+    const char *id = j->carried.sign_id;
+
+    if (provider_sign(&rp->key, id, id != NULL ? strlen(id) : 0, (long long)time(NULL), j->body,
+                      j->len, sig, why) < 0)
+        return -1;
+    for (size_t i = 0; i < sig->n; i++)
+        lines[n++] = sig->line[i];
+    if (rp->provider == PROVIDER_ZOOM && j->request_id != NULL) {
+        snprintf(h_id, h_id_cap, "x-zm-request-id: %s", j->request_id);
+        lines[n++] = h_id;
+    }
+    for (size_t i = 0; i < j->carried.n; i++) {
+        const char *line = j->carried.line[i], *colon = strchr(line, ':');
+        char name[64];
+        snprintf(name, sizeof(name), "%.*s", (int)(colon - line), line);
+        if (!provider_sign_sets(sig, name)) /* webhook-id, webhook-timestamp: signed anew */
+            lines[n++] = line;
+    }
+    lines[n] = NULL;
+    return 0;
+}
+
 /* Sends one event until a 2xx or out of attempts. true when it got a 2xx. */
-static bool replay_send(struct replay *rp, struct http_client *hc, struct zoom_key *key,
-                        const struct replay_job *j)
+static bool replay_send(struct replay *rp, struct http_client *hc, const struct replay_job *j)
 {
     struct backoff b;
     char err[512] = "";
@@ -133,20 +173,15 @@ static bool replay_send(struct replay *rp, struct http_client *hc, struct zoom_k
 
     backoff_init(&b, 200, 10000);
     for (long attempt = 0;; attempt++) {
-        char ts[24], sig[ZOOM_HEX_LEN + 1], h_ts[64], h_sig[96], h_id[1100];
-        const char *headers[4] = {h_ts, h_sig, NULL, NULL};
-        int tslen;
+        struct provider_sign_headers sig;
+        char h_id[1100];
+        const char *headers[PROVIDER_SIGN_HEADERS + 1 + PROVIDER_HEADERS_MAX + 1];
+        const char *why;
         replay_rate_wait(rp);
-        tslen = snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
-        if (zoom_sign(key, ts, (size_t)tslen, j->body, j->len, sig) < 0) {
-            replay_message(rp, "event %s: cannot sign (out of memory)", j->id);
+        if (replay_headers(rp, j, &sig, h_id, sizeof(h_id), headers, &why) < 0) {
+            replay_message(rp, "event %s: cannot sign as %s: %s", j->id,
+                           provider_get(rp->provider)->name, why);
             return false;
-        }
-        snprintf(h_ts, sizeof(h_ts), "x-zm-request-timestamp: %s", ts);
-        snprintf(h_sig, sizeof(h_sig), "x-zm-signature: v0=%s", sig);
-        if (j->request_id != NULL) {
-            snprintf(h_id, sizeof(h_id), "x-zm-request-id: %s", j->request_id);
-            headers[2] = h_id;
         }
         status = http_client_post(hc, headers, j->body, j->len, &retry_after, err, sizeof(err));
         if (status >= 200 && status < 300)
@@ -176,7 +211,6 @@ static void *replay_sender(void *arg)
     struct replay *rp = arg;
     struct http_client *hc =
         http_client_new(rp->to, rp->cacert, rp->insecure, rp->timeout_s * 1000L);
-    struct zoom_key *key = zoom_key_new(rp->secret, strlen(rp->secret));
 
     for (;;) {
         struct replay_job *j;
@@ -192,13 +226,12 @@ static void *replay_sender(void *arg)
         rp->count--;
         pthread_cond_signal(&rp->not_full);
         pthread_mutex_unlock(&rp->mu);
-        if (hc != NULL && key != NULL && replay_send(rp, hc, key, j))
+        if (hc != NULL && replay_send(rp, hc, j))
             atomic_fetch_add(&rp->ok, 1);
         else
             atomic_fetch_add(&rp->failed, 1);
         replay_job_free(j);
     }
-    zoom_key_free(key);
     http_client_free(hc);
     return NULL;
 }
@@ -266,6 +299,7 @@ static char *replay_request_id(const char *stored)
 
 struct replay_args {
     const char *to, *secret, *secret_file, *secret_env, *source, *event, *since, *until;
+    const char *provider;
     const char *rate, *concurrency, *retries, *timeout, *cacert;
     bool insecure, dry_run;
 };
@@ -273,9 +307,10 @@ struct replay_args {
 /* The WHERE clause (after "WHERE true") that picks the events, and its parameters. */
 struct replay_query {
     char where[512 + CTL_EVENT_TIME_WHERE_LEN];
-    const char *params[4];
+    const char *params[5];
     int nparams;
-    char *like;                        /* --event as a LIKE pattern; freed by the caller */
+    int provider_param; /* the parameter number of the provider (0: no provider column) */
+    char *like;         /* --event as a LIKE pattern; freed by the caller */
     char since_txt[48], until_txt[48]; /* the time parameters' text */
 };
 
@@ -291,6 +326,7 @@ static int replay_options(int argc, char **argv, struct replay_args *a, struct r
         {"--secret-file", &a->secret_file, NULL},
         {"--secret-env", &a->secret_env, NULL},
         {"--source", &a->source, NULL},
+        {"--provider", &a->provider, NULL},
         {"--event", &a->event, NULL},
         {"--since", &a->since, NULL},
         {"--until", &a->until, NULL},
@@ -477,28 +513,65 @@ static int replay_tls_check(const struct replay_args *a)
 }
 
 /*
- * Opens one snapshot for the count and the cursor: rp->total, then (unless dry_run) the
+ * Whether hookpipe.events has the provider and headers columns (migration 007). Without
+ * them every row is a Zoom delivery. 0, or -1 after one line.
+ */
+static int replay_schema(PGconn *pg, PGresult **res, bool *has)
+{
+    if (!ctl_pg_query(pg, res, "reading the schema",
+                      "SELECT count(*) FROM pg_attribute WHERE attrelid = "
+                      "'hookpipe.events'::regclass AND attname IN ('provider', 'headers')"
+                      " AND NOT attisdropped",
+                      0, NULL, 0))
+        return -1;
+    *has = strcmp(PQgetvalue(*res, 0, 0), "2") == 0;
+    return 0;
+}
+
+/*
+ * Opens one snapshot for the count and the cursor: rp->total (the selection's events of
+ * rp->provider; rp->others, those of other providers, left out), then (unless dry_run) the
  * cursor the senders are fed from. 0, or -1 after one line.
  */
-static int replay_open(PGconn *pg, const struct replay_query *q, bool dry_run, struct replay *rp)
+static int replay_open(PGconn *pg, struct replay_query *q, bool dry_run, struct replay *rp)
 {
     PGresult *res = NULL;
-    char sql[1024];
+    char sql[1024], only[48] = "";
+    bool has_provider = false;
     int ret = -1;
 
     if (!ctl_pg_query(pg, &res, "BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL,
-                      0))
+                      0) ||
+        replay_schema(pg, &res, &has_provider) < 0)
         goto done;
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM hookpipe.events WHERE true%s", q->where);
+    if (!has_provider && rp->provider != PROVIDER_ZOOM) {
+        ctl_err("replay: hookpipe.events has no provider column (a schema before migration 7, "
+                "run hookpipe-writer --migrate): it holds Zoom events only, not %s",
+                provider_get(rp->provider)->name);
+        goto done;
+    }
+    if (has_provider) {
+        q->params[q->nparams++] = provider_get(rp->provider)->name;
+        q->provider_param = q->nparams;
+        snprintf(only, sizeof(only), "provider = $%d", q->provider_param);
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FILTER (WHERE %s), count(*) FROM hookpipe.events WHERE true%s",
+                 only, q->where);
+    } else {
+        snprintf(sql, sizeof(sql), "SELECT count(*), count(*) FROM hookpipe.events WHERE true%s",
+                 q->where);
+    }
     if (!ctl_pg_query(pg, &res, "counting events", sql, q->nparams, q->params, 0))
         goto done;
     rp->total = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    rp->others = strtoull(PQgetvalue(res, 0, 1), NULL, 10) - rp->total;
     if (!dry_run) {
         snprintf(sql, sizeof(sql),
                  "DECLARE replay_cursor NO SCROLL CURSOR FOR SELECT id::text,"
-                 " COALESCE(body, payload::text), request_id, body IS NULL"
-                 " FROM hookpipe.events WHERE true%s ORDER BY received_at, id",
-                 q->where);
+                 " COALESCE(body, payload::text), request_id, body IS NULL, %s"
+                 " FROM hookpipe.events WHERE true%s%s%s ORDER BY received_at, id",
+                 has_provider ? "headers::text" : "NULL::text", q->where,
+                 has_provider ? " AND " : "", only);
         if (!ctl_pg_query(pg, &res, "reading events", sql, q->nparams, q->params, 0))
             goto done;
     }
@@ -522,11 +595,10 @@ static int replay_curl_init(void)
 }
 
 /* Starts the senders (rp->nsenders asked; as many as started) and, on a terminal, the bar. */
-static void replay_start(struct replay *rp, const char *secret)
+static void replay_start(struct replay *rp)
 {
     long want = rp->nsenders;
 
-    rp->secret = secret;
     rp->tty = isatty(STDERR_FILENO) == 1;
     rp->started = monotonic_s();
     pthread_mutex_init(&rp->mu, NULL);
@@ -544,11 +616,13 @@ static void replay_start(struct replay *rp, const char *secret)
 }
 
 /* One fetched row as a job, or NULL when out of memory. */
-static struct replay_job *replay_job_new(PGresult *res, int i)
+static struct replay_job *replay_job_new(const struct replay *rp, PGresult *res, int i)
 {
     struct replay_job *j = calloc(1, sizeof(*j));
 
-    if (j == NULL || (j->body = malloc((size_t)PQgetlength(res, i, 1) + 1)) == NULL) {
+    if (j == NULL || (j->body = malloc((size_t)PQgetlength(res, i, 1) + 1)) == NULL ||
+        replay_headers_parse(rp->provider, PQgetisnull(res, i, 4) ? NULL : PQgetvalue(res, i, 4),
+                             (size_t)PQgetlength(res, i, 4), &j->carried) < 0) {
         replay_job_free(j);
         return NULL;
     }
@@ -574,7 +648,7 @@ static void replay_feed(struct replay *rp, PGconn *pg)
         }
         n = PQntuples(res);
         for (int i = 0; i < n; i++) {
-            struct replay_job *j = replay_job_new(res, i);
+            struct replay_job *j = replay_job_new(rp, res, i);
             if (j == NULL) {
                 ctl_err("out of memory");
                 n = 0;
@@ -630,6 +704,52 @@ static int replay_summary(struct replay *rp)
     return ok == rp->total && failed == 0 ? CTL_OK : CTL_FAIL;
 }
 
+/*
+ * The provider of the events replayed, which is the target's: --provider, else the provider
+ * of --source's [source.NAME] in the config, else zoom. 0, or -1 after one line.
+ */
+static int replay_provider(const struct ctl *ctl, const struct replay_args *a,
+                           enum provider_id *out)
+{
+    const char *name = "zoom";
+    char known[128] = "";
+    int id;
+
+    if (a->provider != NULL) {
+        name = a->provider;
+    } else if (a->source != NULL) {
+        for (size_t i = 0; i < ctl->cfg->nsources; i++) {
+            const struct config_source *src = &ctl->cfg->sources[i];
+            if (strcmp(src->name, a->source) == 0 && src->provider != NULL)
+                name = src->provider;
+        }
+    }
+    id = provider_find(name, strlen(name));
+    if (id < 0) {
+        for (int i = 0; i < PROVIDER_COUNT; i++)
+            snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", i ? ", " : "",
+                     provider_get((enum provider_id)i)->name);
+        ctl_err("replay: unknown --provider \"%s\" (one of %s)", name, known);
+        return -1;
+    }
+    *out = (enum provider_id)id;
+    return 0;
+}
+
+/* The target's secret as rp->provider's signing key (none for a dry run without one). */
+static int replay_key(const char *secret, struct replay *rp)
+{
+    const char *why;
+
+    if (secret == NULL)
+        return 0;
+    if (provider_sign_key_init(&rp->key, rp->provider, secret, strlen(secret), &why) < 0) {
+        ctl_err("replay: the secret cannot sign as %s: %s", provider_get(rp->provider)->name, why);
+        return -1;
+    }
+    return 0;
+}
+
 int ctl_replay(const struct ctl *ctl, int argc, char **argv)
 {
     static struct replay rp; /* large (the queue); one replay per process */
@@ -646,22 +766,30 @@ int ctl_replay(const struct ctl *ctl, int argc, char **argv)
     if (ret != CTL_OK)
         return ret;
     ret = CTL_USAGE;
-    if (replay_where(ctl, &a, &q) < 0 || replay_secret(&a, &secret) < 0 || replay_tls_check(&a) < 0)
+    if (replay_provider(ctl, &a, &rp.provider) < 0 || replay_where(ctl, &a, &q) < 0 ||
+        replay_secret(&a, &secret) < 0 || replay_key(secret, &rp) < 0 || replay_tls_check(&a) < 0)
         goto done;
     ret = CTL_FAIL;
     pg = ctl_pg_connect(ctl);
     if (pg == NULL || replay_open(pg, &q, a.dry_run, &rp) < 0)
         goto done;
+    if (rp.others > 0)
+        ctl_err("replay: %llu event%s of other providers than %s in the selection left out "
+                "(one replay sends one provider's events: choose with --provider or --source)",
+                rp.others, rp.others == 1 ? "" : "s", provider_get(rp.provider)->name);
     if (a.dry_run) {
-        printf("replay (dry run): %llu event%s would be sent to %s\n", rp.total,
+        printf("replay (dry run): %llu event%s would be sent to %s", rp.total,
                rp.total == 1 ? "" : "s", a.to);
+        if (rp.provider != PROVIDER_ZOOM)
+            printf(", signed as %s", provider_get(rp.provider)->name);
+        putchar('\n');
         ret = CTL_OK;
         goto done;
     }
     if (replay_curl_init() < 0)
         goto done;
     curl_ready = true;
-    replay_start(&rp, secret);
+    replay_start(&rp);
     replay_feed(&rp, pg);
     replay_stop(&rp);
     ret = replay_summary(&rp);
@@ -673,6 +801,7 @@ done:
         explicit_bzero(secret, strlen(secret));
         free(secret);
     }
+    provider_sign_key_wipe(&rp.key);
     free(q.like);
     return ret;
 }

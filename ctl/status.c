@@ -1,9 +1,9 @@
 /*
  * status: one look at the whole pipeline — queue length and the age of its oldest item,
- * every writer known (heartbeat, processing list), dead letters, the newest stored event, each
- * WebSocket subscription's link (its state hash and lease in Redis) — and a verdict: exit 1
- * when a writer expired holding items, items wait and no writer is alive, or a subscription
- * has no live connection (its events are being lost).
+ * every writer known (heartbeat, processing list), dead letters, the newest stored event, the
+ * configured sources with their provider, each WebSocket subscription's link (its state hash and
+ * lease in Redis) — and a verdict: exit 1 when a writer expired holding items, items wait and no
+ * writer is alive, or a subscription has no live connection (its events are being lost).
  */
 #include <jansson.h>
 #include <math.h>
@@ -400,6 +400,30 @@ static int status_verdict(const struct status *st, char *why, size_t cap)
     return 0;
 }
 
+/* A source's provider as configured ("zoom" when the config leaves it unset). */
+static const char *status_provider(const struct config_source *src)
+{
+    return src->provider != NULL ? src->provider : "zoom";
+}
+
+/* The configured sources as a JSON array of {name, provider, transport}; NULL when OOM. */
+static json_t *status_sources_json(const struct ctl *ctl)
+{
+    json_t *arr = json_array();
+
+    for (size_t i = 0; arr != NULL && i < ctl->cfg->nsources; i++) {
+        const struct config_source *src = &ctl->cfg->sources[i];
+        json_t *j = json_pack(
+            "{s:s, s:s, s:s}", "name", src->name, "provider", status_provider(src), "transport",
+            src->transport == CONFIG_TRANSPORT_WEBSOCKET ? "websocket" : "webhook");
+        if (j == NULL || json_array_append_new(arr, j) < 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
 /* A time for JSON, or null when unknown. */
 static json_t *status_time_json(int64_t us)
 {
@@ -463,6 +487,12 @@ static int status_print_json(const struct ctl *ctl, const struct status *st, int
                         st->newest[0] ? json_string(st->newest) : json_null());
     json_object_set_new(o, "newest_received_age_s",
                         isnan(st->newest_age_s) ? json_null() : json_real(st->newest_age_s));
+    {
+        json_t *sources = status_sources_json(ctl);
+        if (sources == NULL)
+            goto oom;
+        json_object_set_new(o, "sources", sources);
+    }
     if (st->nsubs > 0) {
         json_t *subs = status_subs_json(st);
         if (subs == NULL)
@@ -552,6 +582,11 @@ static void status_print_text(const struct ctl *ctl, const struct status *st, co
         printf("newest event received: %s (%.1f s ago)\n", st->newest, st->newest_age_s);
     else
         printf("newest event received: none in the last %d days\n", STATUS_NEWEST_DAYS);
+    printf("sources:");
+    for (size_t i = 0; i < ctl->cfg->nsources; i++)
+        printf("%s %s (%s)", i ? "," : "", ctl->cfg->sources[i].name,
+               status_provider(&ctl->cfg->sources[i]));
+    printf("%s\n", ctl->cfg->nsources == 0 ? " none" : "");
     status_print_subs(st);
     printf("health: %s\n", why);
 }

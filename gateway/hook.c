@@ -112,3 +112,41 @@ void hook_inspect(const char *body, size_t len, struct zoom_key *key, struct hoo
     }
     res->action = HOOK_DELIVER;
 }
+
+/* Slack's url_verification: {"type":"url_verification","challenge":...}; NULL otherwise. */
+static json_t *hook_slack_challenge(json_t *root)
+{
+    json_t *type = json_object_get(root, "type");
+    json_t *challenge = json_object_get(root, "challenge");
+
+    if (!json_is_string(type) || strcmp(json_string_value(type), "url_verification") != 0)
+        return NULL;
+    return json_is_string(challenge) ? challenge : NULL;
+}
+
+void hook_inspect_provider(enum provider_id provider, const char *body, size_t len,
+                           struct hook_result *res)
+{
+    json_error_t jerr;
+    json_t *root, *challenge, *obj;
+
+    memset(res, 0, sizeof(*res));
+    root = json_loadb(body, len, JSON_DECODE_ANY, &jerr);
+    if (root == NULL) {
+        hook_answer(res, json_error_code(&jerr) == json_error_out_of_memory ? 503 : 400,
+                    json_error_code(&jerr) == json_error_out_of_memory ? "out of memory"
+                                                                       : "body is not JSON");
+        return;
+    }
+    challenge = provider == PROVIDER_SLACK ? hook_slack_challenge(root) : NULL;
+    if (challenge == NULL) {
+        json_decref(root);
+        res->action = HOOK_DELIVER;
+        return;
+    }
+    obj = json_pack("{s:O}", "challenge", challenge);
+    res->body = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    hook_answer(res, res->body != NULL ? 200 : 503, res->body != NULL ? NULL : "out of memory");
+    json_decref(obj);
+    json_decref(root);
+}

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "provider.h"
 #include "zoom.h"
 
 enum hook_action {
@@ -34,5 +35,13 @@ struct hook_result {
  * be a "v0:TS:BODY" signing input (else 400).
  */
 void hook_inspect(const char *body, size_t len, struct zoom_key *key, struct hook_result *res);
+
+/*
+ * The same for a provider other than Zoom: 400 when body is not one JSON document (any:
+ * object, array, ...); Slack's url_verification is answered {"challenge": its challenge}
+ * and not queued (Slack signs it like any event, so it has passed the source's checks).
+ */
+void hook_inspect_provider(enum provider_id provider, const char *body, size_t len,
+                           struct hook_result *res);
 
 #endif

@@ -59,6 +59,24 @@ static int keyring_pairs(struct verify_digest d[2], const char *a, const char *a
     return rc;
 }
 
+/* Another provider's secrets, copied (wiped and freed with the entry). 0 or -1. */
+static int keyring_provider_secrets(struct keyring_entry *e, const struct config_source *src)
+{
+    const char *v[3] = {src->secret, src->secret_previous, src->public_key};
+    struct verify_keys *k = &e->keys;
+
+    k->sig_provider = provider_sig_provider_parse(src->provider);
+    for (int i = 0; i < 3; i++) {
+        if (v[i] == NULL)
+            continue;
+        e->psecret[i] = strdup(v[i]);
+        if (e->psecret[i] == NULL)
+            return -1;
+        k->psecrets[i] = (struct provider_sig_secret){e->psecret[i], strlen(v[i])};
+    }
+    return k->sig_provider >= 0 ? 0 : -1;
+}
+
 /* Fills e from src. 0, or -1 on allocation (or OpenSSL) failure. */
 static int keyring_entry_init(struct keyring_entry *e, const struct config_source *src)
 {
@@ -66,19 +84,26 @@ static int keyring_entry_init(struct keyring_entry *e, const struct config_sourc
     const char *bearer[2] = {src->oauth_client_secret, src->oauth_client_secret_previous};
 
     e->name = strdup(src->name);
+    e->provider = src->provider_id;
     e->auth = src->auth != 0 ? src->auth : CONFIG_AUTH_SIGNATURE;
     e->wants_authorization =
         (e->auth & (CONFIG_AUTH_BASIC | CONFIG_AUTH_BEARER | CONFIG_AUTH_TOKEN)) != 0;
-    k->current = zoom_key_new(src->secret, strlen(src->secret));
-    if (src->secret_previous != NULL)
-        k->previous = zoom_key_new(src->secret_previous, strlen(src->secret_previous));
     e->stats = stats_source(src->name);
-    if (e->name == NULL || k->current == NULL ||
-        (src->secret_previous != NULL && k->previous == NULL) ||
-        verify_build(src->provider, e->auth, e->checks) < 0)
+    k->sig_provider = -1;
+    if (e->name == NULL || verify_build(src->provider, e->auth, e->checks) < 0)
         return -1;
+    if (e->provider != PROVIDER_ZOOM) {
+        if (keyring_provider_secrets(e, src) < 0)
+            return -1;
+    } else {
+        k->current = zoom_key_new(src->secret, strlen(src->secret));
+        if (src->secret_previous != NULL)
+            k->previous = zoom_key_new(src->secret_previous, strlen(src->secret_previous));
+        if (k->current == NULL || (src->secret_previous != NULL && k->previous == NULL))
+            return -1;
+        k->signature = verify_checks(src->provider); /* url_validation needs it, whatever auth */
+    }
     k->source = e->name;
-    k->signature = verify_checks(src->provider); /* url_validation needs it, whatever auth */
     k->token_ttl_s = src->oauth_token_ttl_s > 0 ? src->oauth_token_ttl_s : 3600;
     if (cidr_list_copy(&e->allow_from, &src->allow_from) < 0)
         return -1;
@@ -146,6 +171,11 @@ static void keyring_entry_free(struct keyring_entry *e)
 {
     free(e->name);
     free(e->header_name);
+    for (int i = 0; i < 3; i++) {
+        if (e->psecret[i] != NULL)
+            explicit_bzero(e->psecret[i], strlen(e->psecret[i]));
+        free(e->psecret[i]);
+    }
     cidr_list_free(&e->allow_from);
     zoom_key_free(e->keys.current);
     zoom_key_free(e->keys.previous);

@@ -24,6 +24,8 @@ struct keyring_entry {
     struct stats_source *stats;  /* this source's counters */
     struct cidr_list allow_from; /* allow_from: client addresses it accepts; empty = any */
     bool head_proves;            /* its checks all run on the head: a passed head is proof */
+    enum provider_id provider;   /* whose webhooks it receives */
+    char *psecret[3]; /* another provider's secret, secret_previous, public_key (owned) */
 };
 
 struct keyring;

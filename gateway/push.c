@@ -332,7 +332,7 @@ static struct push_batch *pusher_batch(struct pusher *p)
 int pusher_send(struct pusher *p, const struct push_request *req, char id[PUSH_ID_MAX],
                 push_done_fn done, void *arg, struct push **out)
 {
-    char header[ENVELOPE_HEADER_MAX];
+    char header[ENVELOPE_V2_HEADER_MAX];
     int hlen;
     struct push_batch *b;
     struct push *push;
@@ -341,8 +341,13 @@ int pusher_send(struct pusher *p, const struct push_request *req, char id[PUSH_I
         return -1;
     snprintf(id, PUSH_ID_MAX, "%012" PRIx64 "%02x%010" PRIx64, p->id_prefix,
              (unsigned)p->worker_id & 0xff, ++p->seq);
-    hlen = envelope_encode_header(header, req->source, req->received_us, id, req->request_id,
-                                  req->request_id_len, req->body_len);
+    if (req->provider == NULL)
+        hlen = envelope_encode_header(header, req->source, req->received_us, id, req->request_id,
+                                      req->request_id_len, req->body_len);
+    else
+        hlen = envelope_encode_header_v2(header, req->source, req->received_us, id, req->request_id,
+                                         req->request_id_len, req->provider, req->fields,
+                                         req->nfields, req->body_len);
     if (hlen < 0)
         return -1;
     push = calloc(1, sizeof(*push));

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "envelope.h"
+
 #define PUSH_ID_MAX 32 /* a delivery id and its NUL */
 
 struct event;
@@ -59,6 +61,9 @@ struct push_request {
     size_t request_id_len;
     const char *body;
     size_t body_len;
+    const char *provider; /* NULL: Zoom (HP1); else an HP2 envelope with fields */
+    struct envelope_field fields[ENVELOPE_FIELDS_N_MAX];
+    size_t nfields;
 };
 
 /* ack_replicas 0 sends no WAIT. -1 when out of memory. */

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+_Static_assert(PROVIDER_HEADERS_MAX <= ENVELOPE_FIELDS_N_MAX, "an envelope carries them all");
+
 void request_reset(struct request *r)
 {
     r->keep_alive = false;
@@ -41,6 +43,30 @@ static void request_locate(const struct http_head *h, const char *name, size_t c
     span->len = span->set ? v.len : 0;
 }
 
+/* The header h of a provider: under its name, else its alias (Svix's). */
+static void request_locate_either(const struct http_head *hd, const struct provider_header *h,
+                                  size_t cap, struct request_span *span)
+{
+    memset(span, 0, sizeof(*span));
+    if (h->name == NULL)
+        return;
+    request_locate(hd, h->name, cap, span);
+    if (!span->set && h->alias != NULL)
+        request_locate(hd, h->alias, cap, span);
+}
+
+/* Another provider's signature headers and the headers its envelope carries. */
+static void request_keep_provider(struct request *r, const struct http_head *h)
+{
+    const struct provider *pv = provider_get(r->provider);
+
+    request_locate_either(h, &pv->signature, REQUEST_P_SIGNATURE_MAX, &r->p_signature);
+    request_locate_either(h, &pv->timestamp, REQUEST_TIMESTAMP_MAX, &r->p_timestamp);
+    request_locate_either(h, &pv->id, ENVELOPE_FIELD_VALUE_MAX, &r->p_id);
+    for (size_t i = 0; i < PROVIDER_HEADERS_MAX; i++)
+        request_locate_either(h, &pv->headers[i], ENVELOPE_FIELD_VALUE_MAX, &r->carried[i]);
+}
+
 const char *request_span_at(const struct request_span *span, const char *head)
 {
     return span->set ? head + span->off : NULL;
@@ -71,6 +97,9 @@ void request_keep(struct request *r, const struct http_head *h, const char *sour
         request_locate(h, "authorization", REQUEST_AUTHORIZATION_MAX, &r->authorization);
     if (cap->custom_name != NULL)
         request_locate(h, cap->custom_name, REQUEST_CUSTOM_MAX, &r->custom);
+    r->provider = cap->provider;
+    if (cap->provider != PROVIDER_ZOOM && !cap->token_endpoint)
+        request_keep_provider(r, h);
     r->query_too_long = cap->token_endpoint && h->query.len > REQUEST_QUERY_MAX;
     if (cap->token_endpoint && h->query.p != NULL && !r->query_too_long)
         r->query = (struct request_span){(size_t)(h->query.p - h->start), h->query.len, true};
@@ -95,10 +124,21 @@ void request_verify_input(const struct request *r, const char *body, time_t now,
         .now = now,
         .tolerance_s = tolerance_s,
     };
+    if (r->provider == PROVIDER_ZOOM)
+        return;
+    out->p_signature = request_span_at(&r->p_signature, head);
+    out->p_signature_len = r->p_signature.len;
+    out->p_timestamp = request_span_at(&r->p_timestamp, head);
+    out->p_timestamp_len = r->p_timestamp.len;
+    out->p_id = request_span_at(&r->p_id, head);
+    out->p_id_len = r->p_id.len;
 }
 
 void request_push_input(const struct request *r, const char *body, struct push_request *out)
 {
+    const char *head = body - r->head_len;
+    const struct provider *pv = provider_get(r->provider);
+
     *out = (struct push_request){
         .source = r->source,
         .received_us = (int64_t)r->done.tv_sec * 1000000 + r->done.tv_usec,
@@ -107,4 +147,13 @@ void request_push_input(const struct request *r, const char *body, struct push_r
         .body = body,
         .body_len = r->body_len,
     };
+    if (r->provider == PROVIDER_ZOOM)
+        return;
+    out->provider = pv->name;
+    for (size_t i = 0; i < PROVIDER_HEADERS_MAX && pv->headers[i].name != NULL; i++) {
+        if (!r->carried[i].set || r->carried[i].len == 0)
+            continue;
+        out->fields[out->nfields++] = (struct envelope_field){
+            pv->headers[i].name, request_span_at(&r->carried[i], head), r->carried[i].len};
+    }
 }

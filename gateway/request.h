@@ -15,6 +15,7 @@
 #include "envelope.h"
 #include "http_parser.h"
 #include "name.h"
+#include "provider.h"
 #include "push.h"
 #include "verify.h"
 
@@ -23,6 +24,7 @@
 #define REQUEST_AUTHORIZATION_MAX 512 /* longer Authorization values are ignored (they fail) */
 #define REQUEST_CUSTOM_MAX 512        /* the same for the source's header_name value */
 #define REQUEST_QUERY_MAX 512         /* the token endpoint's query string; longer: 400 */
+#define REQUEST_P_SIGNATURE_MAX 1024  /* another provider's signature header (lists of several) */
 
 struct stats_source;
 
@@ -59,6 +61,11 @@ struct request {
     struct request_span custom;        /* the source's header_name value */
     struct request_span query;         /* the token endpoint's query string */
     bool query_too_long;               /* the query did not fit: the token request is refused */
+    enum provider_id provider;         /* the addressed source's */
+    struct request_span p_signature;   /* another provider's signature headers (provider.h) */
+    struct request_span p_timestamp;
+    struct request_span p_id;
+    struct request_span carried[PROVIDER_HEADERS_MAX]; /* the headers its envelope carries */
 };
 
 /* Forgets the request served last (the strings are rewritten before they are used). */
@@ -69,9 +76,10 @@ void request_begin(struct request *r, const struct http_head *h);
 
 /* What request_keep captures beyond the Zoom headers, by the source's auth modes. */
 struct request_capture {
-    bool authorization;      /* the Authorization header */
-    const char *custom_name; /* this header (header mode), or NULL */
-    bool token_endpoint;     /* a token request: the query string too */
+    bool authorization;        /* the Authorization header */
+    const char *custom_name;   /* this header (header mode), or NULL */
+    bool token_endpoint;       /* a token request: the query string too */
+    enum provider_id provider; /* another provider's: its signature and carried headers */
 };
 
 /*

@@ -185,6 +185,7 @@ enum serve_verdict serve_head(const struct serve_ctx *x, struct request *req, st
         .authorization = token || e->wants_authorization,
         .custom_name = token ? NULL : e->header_name,
         .token_endpoint = token,
+        .provider = e->provider,
     };
     request_keep(req, &h, r.source, r.source_len, len, body_len, &cap);
     if (!serve_guard(x, req, p, e, &h, buf + len, a))
@@ -241,7 +242,10 @@ static enum serve_verdict serve_hook(const struct serve_ctx *x, const struct req
     struct hook_result hr;
     enum admission ad;
 
-    hook_inspect(body, req->body_len, key, &hr);
+    if (req->provider == PROVIDER_ZOOM)
+        hook_inspect(body, req->body_len, key, &hr);
+    else
+        hook_inspect_provider(req->provider, body, req->body_len, &hr);
     if (hr.action != HOOK_DELIVER) {
         if (hr.out_of_memory) {
             STAT_ADD(out_of_memory_total, 1);

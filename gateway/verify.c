@@ -198,6 +198,71 @@ static const struct verify_check verify_check_header = {"header", verify_header,
 static const struct verify_check verify_check_token = {"verification_token", verify_token, false};
 static const struct verify_check verify_check_bearer = {"bearer", verify_bearer, false};
 
+/* Another provider's verdict as a check's answer. */
+static bool verify_provider_verdict(enum provider_sig_verdict v, struct verify_result *res)
+{
+    switch (v) {
+    case PROVIDER_SIG_OK:
+        return true;
+    case PROVIDER_SIG_TIMESTAMP:
+        return verify_refuse(res, VERIFY_REASON_TIMESTAMP, "timestamp missing or outside tolerance",
+                             NULL);
+    case PROVIDER_SIG_MISSING_HEADER:
+        return verify_refuse(res, VERIFY_REASON_SIGNATURE, "signature header missing", NULL);
+    default:
+        return verify_refuse(res, VERIFY_REASON_SIGNATURE, "bad signature", NULL);
+    }
+}
+
+static void verify_provider_request(const struct verify_request *req,
+                                    struct provider_sig_request *out)
+{
+    *out = (struct provider_sig_request){
+        .id = req->p_id,
+        .id_len = req->p_id_len,
+        .timestamp = req->p_timestamp,
+        .timestamp_len = req->p_timestamp_len,
+        .signature = req->p_signature,
+        .signature_len = req->p_signature_len,
+        .body = req->body,
+        .body_len = req->body_len,
+        .now = req->now,
+        .tolerance_s = req->tolerance_s,
+    };
+}
+
+/* Another provider's headers: present, of its form, the timestamp inside the window. */
+static bool verify_provider_head(const struct verify_keys *keys, const struct verify_request *req,
+                                 struct verify_result *res)
+{
+    struct provider_sig_request preq;
+
+    verify_provider_request(req, &preq);
+    return verify_provider_verdict(provider_sig_head(keys->sig_provider, &preq), res);
+}
+
+/* Another provider's signature over the body under any of the source's secrets. */
+static bool verify_provider_signature(const struct verify_keys *keys,
+                                      const struct verify_request *req, struct verify_result *res)
+{
+    struct provider_sig_request preq;
+
+    verify_provider_request(req, &preq);
+    return verify_provider_verdict(
+        provider_sig_verify(keys->sig_provider, keys->psecrets, 3, &preq), res);
+}
+
+static const struct verify_check verify_check_provider_head = {"provider_head",
+                                                               verify_provider_head, false};
+static const struct verify_check verify_check_provider_signature = {
+    "provider_signature", verify_provider_signature, true};
+
+static const struct verify_check *const verify_provider[] = {
+    &verify_check_provider_head,
+    &verify_check_provider_signature,
+    NULL,
+};
+
 static const struct verify_check *const verify_zoom[] = {
     &verify_check_zoom_timestamp,
     &verify_check_zoom_signature_form,
@@ -209,6 +274,8 @@ const struct verify_check *const *verify_checks(const char *provider)
 {
     if (provider != NULL && strcmp(provider, "zoom") == 0)
         return verify_zoom;
+    if (provider_sig_provider_parse(provider) >= 0)
+        return verify_provider;
     return NULL;
 }
 

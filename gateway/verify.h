@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "provider_sig.h"
 #include "token.h"
 #include "zoom.h"
 
@@ -56,6 +57,13 @@ struct verify_request {
     size_t custom_len;
     const char *body; /* the body bytes exactly as received */
     size_t body_len;
+    /* another provider's signature headers (common/provider.h), NULL when absent */
+    const char *p_signature; /* webhook-signature, X-Hub-Signature-256, Stripe-Signature, ... */
+    size_t p_signature_len;
+    const char *p_timestamp; /* webhook-timestamp, X-Slack-Request-Timestamp */
+    size_t p_timestamp_len;
+    const char *p_id; /* webhook-id */
+    size_t p_id_len;
     time_t now;       /* wall clock, seconds */
     long tolerance_s; /* timestamp_tolerance_s */
 };
@@ -87,6 +95,8 @@ struct verify_keys {
     long token_ttl_s; /* oauth_token_ttl_s: also the furthest ahead a bearer token may expire */
     const struct verify_check *const *signature; /* the provider's signature checks (see
                                                     verify_run), or NULL */
+    int sig_provider; /* another provider's scheme (enum provider_sig_provider), -1 for Zoom */
+    struct provider_sig_secret psecrets[3]; /* its secret, secret_previous, public_key */
 };
 
 struct verify_result {
@@ -108,7 +118,10 @@ struct verify_check {
 
 #define VERIFY_CHECKS_MAX 8 /* a list's checks with its NULL */
 
-/* The ordered, NULL-terminated signature checks of provider (e.g. "zoom"), or NULL. */
+/*
+ * The ordered, NULL-terminated signature checks of provider (e.g. "zoom", "github"), or
+ * NULL. Another provider's are its header checks (head), then its signature (body).
+ */
 const struct verify_check *const *verify_checks(const char *provider);
 
 /*

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #define EVENT_KEY_DOMAIN "hookpipe-event-key-v2"
+#define EVENT_KEY_PROVIDER_ID "hookpipe-event-key-provider-v1"
+#define EVENT_KEY_PROVIDER_BODY "hookpipe-event-key-provider-body-v1"
 
 struct event_key_hash {
     EVP_MD_CTX *md;
@@ -49,4 +51,38 @@ int event_key_scan(const char *source, const char *body, size_t len, struct json
 done:
     EVP_MD_CTX_free(h.md);
     return rc;
+}
+
+/* SHA-256 of domain (its NUL included), source NUL, provider NUL, then data[0..len). */
+static int event_key_provider(const char *domain, size_t domain_size, const char *source,
+                              const char *provider, const char *data, size_t len,
+                              unsigned char out[EVENT_KEY_LEN])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned int outlen = 0;
+    int rc = -1;
+
+    if (md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+        EVP_DigestUpdate(md, domain, domain_size) == 1 &&
+        EVP_DigestUpdate(md, source, strlen(source) + 1) == 1 &&
+        EVP_DigestUpdate(md, provider, strlen(provider) + 1) == 1 &&
+        (len == 0 || EVP_DigestUpdate(md, data, len) == 1) &&
+        EVP_DigestFinal_ex(md, out, &outlen) == 1 && outlen == EVENT_KEY_LEN)
+        rc = 0;
+    EVP_MD_CTX_free(md);
+    return rc;
+}
+
+int event_key_provider_id(const char *source, const char *provider, const char *id, size_t idlen,
+                          unsigned char out[EVENT_KEY_LEN])
+{
+    return event_key_provider(EVENT_KEY_PROVIDER_ID, sizeof(EVENT_KEY_PROVIDER_ID), source,
+                              provider, id, idlen, out);
+}
+
+int event_key_provider_body(const char *source, const char *provider, const char *body, size_t len,
+                            unsigned char out[EVENT_KEY_LEN])
+{
+    return event_key_provider(EVENT_KEY_PROVIDER_BODY, sizeof(EVENT_KEY_PROVIDER_BODY), source,
+                              provider, body, len, out);
 }

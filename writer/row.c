@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "facts.h"
+#include "provider.h"
 #include "text.h"
 
 /* event_ts outside [0, 9999-12-31] is stored as NULL rather than failing the row. */
@@ -66,7 +68,8 @@ void row_free(struct row *r)
     free(r->reason);
     free(r->event);
     free(r->account_id);
-    r->reason = r->event = r->account_id = NULL;
+    free(r->headers);
+    r->reason = r->event = r->account_id = r->headers = NULL;
 }
 
 /* event_ts as integer milliseconds in range, from its raw number token. */
@@ -108,6 +111,41 @@ static int row_classify_gap(struct row *r)
     return 0;
 }
 
+/*
+ * A delivery of another provider than Zoom (envelope v2): its facts, headers and key from
+ * facts.c. Dead only when the body is not JSON or the provider is unknown to this writer
+ * (a newer gateway's: kept whole as a dead letter, to requeue after the upgrade).
+ */
+static int row_classify_provider(struct row *r)
+{
+    int id = provider_find(r->env.provider, strlen(r->env.provider));
+    struct facts f;
+    char reason[320];
+
+    if (id < 0 || id == PROVIDER_ZOOM) {
+        snprintf(reason, sizeof(reason), "unknown provider \"%s\"", r->env.provider);
+        return row_mark_dead(r, reason);
+    }
+    switch (facts_extract(&r->env, id, &f, reason, sizeof(reason))) {
+    case 0:
+        break;
+    case -1:
+        return row_mark_dead(r, reason);
+    default:
+        return -1;
+    }
+    r->other_provider = true;
+    r->event = f.event;
+    r->account_id = f.account;
+    r->headers = f.headers;
+    r->has_event_ts = f.has_time;
+    r->event_ts_ms = f.time_ms;
+    r->time_of_delivery = f.time_of_delivery;
+    r->place = f.has_time && !f.time_of_delivery ? ROW_DATED : ROW_NO_EVENT_TS;
+    memcpy(r->key, f.key, EVENT_KEY_LEN);
+    return 0;
+}
+
 int row_classify(struct row *r, const char *item, size_t item_len)
 {
     const char *why = NULL;
@@ -128,6 +166,10 @@ int row_classify(struct row *r, const char *item, size_t item_len)
     r->has_envelope = true;
     if (r->env.received_us > ROW_RECEIVED_US_MAX) {
         rc = row_mark_dead(r, "receive time in envelope out of range");
+        goto done;
+    }
+    if (r->env.version != 1 && strcmp(r->env.provider, "zoom") != 0) {
+        rc = row_classify_provider(r);
         goto done;
     }
     switch (event_key_scan(r->env.source, r->env.body, r->env.body_len, &scan, r->key, &why)) {
@@ -166,11 +208,11 @@ done:
 
 void row_place_window(struct row *r, const struct row_window *w)
 {
-    int64_t d;
+    int64_t d, past_margin = r->other_provider ? ROW_PROVIDER_RETRY_MARGIN_MS : ROW_RETRY_MARGIN_MS;
     bool in;
 
     r->check_other = false;
-    if (r->dead || !r->has_event_ts) {
+    if (r->dead || !r->has_event_ts || r->time_of_delivery) {
         r->place = ROW_NO_EVENT_TS;
         return;
     }
@@ -178,11 +220,9 @@ void row_place_window(struct row *r, const struct row_window *w)
     in = d >= -w->past_ms && d <= w->future_ms;
     r->place = in ? ROW_DATED : ROW_OUT_OF_WINDOW;
     if (in) /* inside, near an edge: a first delivery may be undated */
-        r->check_other =
-            d < -w->past_ms + ROW_RETRY_MARGIN_MS || d > w->future_ms - ROW_RETRY_MARGIN_MS;
+        r->check_other = d < -w->past_ms + past_margin || d > w->future_ms - ROW_RETRY_MARGIN_MS;
     else /* outside, near an edge: a first delivery may be dated */
-        r->check_other =
-            d >= -w->past_ms - ROW_RETRY_MARGIN_MS && d <= w->future_ms + ROW_RETRY_MARGIN_MS;
+        r->check_other = d >= -w->past_ms - past_margin && d <= w->future_ms + ROW_RETRY_MARGIN_MS;
     r->other_ms = in ? 0 : r->event_ts_ms;
 }
 
@@ -237,7 +277,10 @@ static void row_line(struct strbuf *buf, const struct row *r, bool staging, long
     }
     row_copy_escaped(buf, r->env.source, strlen(r->env.source));
     strbuf_append(buf, "\t", 1);
-    row_copy_escaped(buf, r->event, strlen(r->event));
+    if (r->event != NULL)
+        row_copy_escaped(buf, r->event, strlen(r->event));
+    else
+        strbuf_append(buf, "\\N", 2);
     strbuf_append(buf, "\t", 1);
     if (!r->has_event_ts) {
         strbuf_append(buf, "\\N", 2);
@@ -297,6 +340,14 @@ static void row_line(struct strbuf *buf, const struct row *r, bool staging, long
             strbuf_append(buf, "\\N", 2);
         }
     }
+    /* provider, headers (NULL for Zoom) */
+    strbuf_append(buf, "\t", 1);
+    row_copy_escaped(buf, r->env.provider, strlen(r->env.provider));
+    strbuf_append(buf, "\t", 1);
+    if (r->headers != NULL)
+        row_copy_escaped(buf, r->headers, strlen(r->headers));
+    else
+        strbuf_append(buf, "\\N", 2);
     strbuf_append(buf, "\n", 1);
 }
 

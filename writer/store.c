@@ -40,14 +40,16 @@
 #define STORE_STAGE_SQL                                                                            \
     "CREATE TEMP TABLE hookpipe_stage (ord bigint, source text, event text, event_ts_ms bigint, "  \
     "account_id text, received_us bigint, event_key bytea, payload jsonb, delivery_id text, "      \
-    "request_id text, body text, event_time_ms bigint, other_ms bigint) ON COMMIT DROP; "          \
+    "request_id text, body text, event_time_ms bigint, other_ms bigint, provider text, "           \
+    "headers jsonb) ON COMMIT DROP; "                                                              \
     "COPY pg_temp.hookpipe_stage (" ROW_COPY_COLUMNS ") FROM STDIN; "                              \
     "INSERT INTO hookpipe.events (source, event, event_ts, account_id, received_at, event_key, "   \
-    "payload, delivery_id, request_id, body, event_time) SELECT source, event, "                   \
+    "payload, delivery_id, request_id, body, event_time, provider, headers) SELECT source, "       \
+    "event, "                                                                                      \
     "timestamptz 'epoch' + event_ts_ms * interval '1 millisecond', account_id, "                   \
     "timestamptz 'epoch' + received_us * interval '1 microsecond', event_key, payload, "           \
     "delivery_id, request_id, body, "                                                              \
-    "timestamptz 'epoch' + event_time_ms * interval '1 millisecond' "                              \
+    "timestamptz 'epoch' + event_time_ms * interval '1 millisecond', provider, headers "           \
     "FROM pg_temp.hookpipe_stage s "
 #define STORE_STAGE_END "ORDER BY ord ON CONFLICT (event_key, event_time) DO NOTHING"
 #define STORE_STAGED_SQL STORE_STAGE_SQL STORE_STAGE_END

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the providers' signature header parsers (gateway/provider_sig.h):
+ * libFuzzer target for the providers' signature header parsers (common/provider_sig.h):
  * the input as a webhook-signature list and as a Stripe-Signature value, then through every
  * provider's verifier as its signature header. Parsed entries must lie inside the input and
  * be at most PROVIDER_SIG_ENTRIES_MAX; no fuzzed header verifies under the fixed secrets.

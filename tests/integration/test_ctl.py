@@ -15,6 +15,7 @@ import time
 import pytest
 
 import harness
+from provider_helpers import PROVIDER_SECRETS, provider_verify
 from writer_helpers import Stack, body, encode
 
 SECRET_A = "ctl-source-secret-a-0123"
@@ -807,3 +808,182 @@ def test_bad_input(stack, tmp_path):
         one_line_error(ctl(wrong, "status"), 1, "redis: AUTH")
     finally:
         locked.close()
+
+
+# ---------------------------------------------------------------- other providers (issue 22)
+
+PROVIDER_ROWS = {  # provider -> (stored headers, body)
+    "zoom": (None, body(event="meeting.started")),
+    "standard": ({"webhook-id": "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", "webhook-timestamp": "1"},
+                 b'{"type":"invoice.paid","timestamp":"2024-01-01T00:00:00Z"}'),
+    "github": ({"x-github-event": "push", "x-github-delivery": "72d3162e-cc78-11e3",
+                "x-github-hook-id": "292430182", "x-evil": "no"}, b'{"ref":"refs/heads/main"}'),
+    "stripe": (None, b'{"id":"evt_1","type":"payment_intent.succeeded","created":1700000000}'),
+    "slack": (None, b'{"type":"event_callback","event_id":"Ev1","event":{"type":"message"}}'),
+    "shopify": ({"x-shopify-topic": "orders/create", "x-shopify-webhook-id": "w-1",
+                 "x-shopify-event-id": "e-1", "x-shopify-shop-domain": "s.myshopify.com",
+                 "x-shopify-triggered-at": "2024-01-01T00:00:00.000Z",
+                 "x-shopify-api-version": "2025-01"}, b'[{"id":1}]'),
+}
+
+
+def insert_provider_rows(stack, rows=PROVIDER_ROWS):
+    """One stored row per provider, as the writer stores it (schema v7), undated."""
+    for i, (p, (headers, b)) in enumerate(sorted(rows.items())):
+        stack.q("INSERT INTO hookpipe.events (source, event, received_at, event_key, payload, "
+                "body, provider, headers, event_time) VALUES (%s, %s, now(), %s, %s::jsonb, %s, "
+                "%s, %s::jsonb, '1970-01-01+00') RETURNING id",
+                (f"src-{p}", "e", f"key-{p}-{i}".encode(), b.decode(), b.decode(), p,
+                 json.dumps(headers) if headers is not None else None))
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    seen = []  # (headers dict, body)
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        b = self.rfile.read(int(self.headers["Content-Length"]))
+        _Recorder.seen.append(({k.lower(): v for k, v in self.headers.items()}, b))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def replay_provider(cfg, provider, *args, secret=None):
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    _Recorder.seen = []
+    try:
+        return ctl(cfg, "replay", "--to", f"http://127.0.0.1:{srv.server_address[1]}/in",
+                   "--secret-env", "CTL_SECRET", *args,
+                   env={"CTL_SECRET": secret or PROVIDER_SECRETS[provider]})
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.mark.timeout(120)
+def test_replay_signs_each_provider_with_its_scheme(stack, tmp_path):
+    migrate(stack)
+    cfg = ctl_config(stack, tmp_path / "ctl.ini")
+    insert_provider_rows(stack)
+    for p in sorted(PROVIDER_SECRETS):
+        headers, b = PROVIDER_ROWS[p]
+        r = replay_provider(cfg, p, "--provider", p)
+        assert r.returncode == 0, (p, r.stdout, r.stderr)
+        assert "1 of 1 event sent" in r.stdout, r.stdout
+        # the other five rows are left out, and said so
+        assert "5 events of other providers than %s" % p in r.stderr, r.stderr
+        (got,) = _Recorder.seen
+        h, sent = got
+        assert sent == b  # the bytes as received
+        assert provider_verify(p, PROVIDER_SECRETS[p], h, sent), (p, h)
+        assert "x-zm-signature" not in h and "x-zm-request-id" not in h
+        for name, value in (headers or {}).items():
+            if name == "webhook-timestamp":
+                assert abs(int(h[name]) - time.time()) < 60  # signed now, not the stored one
+            elif name.startswith("x-evil"):
+                assert name not in h  # only the provider's own headers are carried
+            else:
+                assert h[name] == value, (p, name)  # the stored id: never a new one
+    # zoom: as before, only the zoom row
+    r = replay_provider(cfg, "zoom", secret=SECRET_B)
+    assert r.returncode == 0 and "1 of 1 event sent" in r.stdout, r.stdout + r.stderr
+    (h, sent), = _Recorder.seen
+    assert h["x-zm-signature"] == harness.zoom_signature(SECRET_B, h["x-zm-request-timestamp"],
+                                                         sent)
+    # --dry-run says what it would sign as
+    r = ctl(cfg, "replay", "--to", "http://127.0.0.1:9/in", "--provider", "github", "--dry-run")
+    assert r.returncode == 0 and "1 event would be sent" in r.stdout
+    assert "signed as github" in r.stdout
+
+
+@pytest.mark.timeout(60)
+def test_replay_provider_refusals(stack, tmp_path):
+    migrate(stack)
+    cfg = ctl_config(stack, tmp_path / "ctl.ini")
+    insert_provider_rows(stack, {"standard": ({"x-other": "1"}, b'{"type":"a"}')})
+    # a public key cannot sign: one line, exit 2, nothing sent
+    r = replay_provider(cfg, "standard", "--provider", "standard",
+                        secret="whpk_ZlN4eg7dSSqi0moX9hQUk3orrOouK3QVQSlJa248c/g=")
+    one_line_error(r, 2, "whpk_ public key", "whsec_")
+    assert _Recorder.seen == []
+    r = replay_provider(cfg, "standard", "--provider", "nope")
+    one_line_error(r, 2, "unknown --provider", "standard")
+    # a standard row stored without its webhook-id cannot be signed (no new id is invented)
+    r = replay_provider(cfg, "standard", "--provider", "standard")
+    assert r.returncode == 1 and "0 ok, 1 failed" in r.stdout, r.stdout + r.stderr
+    assert "no webhook-id" in r.stderr and _Recorder.seen == []
+
+
+@pytest.mark.timeout(60)
+def test_replay_provider_from_the_source_section(stack, tmp_path):
+    """Without --provider, --source's [source.NAME] provider decides (needs the config's
+    provider support)."""
+    migrate(stack)
+    cfg = ctl_config(stack, tmp_path / "ctl.ini", sources={
+        "src-github": {"provider": "github", "secret": "x"},
+        "acme": {"provider": "zoom", "secret": SECRET_A}})
+    insert_provider_rows(stack)
+    r = replay_provider(cfg, "github", "--source", "src-github")
+    assert r.returncode == 0 and "1 of 1 event sent" in r.stdout, r.stdout + r.stderr
+    (h, sent), = _Recorder.seen
+    assert provider_verify("github", PROVIDER_SECRETS["github"], h, sent)
+    r, st = ctl_json(cfg, "status", "--json")
+    assert {(s["name"], s["provider"]) for s in st["sources"]} == {
+        ("src-github", "github"), ("acme", "zoom")}
+    r = ctl(cfg, "status")
+    assert "src-github (github)" in r.stdout and "acme (zoom)" in r.stdout
+
+
+@pytest.mark.timeout(60)
+def test_status_shows_each_sources_provider(stack, tmp_path):
+    migrate(stack)
+    cfg = ctl_config(stack, tmp_path / "ctl.ini")
+    r, st = ctl_json(cfg, "status", "--json")
+    assert st["sources"] == [{"name": "acme", "provider": "zoom", "transport": "webhook"}]
+    r = ctl(cfg, "status")
+    assert "sources: acme (zoom)" in r.stdout, r.stdout
+
+
+@pytest.mark.timeout(150)
+def test_replay_standard_into_a_second_stack(shared_redis, shared_pg, tmp_path):
+    """A Standard Webhooks delivery stored by one stack, replayed into a second stack whose
+    standard source has another secret: accepted there, stored once under the same id (needs
+    the gateway's and the writer's provider support)."""
+    src = Stack(shared_redis, shared_pg, tmp_path)
+    dst = Stack(shared_redis, shared_pg, tmp_path)
+    secret_a, secret_b = PROVIDER_SECRETS["standard"], "whsec_c2Vjb25kLXN0YWNrLWtleS0wMTIzNDU2"
+    ports = []
+    for st, name, sec in ((src, "a", secret_a), (dst, "b", secret_b)):
+        gcfg = harness.write_config(
+            tmp_path / f"gw-std-{name}.ini", gateway={"listen": "127.0.0.1:0"},
+            redis={"url": st.redis.url, "queue": st.queue},
+            postgres={"conninfo": st.pg.conninfo(st.db)},
+            sources={"std": {"provider": "standard", "secret": sec}})
+        d = harness.Daemon("gateway", gcfg).start(wait_listen=("http",))
+        ports.append(d.listen_port("http"))
+        st.writer("w" + name)
+    sender = os.path.join(os.environ.get("HOOKPIPE_SOURCE_DIR", "."), "tools", "hookpipe-send")
+    for i in range(3):
+        r = subprocess.run([sender, "--provider", "standard", "--secret", secret_a,
+                            f"http://127.0.0.1:{ports[0]}/hooks/std", "-"],
+                           input=b'{"type":"invoice.paid","n":%d}' % i, capture_output=True,
+                           timeout=30)
+        assert r.returncode == 0, r.stdout + r.stderr
+    src.wait_rows(3)
+    cfg = ctl_config(src, tmp_path / "ctl.ini", sources={
+        "std": {"provider": "standard", "secret_file": str(tmp_path / "nonexistent")}})
+    to = f"http://127.0.0.1:{ports[1]}/hooks/std"
+    for _ in range(2):  # twice: stored once
+        r = ctl(cfg, "replay", "--to", to, "--source", "std", "--secret-env", "CTL_SECRET",
+                env={"CTL_SECRET": secret_b})
+        assert r.returncode == 0 and "3 ok, 0 failed" in r.stdout, r.stdout + r.stderr
+    dst.wait_rows(3)
+    time.sleep(0.3)
+    assert dst.count() == 3
+    q = "SELECT provider, headers->>'webhook-id', body FROM hookpipe.events ORDER BY 2"
+    assert dst.q(q) == src.q(q)

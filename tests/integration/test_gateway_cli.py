@@ -48,7 +48,7 @@ def test_check_config_via_env(tmp_path):
     ("max_body_bytes", "max_body_bytes = lots", "[gateway]\nmax_body_bytes = lots"),
     ("workers", "workers = -3", "[gateway]\nworkers = -3"),
     ("listen", "listen = nowhere", "[gateway]\nlisten = nowhere"),
-    ("provider", "provider = slack", "[source.other]\nprovider = slack\nsecret = x"),
+    ("provider", "provider = gitlab", "[source.other]\nprovider = gitlab\nsecret = x"),
 ])
 def test_check_config_bad_key_exit_2_with_file_line_key(tmp_path, key, line_text, extra):
     path = write(tmp_path, extra=extra)

@@ -316,9 +316,18 @@ static void test_errors(void)
     CHECK_ERROR("[writer]\n\nadmin_listen = 9102\n", 3, "admin_listen", "bad listen address");
     CHECK_ERROR("[writer]\nsynchronous_commit = maybe\n", 2, "synchronous_commit", "not a boolean");
     CHECK_ERROR("[source.a]\nprovider = zoom\n", 1, "secret", "[source.a] has no secret");
-    CHECK_ERROR("\n[source.a]\nsecret = x\n", 2, "provider", "needs provider = zoom");
-    CHECK_ERROR("[source.a]\nprovider = slack\nsecret = x\n", 2, "provider",
-                "unknown provider \"slack\"");
+    CHECK_ERROR("[source.a]\nprovider = gitlab\nsecret = x\n", 2, "provider",
+                "unknown provider \"gitlab\"");
+    CHECK_ERROR("[source.a]\nprovider = github\nsecret = x\npublic_key = whpk_x\n", 4, "public_key",
+                "belongs to provider = standard");
+    CHECK_ERROR("[source.a]\nprovider = stripe\nsecret = x\nauth = token\n"
+                "verification_token = t\n",
+                4, "auth", "bearer and token are Zoom's modes");
+    CHECK_ERROR("[source.a]\nprovider = standard\nsecret = whsec_!!!\n", 3, "secret",
+                "is not a usable standard signing secret");
+    CHECK_ERROR("[source.a]\nprovider = standard\npublic_key = whsec_AAAA\n", 3, "public_key",
+                "is not a usable standard public key");
+    CHECK_ERROR("[source.a]\nprovider = slack\n", 1, "secret", "[source.a] has no secret");
     CHECK_ERROR("[source.a b]\nprovider = zoom\nsecret = x\n", 1, NULL, "bad source name \"a b\"");
     CHECK_ERROR("[source.a/b]\n", 1, NULL, "bad source name");
     CHECK_ERROR("\n[source.]\nprovider = zoom\n", 2, NULL, "bad source name");

@@ -158,7 +158,8 @@ static void test_decode_rejects(void)
     REJECTS("", "not an envelope");
     REJECTS("HP1", "envelope"); /* too short to tell */
     REJECTS("{\"event\":\"x\"}", "not an envelope");
-    REJECTS("HP2 a 1 d - 2\n{}", "unsupported envelope version");
+    REJECTS("HP3 a 1 d - 2\n{}", "unsupported envelope version");
+    REJECTS("HP2 a 1 d - 2\n{}", "bad provider"); /* HP2 has provider and fields */
     REJECTS("HP0 a 1 d - 2\n{}", "unsupported envelope version");
     REJECTS("hp1 a 1 d - 2\n{}", "not an envelope");
     REJECTS("HP1\ta 1 d - 2\n{}", "unsupported envelope version");
@@ -233,8 +234,89 @@ static void test_decode_rejects(void)
     }
 }
 
+/* HP2: a provider's envelope, its fields percent-encoded, read back by name. */
+static void test_v2(void)
+{
+    static char b2[ENVELOPE_V2_HEADER_MAX + 64];
+    char long_value[ENVELOPE_FIELD_VALUE_MAX + 1], out[ENVELOPE_FIELD_VALUE_MAX + 1];
+    struct envelope_field f[] = {
+        {"x-github-event", "issues", 6},
+        {"x-github-delivery", "a b&c%d=e\xc3\xa9", 11},
+        {"x-empty", "", 0}, /* left out */
+    };
+    struct envelope env;
+    const char *why = "";
+    const char body[] = "[1,2]";
+    int n = envelope_encode_header_v2(b2, "gh", 1700000000123456, "d1", NULL, 0, "github", f, 3, 5);
+
+    CHECK(n > 0);
+    if (n <= 0)
+        return;
+    CHECK(memcmp(b2,
+                 "HP2 gh 1700000000123456 d1 - github "
+                 "x-github-event=issues&x-github-delivery=a%20b%26c%25d=e%C3%A9 5\n",
+                 (size_t)n) == 0);
+    memcpy(b2 + n, body, 5);
+    CHECK(envelope_decode(b2, (size_t)n + 5, &env, &why) == 0);
+    CHECK(env.version == 2);
+    CHECK_STR_EQ(env.provider, "github");
+    CHECK(env.body_len == 5 && memcmp(env.body, body, 5) == 0);
+    CHECK_LONG_EQ(envelope_field(&env, "x-github-event", out, sizeof(out)), 6);
+    CHECK_STR_EQ(out, "issues");
+    CHECK_LONG_EQ(envelope_field(&env, "x-github-delivery", out, sizeof(out)), 11);
+    CHECK(memcmp(out, "a b&c%d=e\xc3\xa9", 11) == 0);
+    CHECK(envelope_field(&env, "x-github", out, sizeof(out)) < 0); /* a prefix is not a name */
+    CHECK(envelope_field(&env, "x-empty", out, sizeof(out)) < 0);
+
+    /* no fields: "-"; an HP1 envelope reads as zoom with none */
+    n = envelope_encode_header_v2(b2, "st", 1, "d1", NULL, 0, "stripe", NULL, 0, 2);
+    CHECK(n > 0 && memcmp(b2, "HP2 st 1 d1 - stripe - 2\n", (size_t)n) == 0);
+    memcpy(b2 + n, "{}", 2);
+    CHECK(envelope_decode(b2, (size_t)n + 2, &env, &why) == 0 && env.fields_len == 0);
+    CHECK(build("z", 1, "d", NULL, 0, "{}", 2) > 0 && envelope_decode(buf, 23, &env, &why) != 0);
+    n = build("z", 1, "d", NULL, 0, "{}", 2);
+    CHECK(envelope_decode(buf, (size_t)n, &env, &why) == 0 && env.version == 1);
+    CHECK_STR_EQ(env.provider, "zoom");
+
+    /* encoder refusals: a bad provider or field name, a value too long, too many fields */
+    memset(long_value, 'v', sizeof(long_value));
+    struct envelope_field bad_name = {"X-Up", "v", 1};
+    struct envelope_field too_long = {"x", long_value, sizeof(long_value)};
+    struct envelope_field many[ENVELOPE_FIELDS_N_MAX + 1];
+    for (size_t i = 0; i < ENVELOPE_FIELDS_N_MAX + 1; i++)
+        many[i] = (struct envelope_field){"x", "v", 1};
+    CHECK(envelope_encode_header_v2(b2, "a", 1, "d", NULL, 0, "Git", NULL, 0, 0) < 0);
+    CHECK(envelope_encode_header_v2(b2, "a", 1, "d", NULL, 0, "", NULL, 0, 0) < 0);
+    CHECK(envelope_encode_header_v2(b2, "a", 1, "d", NULL, 0, "g", &bad_name, 1, 0) < 0);
+    CHECK(envelope_encode_header_v2(b2, "a", 1, "d", NULL, 0, "g", &too_long, 1, 0) < 0);
+    CHECK(envelope_encode_header_v2(b2, "a", 1, "d", NULL, 0, "g", many, 9, 0) < 0);
+
+    /* decoder refusals */
+    static const struct {
+        const char *item, *why;
+    } rej[] = {
+        {"HP2 a 1 d - GitHub - 2\n{}", "bad provider"},
+        {"HP2 a 1 d - github 2\n{}", "bad header fields"},
+        {"HP2 a 1 d - github x= 2\n{}", "bad header fields"},
+        {"HP2 a 1 d - github =v 2\n{}", "bad header fields"},
+        {"HP2 a 1 d - github x=v& 2\n{}", "bad header fields"},
+        {"HP2 a 1 d - github X=v 2\n{}", "bad header fields"},
+        {"HP2 a 1 d - github x=%G1 2\n{}", "bad header fields"},
+        {"HP2 a 1 d - github x=v&&y=w 2\n{}", "bad header fields"},
+        {"HP2 a 1 d - github x=v 3\n{}", "length does not match"},
+        {"HP2 a 1 d - abcdefghijklmnopq - 2\n{}", "bad provider"},
+    };
+    for (size_t i = 0; i < sizeof(rej) / sizeof(rej[0]); i++) {
+        why = NULL;
+        CHECKF(envelope_decode(rej[i].item, strlen(rej[i].item), &env, &why) != 0 && why &&
+                   strstr(why, rej[i].why) != NULL,
+               "%s: %s", rej[i].item, why ? why : "accepted");
+    }
+}
+
 int main(void)
 {
+    test_v2();
     test_roundtrip();
     test_exact_header();
     test_encode_rejects();

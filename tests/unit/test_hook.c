@@ -18,8 +18,38 @@ static struct hook_result inspect(struct zoom_key *key, const char *body)
     return r;
 }
 
+/* Another provider's body: any JSON document; Slack's url_verification answered. */
+static void test_provider(void)
+{
+    static const char challenge[] =
+        "{\"token\":\"Jhj5dZrVaK7ZwHHjRyZWjbDl\",\"challenge\":\"3eZbrw1a\\/Bm2\","
+        "\"type\":\"url_verification\"}";
+    static const char *const deliver[] = {"[1,2]", "{\"action\":\"opened\"}", "\"ping\"", "0"};
+    struct hook_result r;
+
+    for (size_t i = 0; i < sizeof(deliver) / sizeof(deliver[0]); i++) {
+        hook_inspect_provider(PROVIDER_GITHUB, deliver[i], strlen(deliver[i]), &r);
+        CHECKF(r.action == HOOK_DELIVER && r.body == NULL, "%s", deliver[i]);
+    }
+    hook_inspect_provider(PROVIDER_SHOPIFY, "{\"id\": ", 7, &r);
+    CHECK(r.action == HOOK_ANSWER && r.status == 400);
+    hook_inspect_provider(PROVIDER_STRIPE, "{\"a\":\"\\u0000\"}", 12, &r); /* jsonb cannot */
+    CHECK(r.action == HOOK_ANSWER && r.status == 400);
+    hook_inspect_provider(PROVIDER_SLACK, challenge, strlen(challenge), &r);
+    CHECK(r.action == HOOK_ANSWER && r.status == 200 && r.body != NULL);
+    CHECK_STR_EQ(r.body != NULL ? r.body : "", "{\"challenge\":\"3eZbrw1a/Bm2\"}");
+    free(r.body);
+    /* only Slack answers it; a url_verification without a string challenge is an event */
+    hook_inspect_provider(PROVIDER_STANDARD, challenge, strlen(challenge), &r);
+    CHECK(r.action == HOOK_DELIVER);
+    static const char no_string[] = "{\"type\":\"url_verification\",\"challenge\":1}";
+    hook_inspect_provider(PROVIDER_SLACK, no_string, strlen(no_string), &r);
+    CHECK(r.action == HOOK_DELIVER);
+}
+
 int main(void)
 {
+    test_provider();
     struct zoom_key *key = zoom_key_new("secret", 6);
     char want[ZOOM_HEX_LEN + 1], expect[256];
     struct hook_result r;

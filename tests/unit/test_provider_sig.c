@@ -1,5 +1,5 @@
 /*
- * Unit tests for gateway/provider_sig.c: each provider's published vector (read from
+ * Unit tests for common/provider_sig.c: each provider's published vector (read from
  * tests/fixtures/providers/), then tampered body, wrong secret, previous secret accepted,
  * old and future timestamps, missing and malformed headers and bad secrets, each with its
  * verdict; and the two header list parsers.

@@ -31,7 +31,7 @@ static void test_disposition(void)
     CHECK(!r.keep_alive && !r.head_only);
 }
 
-static const struct request_capture cap = {false, NULL, false};
+static const struct request_capture cap = {false, NULL, false, PROVIDER_ZOOM};
 
 static void test_delivery(void)
 {
@@ -94,7 +94,7 @@ static void keep(struct request *r, const char *head, struct http_head *h,
 static void test_capture(void)
 {
     static char head[2048];
-    struct request_capture want = {true, "X-Key", false};
+    struct request_capture want = {true, "X-Key", false, PROVIDER_ZOOM};
     const char *two = "POST /hooks/acme HTTP/1.1\r\nAuthorization: a\r\nAuthorization: a\r\n"
                       "X-Key: 1\r\nX-Key: 1\r\n\r\n";
     const char *one = "POST /hooks/acme HTTP/1.1\r\nAuthorization: Basic abc\r\nx-key: kv\r\n\r\n";

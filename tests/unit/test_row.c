@@ -2,7 +2,8 @@
  * Unit tests for writer/row.c: classification of queue items (good rows, and the dead
  * letters jansson can spot: bad envelopes, invalid UTF-8, \u0000, not JSON, not an
  * object, no string event), gap items (valid, malformed, out of timestamptz range), column
- * extraction, and COPY text escaping of every byte.
+ * extraction, COPY text escaping of every byte, and the rows of the other providers (HP2
+ * envelopes: provider and headers columns, undated GitHub rows, the longer past-edge margin).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,13 +231,16 @@ static void test_copy_line(void)
     CHECK_CONTAINS(line, "\t{\"event\":\"a\\\\tb\",\"event_ts\":7,");
     CHECK_CONTAINS(line, "\"t\":\"\\\\\\\\N\"}\\n\tdlv1\tr%20i%25d\t");
     CHECK(line[buf.len - 1] == '\n' && strchr(line, '\n') == line + buf.len - 1);
-    /* exactly 13 columns: body (the same escaped bytes as payload), event_time_ms, other_ms */
+    /*
+     * exactly 15 columns: body (the same escaped bytes as payload), event_time_ms, other_ms,
+     * provider (zoom) and headers (NULL for Zoom)
+     */
     {
         int tabs = 0;
-        const char *tail = "\t7\t\\N\n";
+        const char *tail = "\t7\t\\N\tzoom\t\\N\n";
         for (size_t i = 0; i < buf.len; i++)
             tabs += line[i] == '\t';
-        CHECK_LONG_EQ(tabs, 12);
+        CHECK_LONG_EQ(tabs, 14);
         CHECK(strcmp(line + buf.len - strlen(tail), tail) == 0);
         line[buf.len - strlen(tail)] = '\0';
         const char *payload = strstr(line, "\t{\"event\"");
@@ -263,8 +267,11 @@ static void test_copy_line_nulls(void)
     line = strndup(buf.data, buf.len);
     CHECK(strncmp(line, "0\tacme\te\t\\N\t\\N\t", strlen("0\tacme\te\t\\N\t\\N\t")) == 0);
     /* no request id; keep_body off: body NULL */
-    /* then event_time_ms 0 (undated) and other_ms NULL */
-    CHECK(buf.len > 12 && strcmp(line + buf.len - 12, "\t\\N\t\\N\t0\t\\N\n") == 0);
+    /* then event_time_ms 0 (undated), other_ms NULL, provider zoom, headers NULL */
+    {
+        const char *tail = "\t\\N\t\\N\t0\t\\N\tzoom\t\\N\n";
+        CHECK(buf.len > strlen(tail) && strcmp(line + buf.len - strlen(tail), tail) == 0);
+    }
     free(line);
     strbuf_free(&buf);
     row_free(&r);
@@ -292,7 +299,7 @@ static void test_copy_events_line(void)
              "\\\\x%s\t{\"event\":\"a\\\\tb\",\"event_ts\":1626230691572,\"payload\":"
              "{\"account_id\":\"x\\\\\\\\y\"}}\\n\tdlv1\tr%%20i%%25d\t2021-07-14 02:44:51.572+00\t"
              "{\"event\":\"a\\\\tb\",\"event_ts\":1626230691572,\"payload\":"
-             "{\"account_id\":\"x\\\\\\\\y\"}}\\n\n",
+             "{\"account_id\":\"x\\\\\\\\y\"}}\\n\tzoom\t\\N\n",
              key);
     CHECK_STR_EQ(buf.data, want);
     strbuf_free(&buf);
@@ -304,9 +311,11 @@ static void test_copy_events_line(void)
     row_copy_events_line(&buf, &r, false);
     CHECK(strncmp(buf.data, "acme\te\t\\N\t\\N\t2023-11-14 22:13:20.123456+00\t",
                   strlen("acme\te\t\\N\t\\N\t2023-11-14 22:13:20.123456+00\t")) == 0);
-    /* no request id, and event_time 1970-01-01 (the undated partition) */
-    CHECK(buf.len > 34 &&
-          strcmp(buf.data + buf.len - 34, "\t\\N\t1970-01-01 00:00:00.000+00\t\\N\n") == 0);
+    /* no request id, and event_time 1970-01-01 (the undated partition); zoom, no headers */
+    {
+        const char *tail = "\t\\N\t1970-01-01 00:00:00.000+00\t\\N\tzoom\t\\N\n";
+        CHECK(buf.len > strlen(tail) && strcmp(buf.data + buf.len - strlen(tail), tail) == 0);
+    }
     strbuf_free(&buf);
     row_free(&r);
 }
@@ -407,6 +416,143 @@ static void test_place_window(void)
     }
 }
 
+/* An HP2 envelope of provider around body (a C string) with fields. Returns the item length. */
+static size_t make_item_v2(const char *provider, const struct envelope_field *fields,
+                           size_t nfields, const char *body)
+{
+    size_t len = strlen(body);
+    int n = envelope_encode_header_v2(item_buf, "acme", 1700000000123456, "dlv1", NULL, 0, provider,
+                                      fields, nfields, len);
+    if (n < 0)
+        return 0;
+    memcpy(item_buf + n, body, len);
+    return (size_t)n + len;
+}
+
+/* Rows of the other providers: facts.c's facts, the provider and headers columns. */
+static void test_provider_rows(void)
+{
+    const char *stripe = "{\"id\":\"evt_1\",\"created\":1700000000,\"type\":\"invoice.paid\","
+                         "\"account\":\"acct_1\"}";
+    const struct envelope_field gh[] = {{"x-github-delivery", "d-1", 3},
+                                        {"x-github-event", "ping", 4}};
+    const struct row_window w = {7 * 86400000LL, 2 * 86400000LL};
+    struct row r, r2;
+    struct strbuf buf = {0};
+    char key[2 * EVENT_KEY_LEN + 1];
+    char want[512];
+
+    CHECK(row_classify(&r, item_buf, make_item_v2("stripe", NULL, 0, stripe)) == 0);
+    CHECK(!r.dead && r.other_provider);
+    CHECK_STR_EQ(r.event, "invoice.paid");
+    CHECK_STR_EQ(r.account_id, "acct_1");
+    CHECK(r.has_event_ts && r.event_ts_ms == 1700000000000LL && !r.time_of_delivery);
+    row_place_window(&r, &w);
+    CHECK(r.place == ROW_DATED && !r.check_other && row_event_time_ms(&r) == 1700000000000LL);
+    for (int i = 0; i < EVENT_KEY_LEN; i++)
+        snprintf(key + 2 * i, 3, "%02x", r.key[i]);
+    row_copy_events_line(&buf, &r, false);
+    snprintf(want, sizeof(want),
+             "acme\tinvoice.paid\t2023-11-14 22:13:20.000+00\tacct_1\t"
+             "2023-11-14 22:13:20.123456+00\t\\\\x%s\t%s\tdlv1\t\\N\t"
+             "2023-11-14 22:13:20.000+00\t\\N\tstripe\t{}\n",
+             key, stripe);
+    CHECK_STR_EQ(buf.data, want);
+    strbuf_free(&buf);
+    /* a redelivery (same id, later, other bytes): the same key */
+    CHECK(row_classify(
+              &r2, item_buf,
+              make_item_v2("stripe", NULL, 0, "{\"id\":\"evt_1\",\"pending_webhooks\":2}")) == 0);
+    CHECK(memcmp(r.key, r2.key, EVENT_KEY_LEN) == 0);
+    row_free(&r2);
+    row_free(&r);
+
+    /* GitHub: the time is the receipt's, so the row is undated and a redelivery finds it */
+    CHECK(row_classify(&r, item_buf, make_item_v2("github", gh, 2, "[1,\"\\t\"]")) == 0);
+    CHECK(!r.dead && r.has_event_ts && r.time_of_delivery);
+    CHECK(r.event_ts_ms == 1700000000123LL);
+    CHECK_STR_EQ(r.event, "ping");
+    CHECK(r.account_id == NULL);
+    row_place_window(&r, &w);
+    CHECK(r.place == ROW_NO_EVENT_TS && !r.check_other && row_event_time_ms(&r) == 0);
+    row_copy_line(&buf, &r, 3, true);
+    {
+        const char *head = "3\tacme\tping\t1700000000123\t\\N\t1700000000123456\t";
+        const char *tail = "\t[1,\"\\\\t\"]\t0\t\\N\tgithub\t"
+                           "{\"x-github-delivery\":\"d-1\",\"x-github-event\":\"ping\"}\n";
+        CHECK(strncmp(buf.data, head, strlen(head)) == 0);
+        CHECK(buf.len > strlen(tail) && strcmp(buf.data + buf.len - strlen(tail), tail) == 0);
+    }
+    strbuf_free(&buf);
+    row_free(&r);
+
+    /* a missing event is NULL in COPY */
+    CHECK(row_classify(&r, item_buf, make_item_v2("slack", NULL, 0, "{}")) == 0);
+    CHECK(!r.dead && r.event == NULL && !r.has_event_ts && r.place == ROW_NO_EVENT_TS);
+    row_copy_events_line(&buf, &r, false);
+    CHECK(strncmp(buf.data, "acme\t\\N\t\\N\t\\N\t", 14) == 0);
+    strbuf_free(&buf);
+    row_free(&r);
+
+    /* dead: a body that is not JSON; a provider this writer does not know */
+    CHECK(row_classify(&r, item_buf, make_item_v2("github", gh, 2, "Hello, World!")) == 0);
+    CHECK(r.dead && strncmp(r.reason, "body is not valid JSON: ", 24) == 0);
+    row_free(&r);
+    CHECK(row_classify(&r, item_buf, make_item_v2("gitlab", NULL, 0, "{}")) == 0);
+    CHECK(r.dead);
+    CHECK_STR_EQ(r.reason, "unknown provider \"gitlab\"");
+    row_free(&r);
+
+    /* an HP2 envelope of provider zoom takes the Zoom path */
+    CHECK(row_classify(&r, item_buf, make_item_v2("zoom", NULL, 0, "[]")) == 0);
+    CHECK(r.dead);
+    CHECK_STR_EQ(r.reason, "body is not a JSON object");
+    row_free(&r);
+    CHECK(row_classify(&r, item_buf, make_item_v2("zoom", NULL, 0, "{\"event\":\"e\"}")) == 0);
+    CHECK(!r.dead && !r.other_provider && r.headers == NULL);
+    row_free(&r);
+}
+
+/* The other providers' longer margin at the window's past edge; the future edge as Zoom's. */
+static void test_provider_margin(void)
+{
+    const long long day = 86400000LL, m = ROW_RETRY_MARGIN_MS, pm = ROW_PROVIDER_RETRY_MARGIN_MS;
+    const struct row_window w = {7 * day, 2 * day};
+    const struct {
+        long long d;
+        bool zoom, other; /* check_other for a Zoom row, for a Stripe row */
+    } cases[] = {
+        {0, false, false},
+        {-7 * day + m - 1, true, true},
+        {-7 * day + m, false, true},
+        {-7 * day + pm - 1, false, true},
+        {-7 * day + pm, false, false},
+        {-7 * day - m - 1, false, true},
+        {-7 * day - pm, false, true},
+        {-7 * day - pm - 1, false, false},
+        {2 * day - m, false, false},
+        {2 * day - m + 1, true, true},
+        {2 * day + m, true, true},
+        {2 * day + m + 1, false, false},
+    };
+    struct row r;
+    char b[128];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        long long ts = 1700000000123LL + cases[i].d;
+        place(&r, cases[i].d, &w);
+        CHECK(r.check_other == cases[i].zoom);
+        row_free(&r);
+        /* a Stripe event at the same ms (created is in s: the receive time is moved instead) */
+        snprintf(b, sizeof(b), "{\"id\":\"evt\",\"created\":%lld}", ts / 1000);
+        CHECK(row_classify(&r, item_buf, make_item_v2("stripe", NULL, 0, b)) == 0);
+        r.env.received_us = (ts / 1000 * 1000 - cases[i].d) * 1000;
+        row_place_window(&r, &w);
+        CHECKF(r.check_other == cases[i].other, "d=%lld", cases[i].d);
+        row_free(&r);
+    }
+}
+
 int main(void)
 {
     test_good_row();
@@ -418,6 +564,8 @@ int main(void)
     test_copy_escaping_every_byte();
     test_copy_line();
     test_copy_line_nulls();
+    test_provider_rows();
+    test_provider_margin();
     test_copy_events_line();
     test_mark_dead();
     test_place_window();

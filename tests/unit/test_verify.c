@@ -94,7 +94,12 @@ static void test_modes(void)
     CHECK(verify_build("zoom", 0x1f, checks) == 0);
     CHECK(checks[0] && checks[1] && checks[2] && checks[3] && checks[4] && checks[5] && checks[6] &&
           !checks[7]);
-    CHECK(verify_build("github", CONFIG_AUTH_BASIC, checks) < 0);
+    CHECK(verify_build("gitlab", CONFIG_AUTH_BASIC, checks) < 0);
+    CHECK(verify_build("github", CONFIG_AUTH_SIGNATURE | CONFIG_AUTH_BASIC, checks) == 0);
+    CHECK_STR_EQ(checks[0]->name, "provider_head"); /* headers before the body's MAC */
+    CHECK_STR_EQ(checks[1]->name, "provider_signature");
+    CHECK_STR_EQ(checks[2]->name, "basic");
+    CHECK(checks[3] == NULL && !verify_head_proves(checks));
 
     /* basic: either pair, the challenge on a refusal, no signature needed */
     make(&s, "other", 1, body); /* a bad signature and stale timestamp: not looked at */
@@ -238,7 +243,7 @@ int main(void)
     CHECK_STR_EQ(zoom[1]->name, "zoom_signature_form");
     CHECK_STR_EQ(zoom[2]->name, "zoom_signature");
     CHECK(!zoom[0]->needs_body && !zoom[1]->needs_body && zoom[2]->needs_body);
-    CHECK(verify_checks("github") == NULL);
+    CHECK(verify_checks("gitlab") == NULL);
     CHECK(verify_checks(NULL) == NULL);
 
     make(&s, "new", NOW - 300, body);

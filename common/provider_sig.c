@@ -51,11 +51,6 @@ int provider_sig_provider_parse(const char *name)
 
 /* ---- primitives ---- */
 
-struct ps_part {
-    const void *p;
-    size_t n;
-};
-
 static EVP_MAC *ps_mac;
 static pthread_once_t ps_mac_once = PTHREAD_ONCE_INIT;
 
@@ -64,9 +59,9 @@ static void ps_mac_fetch(void)
     ps_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 }
 
-/* HMAC-SHA256 under key[0..keylen) of the concatenated parts. 0, or -1 when OpenSSL fails. */
-static int ps_hmac(const unsigned char *key, size_t keylen, const struct ps_part *parts,
-                   size_t nparts, unsigned char out[PS_MAC_LEN])
+int provider_sig_hmac(const unsigned char *key, size_t keylen,
+                      const struct provider_sig_part *parts, size_t nparts,
+                      unsigned char out[PS_MAC_LEN])
 {
     EVP_MAC_CTX *ctx = NULL;
     OSSL_PARAM params[2];
@@ -333,8 +328,9 @@ static enum provider_sig_verdict ps_keys(enum provider_sig_provider provider,
  * True when some HMAC key's MAC of parts equals one of the got[0..ngot) MACs. Every key and
  * every candidate is compared (constant time, no early exit). *err set on OpenSSL failure.
  */
-static bool ps_hmac_match(const struct ps_key *keys, const struct ps_part *parts, size_t nparts,
-                          const unsigned char (*got)[PS_MAC_LEN], size_t ngot, bool *err)
+static bool ps_hmac_match(const struct ps_key *keys, const struct provider_sig_part *parts,
+                          size_t nparts, const unsigned char (*got)[PS_MAC_LEN], size_t ngot,
+                          bool *err)
 {
     unsigned char mac[PS_MAC_LEN];
     bool ok = false;
@@ -342,7 +338,7 @@ static bool ps_hmac_match(const struct ps_key *keys, const struct ps_part *parts
     for (size_t i = 0; i < PROVIDER_SIG_SECRETS_MAX; i++) {
         if (keys[i].kind != PS_KEY_HMAC)
             continue;
-        if (ps_hmac(keys[i].k, keys[i].len, parts, nparts, mac) < 0) {
+        if (provider_sig_hmac(keys[i].k, keys[i].len, parts, nparts, mac) < 0) {
             *err = true;
             break;
         }
@@ -461,11 +457,11 @@ enum provider_sig_verdict provider_sig_standard(const struct provider_sig_secret
             ngot++;
     }
     {
-        const struct ps_part parts[] = {{req->id, req->id_len},
-                                        {".", 1},
-                                        {req->timestamp, req->timestamp_len},
-                                        {".", 1},
-                                        {req->body, req->body_len}};
+        const struct provider_sig_part parts[] = {{req->id, req->id_len},
+                                                  {".", 1},
+                                                  {req->timestamp, req->timestamp_len},
+                                                  {".", 1},
+                                                  {req->body, req->body_len}};
         if (ngot > 0)
             ok = ps_hmac_match(keys, parts, 5, (const unsigned char(*)[PS_MAC_LEN])got, ngot, &err);
     }
@@ -521,7 +517,7 @@ ps_body_mac(enum provider_sig_provider provider, const struct provider_sig_secre
     if (v == PROVIDER_SIG_OK)
         v = head(req, got[0]);
     if (v == PROVIDER_SIG_OK) {
-        const struct ps_part parts[] = {{req->body, req->body_len}};
+        const struct provider_sig_part parts[] = {{req->body, req->body_len}};
         ok = ps_hmac_match(keys, parts, 1, (const unsigned char(*)[PS_MAC_LEN])got, 1, &err);
         v = ps_result(ok, err);
     }
@@ -612,7 +608,8 @@ enum provider_sig_verdict provider_sig_stripe(const struct provider_sig_secret *
     if (v == PROVIDER_SIG_OK)
         v = ps_stripe_head(req, &h);
     if (v == PROVIDER_SIG_OK) {
-        const struct ps_part parts[] = {{h.t, h.t_len}, {".", 1}, {req->body, req->body_len}};
+        const struct provider_sig_part parts[] = {
+            {h.t, h.t_len}, {".", 1}, {req->body, req->body_len}};
         ok = ps_hmac_match(keys, parts, 3, (const unsigned char(*)[PS_MAC_LEN])h.v1, h.nv1, &err);
         v = ps_result(ok, err);
     }
@@ -655,7 +652,7 @@ enum provider_sig_verdict provider_sig_slack(const struct provider_sig_secret *s
     if (v == PROVIDER_SIG_OK)
         v = ps_slack_head(req, got[0]);
     if (v == PROVIDER_SIG_OK) {
-        const struct ps_part parts[] = {
+        const struct provider_sig_part parts[] = {
             {"v0:", 3}, {req->timestamp, req->timestamp_len}, {":", 1}, {req->body, req->body_len}};
         ok = ps_hmac_match(keys, parts, 4, (const unsigned char(*)[PS_MAC_LEN])got, 1, &err);
         v = ps_result(ok, err);

@@ -53,6 +53,20 @@ enum provider_sig_verdict {
  * ERROR: out of memory or an OpenSSL failure (answer 503, not 401).
  */
 
+/* One piece of a MAC's input. */
+struct provider_sig_part {
+    const void *p;
+    size_t n;
+};
+
+/*
+ * HMAC-SHA256 under key[0..keylen) of the concatenated parts into out (32 bytes): the
+ * verifiers' and the signers' (common/provider_sign.c). 0, or -1 when OpenSSL fails.
+ */
+int provider_sig_hmac(const unsigned char *key, size_t keylen,
+                      const struct provider_sig_part *parts, size_t nparts, unsigned char out[32])
+    __attribute__((warn_unused_result));
+
 /* The label of verdict ("" for OK, "error" for ERROR). */
 const char *provider_sig_verdict_label(enum provider_sig_verdict verdict);
 
