@@ -28,7 +28,8 @@
 
 #define WS_HEAD_MAX 16384          /* the server's upgrade answer */
 #define WS_INPUT_HIGH (256 * 1024) /* read no further while this much is unparsed */
-#define WS_CLOSE_LINGER_MS 1000    /* a close frame gets this long to leave */
+#define WS_CLOSE_LINGER_MS 1000    /* after our close frame: the answer within this of a byte */
+#define WS_CLOSE_MAX_MS 10000      /* and within this of the close frame, whatever comes */
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define WS_HOST_MAX 256
 
@@ -57,6 +58,7 @@ struct ws_conn {
     bool in_data_frame;       /* the frame being read is a data frame (not control) */
     bool paused;              /* the owner stopped reading */
     bool eof;                 /* the socket's input ended */
+    double closing_since;     /* monotonic time our close frame was queued */
     struct event *timer_ev;   /* handshake deadline, then the close linger */
     struct event *process_ev; /* parse input already read (after a resume) */
     struct event *dead_ev;    /* runs down() outside any other callback */
@@ -121,15 +123,6 @@ static void ws_conn_ssl_errors(struct ws_conn *c, char *out, size_t cap)
 
 /* ---- wslay's I/O: the bufferevent's buffers ------------------------------------------- */
 
-/*
- * Whether frames are read: not while the owner has paused an open link, always while our
- * close waits for its answer (a pause must not hide the answer: the link would linger).
- */
-static bool ws_conn_reading(const struct ws_conn *c)
-{
-    return !c->paused || c->state == WS_CLOSING;
-}
-
 static ssize_t ws_conn_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
                                void *user_data)
 {
@@ -137,7 +130,7 @@ static ssize_t ws_conn_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t
     int n;
 
     (void)flags;
-    if (!ws_conn_reading(c) || c->state == WS_DEAD ||
+    if (c->paused || c->state == WS_DEAD ||
         (n = evbuffer_remove(bufferevent_get_input(c->bev), buf, len)) <= 0) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
@@ -247,7 +240,7 @@ static void ws_conn_pump(struct ws_conn *c)
 {
     if (c->state != WS_OPEN && c->state != WS_CLOSING)
         return;
-    if (ws_conn_reading(c) && wslay_event_recv(c->ws) != 0) {
+    if (!c->paused && wslay_event_recv(c->ws) != 0) {
         ws_conn_die(c, WS_DOWN_PROTOCOL_ERROR, "frame refused");
         return;
     }
@@ -265,7 +258,7 @@ static void ws_conn_pump(struct ws_conn *c)
                         (unsigned)wslay_event_get_status_code_received(c->ws));
         return;
     }
-    if (c->eof && ws_conn_reading(c) && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+    if (c->eof && !c->paused && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
         ws_conn_die(c, WS_DOWN_CONNECTION_LOST, "connection closed without a close frame");
 }
 
@@ -388,11 +381,29 @@ static void ws_conn_upgrade_answer(struct ws_conn *c)
     ws_conn_pump(c);
 }
 
+/*
+ * Bytes arrived on a closing link: what the peer sent before our close frame is still
+ * coming, so the wait for its answer counts from now (up to WS_CLOSE_MAX_MS in all).
+ */
+static void ws_conn_closing_progress(struct ws_conn *c)
+{
+    double left_ms = WS_CLOSE_MAX_MS - (monotonic_s() - c->closing_since) * 1000;
+    struct timeval tv;
+
+    if (left_ms <= 0)
+        return;
+    tv = timeval_ms(left_ms < WS_CLOSE_LINGER_MS ? (long)left_ms : WS_CLOSE_LINGER_MS);
+    evtimer_del(c->timer_ev);
+    evtimer_add(c->timer_ev, &tv);
+}
+
 static void ws_conn_read_cb(struct bufferevent *bev, void *arg)
 {
     struct ws_conn *c = arg;
 
     (void)bev;
+    if (c->state == WS_CLOSING)
+        ws_conn_closing_progress(c);
     if (c->state == WS_UPGRADING)
         ws_conn_upgrade_answer(c);
     else
@@ -455,7 +466,8 @@ static void ws_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 
     if (c->state == WS_CLOSING) {
         snprintf(was, sizeof(was), "%s", c->detail);
-        ws_conn_die(c, c->why, "%s; no close answer within %d ms", was, WS_CLOSE_LINGER_MS);
+        ws_conn_die(c, c->why, "%s; no close answer (%d ms without a byte, or %d ms in all)", was,
+                    WS_CLOSE_LINGER_MS, WS_CLOSE_MAX_MS);
     } else {
         ws_conn_die(c, WS_DOWN_HANDSHAKE_FAILED, "handshake not done in time");
     }
@@ -620,8 +632,7 @@ void ws_conn_pause(struct ws_conn *c)
     if (c->paused || c->state == WS_DEAD)
         return;
     c->paused = true;
-    if (c->state != WS_CLOSING)
-        bufferevent_disable(c->bev, EV_READ);
+    bufferevent_disable(c->bev, EV_READ);
 }
 
 void ws_conn_resume(struct ws_conn *c)
@@ -653,11 +664,17 @@ void ws_conn_close(struct ws_conn *c, enum ws_down why, const char *detail)
     c->state = WS_CLOSING;
     c->why = why;
     snprintf(c->detail, sizeof(c->detail), "%s", detail);
-    /* read up to the close answer, paused or not: messages before it are still delivered */
+    c->closing_since = monotonic_s();
+    c->paused = false; /* read up to the answer: what comes before it is still delivered */
     bufferevent_enable(c->bev, EV_READ);
     event_active(c->process_ev, 0, 0); /* what a pause left in the input buffer */
     evtimer_del(c->timer_ev);
     evtimer_add(c->timer_ev, &tv);
+}
+
+bool ws_conn_closing(const struct ws_conn *c)
+{
+    return c->state == WS_CLOSING;
 }
 
 void ws_conn_free(struct ws_conn *c)

@@ -52,17 +52,21 @@ struct ws_conn *ws_conn_open(struct event_base *base, const struct ws_conn_opts 
 int ws_conn_send_text(struct ws_conn *c, const char *text, size_t len);
 
 /*
- * Stops reading the socket / reads again (and what was already read). Once ws_conn_close
- * has sent its close frame the link reads until the answer whatever the pause says.
+ * Stops reading the socket / reads again (and what was already read). ws_conn_close reads
+ * again to get the answer; a closing link may still be paused and resumed (backpressure).
  */
 void ws_conn_pause(struct ws_conn *c);
 void ws_conn_resume(struct ws_conn *c);
 bool ws_conn_paused(const struct ws_conn *c);
 
+/* True once ws_conn_close has sent the close frame and the link waits for the answer. */
+bool ws_conn_closing(const struct ws_conn *c);
+
 /*
  * Ends the link: a close frame (code 1000) when the upgrade was done, then the socket is
- * closed when the peer's close answer arrives (at most 1 s later), then down(why). Messages
- * that arrive before the answer are still delivered. Idempotent.
+ * closed when the peer's close answer arrives, then down(why). Messages that arrive before
+ * the answer are still delivered; the answer must come within 1 s of the last byte read
+ * (10 s in all), else the link is dropped. Idempotent.
  */
 void ws_conn_close(struct ws_conn *c, enum ws_down why, const char *detail);
 

@@ -255,10 +255,13 @@ static void ws_fmt_i64(char *out, size_t cap, int64_t v)
     snprintf(out, cap, "%" PRId64, v);
 }
 
-/* The moment the link was last known to deliver: reading stopped at, else the last frame. */
+/*
+ * The moment the link was last known to deliver: the last frame read, or when reading was
+ * stopped if later (a closing link reads again after a stop: its frames count).
+ */
 static int64_t ws_source_alive_us(const struct ws_source *s)
 {
-    return s->paused_at_us != 0 ? s->paused_at_us : s->last_rx_us;
+    return s->paused_at_us > s->last_rx_us ? s->paused_at_us : s->last_rx_us;
 }
 
 static void ws_source_lost_lease(struct ws_source *s, enum ws_down why)
@@ -592,10 +595,13 @@ static void ws_source_send(struct ws_source *s)
 /* Reading stops while events wait for admission, while too many wait, and when stopping. */
 static void ws_source_flow(struct ws_source *s)
 {
-    bool stop = s->stopping || s->nevents >= WS_PENDING_MAX || s->nunsent > 0;
+    bool stop;
 
     if (s->conn == NULL || !s->upgraded)
         return;
+    /* stopping: no more reading, except up to the answer to our close (what Zoom sent first) */
+    stop = (s->stopping && !ws_conn_closing(s->conn)) || s->nevents >= WS_PENDING_MAX ||
+           s->nunsent > 0;
     if (stop && !ws_conn_paused(s->conn)) {
         ws_conn_pause(s->conn);
         s->paused_at_us = ws_now_us();
