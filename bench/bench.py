@@ -3,9 +3,11 @@ nginx (started by bench/run), it starts hookpipe-gateway and hookpipe-writer pro
 generated configs and measures (a) gateway ack throughput/latency vs nginx, (h) the same over
 HTTPS, (b) writer drain vs psql \\copy, (c) end to end, (w) end to end from one Zoom WebSocket
 subscription, (d) peak RSS, (s) acks/s of a `provider = standard` (Standard Webhooks) source
-beside a `zoom` source of the same gateway; prints the table and writes the "bench" section of
-bench/results.json — and part (s) its own "standard" section, so a run of (s) alone leaves the
-other parts' figures as they were (bench/plot.py renders RESULTS.md from it).
+beside a `zoom` source of the same gateway, (o) latency at a steady rate, open loop
+(hookpipe-openloop, bench/openloop.c); prints the table and writes the "bench" section of
+bench/results.json — and parts (s) and (o) their own "standard" and "openloop" sections, so a
+run of (s) or (o) alone leaves the other parts' figures as they were (bench/plot.py renders
+RESULTS.md from it).
 
 Ports, configs, daemons, the other processes, the Zoom signer, the Zoom WebSocket stand-in
 (harness/zoom_ws.py) and /proc figures are the integration-test harness's
@@ -16,6 +18,7 @@ and is killed in `finally`.
 import argparse
 import datetime
 import hashlib
+import json
 import os
 import re
 import sys
@@ -148,14 +151,18 @@ class Bench:
         return ws
 
     # ------------------------------------------------------------------ (a)
-    def start_gateway(self, workers=None, tls=None, name="gateway", sources=None):
+    def start_gateway(self, workers=None, tls=None, name="gateway", sources=None,
+                      bench_keys=True):
         """A gateway with the shipped defaults but for the bench's own keys (workers: the
         default unless given; tls: (cert, key) files; sources: the config's sources, default
-        the one zoom source). Returns (daemon, port, admin port)."""
+        the one zoom source; bench_keys False: not even those, only where it listens).
+        Returns (daemon, port, admin port)."""
         port, admin = harness.free_port(), harness.free_port()
         gw = {"listen": f"127.0.0.1:{port}", "admin_listen": f"127.0.0.1:{admin}",
-              "workers": workers, "timestamp_tolerance_s": 3600,
-              "max_queue_length": 100000000, "max_connections": 10000}
+              "workers": workers}
+        if bench_keys:
+            gw.update(timestamp_tolerance_s=3600, max_queue_length=100000000,
+                      max_connections=10000)
         if tls is not None:
             gw["tls_cert"], gw["tls_key"] = tls
         d = self.daemon("gateway", name, self.config(name, gateway=gw, sources=sources)).start(
@@ -191,6 +198,11 @@ class Bench:
     def redis_cpu_s(self):
         """CPU seconds redis-server used so far (its main process; rewrites fork children)."""
         return harness.cpu_seconds(self.redis_pid())
+
+    def redis_delayed_fsyncs(self):
+        """Times Redis delayed a write for a slow background fsync so far (aof_delayed_fsync:
+        its log's "Asynchronous AOF fsync is taking too long")."""
+        return int(self.r.info("persistence").get("aof_delayed_fsync", 0))
 
     def redis_forks(self):
         """Forks Redis made so far: with no RDB saves configured, its AOF rewrites."""
@@ -670,6 +682,97 @@ http {{
             res[f"w{w}"] = self.ws_run(w)
         self.results["w"] = res
 
+    # ------------------------------------------------------------------ (o) open loop
+    def openloop(self, port, reqs, rate, seconds, tls, new_conn):
+        """One hookpipe-openloop run (bench/openloop.c): the dict of its --json report."""
+        exe = os.path.join(self.a.build, "hookpipe-openloop")
+        if not os.access(exe, os.X_OK):
+            raise SystemExit(f"bench: {exe} is not built (cmake --build ... --target "
+                             "hookpipe-openloop)")
+        argv = [exe, "--port", str(port), "--rate", "%.0f" % rate, "--duration", str(seconds),
+                "--requests", reqs, "--json", "--timeout", "10"]
+        argv += ["--tls"] if tls else []
+        # a new connection per request resumes the TLS session of the one before, as wrk
+        # does in (h), whose maximum the rates are a share of
+        argv += (["--new-connection-per-request", "--tls-resume"] if new_conn
+                 else ["--connections", str(self.a.o_conns)])
+        out = harness.run_process(argv, capture_output=True, text=True, timeout=seconds + 60)
+        with open(self.wrk_log, "a") as f:
+            f.write(" ".join(argv) + "\n" + out.stdout + out.stderr + "\n")
+        if out.returncode != 0:
+            raise SystemExit(f"bench: hookpipe-openloop failed (see {self.wrk_log}):\n"
+                             f"{out.stdout}{out.stderr}")
+        return json.loads(out.stdout)
+
+    def openloop_max(self, mode, port, tls, close):
+        """The maximum acks/s of mode: this run's (a) or (h) ECDSA figure when it ran, else a
+        short wrk run (1 s warm-up, 3 s, 64 connections) against this gateway, as in (a)."""
+        if mode == "plain_keepalive" and "a" in self.results:
+            return self.results["a"]["gateway"]["rps"], "part (a) of this run"
+        key = "ecdsa_close" if close else "ecdsa_keepalive"
+        if tls and key in self.results.get("h", {}):
+            return self.results["h"][key]["gateway"]["rps"], f"part (h) {key} of this run"
+        pool = os.path.join(self.tmp, f"pool-o-{mode}.lua")
+        zoomgen.write_lua_pool(pool, self.a.pool, SECRET, f"/hooks/{SOURCE}", close=close)
+        url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/"
+        run_wrk(url, pool, 1, self.a.conns, 1, self.wrk_log)
+        res = run_wrk(url, pool, 3, self.a.conns, 1, self.wrk_log)
+        self.r.unlink(QUEUE)
+        return res["rps"], f"wrk -t1 -c{self.a.conns}, 3 s"
+
+    def bench_openloop(self):
+        """(o): latency at a steady rate, open loop. Per mode (plain keep-alive, HTTPS
+        keep-alive, HTTPS with a new connection per request; ECDSA P-256) a gateway with the
+        shipped defaults (nothing set but where it listens and its certificate), Redis only:
+        its maximum acks/s in that mode, then hookpipe-openloop at 25, 50 and 75 % of it for
+        o_seconds each (a 1 s warm-up at 25 % first), every request signed right before."""
+        a = self.a
+        out = {"load_average_before": results.load_average(),
+               "busy_before": busy_processes(), "runs": {}}
+        os.makedirs(os.path.join(self.tmp, "ecdsa-o"), exist_ok=True)
+        cert = harness.tls_cert(os.path.join(self.tmp, "ecdsa-o"), kind="ecdsa")
+        os.chmod(cert[1], 0o600)
+        saved, self.gw_hwm_kb = self.gw_hwm_kb, 0  # (d) stays the other parts' figure
+        for mode, tls, close in (("plain_keepalive", False, False),
+                                 ("https_keepalive", True, False),
+                                 ("https_new", True, True)):
+            d, port, admin = self.start_gateway(None, tls=cert if tls else None,
+                                                name=f"gateway-o-{mode}", bench_keys=False)
+            try:
+                self.r.unlink(QUEUE)
+                top, how = self.openloop_max(mode, port, tls, close)
+                say(f"(o) {mode}: maximum {top:,.0f} acks/s ({how})")
+                reqs = os.path.join(self.tmp, f"requests-o-{mode}.bin")
+                zoomgen.write_requests(reqs, a.pool, SECRET, f"/hooks/{SOURCE}", close=close)
+                self.openloop(port, reqs, top * 0.25, 1, tls, close)  # warm-up
+                self.r.unlink(QUEUE)
+                runs = {"max": top, "max_from": how}
+                conns = ("a new connection each" if close
+                         else f"{a.o_conns} keep-alive connections")
+                for pct in a.o_percents:
+                    rate = top * pct / 100
+                    say(f"(o) {mode}: {pct} % = {rate:,.0f} req/s for {a.o_seconds} s, open "
+                        f"loop ({conns})")
+                    before = gateway_counts(admin)
+                    forks = self.redis_forks()
+                    delayed = self.redis_delayed_fsyncs()
+                    r = self.openloop(port, reqs, rate, a.o_seconds, tls, close)
+                    after = gateway_counts(admin)
+                    r["gw_200"], r["gw_non200"] = after[0] - before[0], after[1] - before[1]
+                    r["aof_rewrites"] = self.redis_forks() - forks
+                    r["aof_delayed_fsyncs"] = self.redis_delayed_fsyncs() - delayed
+                    r["percent"] = pct
+                    runs[f"r{pct}"] = r
+                    self.r.unlink(QUEUE)
+                    time.sleep(0.5)
+                out["runs"][mode] = runs
+            finally:
+                self.stop(d)
+        out["gw_hwm_kb"], self.gw_hwm_kb = self.gw_hwm_kb, saved
+        out["load_average_after"] = results.load_average()
+        out["busy_after"] = busy_processes()
+        self.results["o"] = out
+
     # ------------------------------------------------------------------ run
     def run(self):
         try:
@@ -685,6 +788,8 @@ http {{
                 self.bench_ws()
             if "s" in self.a.parts:
                 self.bench_standard()
+            if "o" in self.a.parts:
+                self.bench_openloop()
             self.results["gw_hwm_kb"] = self.gw_hwm_kb
             self.results["writer_hwm_kb"] = self.writer_hwm_kb
         finally:
@@ -857,6 +962,50 @@ def standard_figures(r):
     return out
 
 
+def openloop_figures(r):
+    """Part (o)'s FIGUREs: per mode its maximum, and per rate the answers, the latency
+    percentiles from the scheduled send time and the generator's own lateness. Issue 23's
+    target (p99 <= 1 ms, p99.9 <= 5 ms at 50 % of the maximum) on the keep-alive modes."""
+    F = results.figure
+    out = []
+    for mode in plot.O_MODES:
+        if mode not in r["runs"]:
+            continue
+        runs = r["runs"][mode]
+        out.append(F(f"o.{mode}.max", runs["max"], "req/s", {"measured_by": runs["max_from"]}))
+        for key in sorted((k for k in runs if k.startswith("r")), key=lambda k: int(k[1:])):
+            x, pct = runs[key], int(key[1:])
+            how = {"percent_of_max": pct, "connections": x["connections"],
+                   "mode": x["mode"], "tls": x["tls"]}
+            lat, late = x["latency_ms"], x["lateness_ms"]
+            p = f"o.{mode}.{key}"
+            target = pct == 50 and mode != "https_new"
+            out += [
+                F(f"{p}.rate", x["rate"], "req/s", how),
+                F(f"{p}.answer_rate", x["answer_rate"], "req/s", how),
+                F(f"{p}.count", x["count"], "count", how),
+                F(f"{p}.answers_other", x["non_200"] + x["errors"] + x["unanswered"], "count",
+                  how, "0", x["non_200"] + x["errors"] + x["unanswered"] == 0),
+                F(f"{p}.p50", lat["p50"], "ms", how),
+                F(f"{p}.p90", lat["p90"], "ms", how),
+                F(f"{p}.p99", lat["p99"], "ms", how, *(("p99 <= 1 ms", lat["p99"] <= 1)
+                                                       if target else ())),
+                F(f"{p}.p999", lat["p99.9"], "ms", how, *(("p99.9 <= 5 ms", lat["p99.9"] <= 5)
+                                                          if target else ())),
+                F(f"{p}.max", lat["max"], "ms", how),
+                F(f"{p}.late_p50", late["p50"], "ms", how),
+                F(f"{p}.late_p99", late["p99"], "ms", how),
+                F(f"{p}.late_p999", late["p99.9"], "ms", how),
+                F(f"{p}.late_max", late["max"], "ms", how),
+                F(f"{p}.generator_cpu", x["cpu_s"] / max(x["elapsed_s"], 1e-9), "ratio", how),
+                F(f"{p}.aof_rewrites", x["aof_rewrites"], "count", how, "(info)"),
+                F(f"{p}.aof_delayed_fsyncs", x["aof_delayed_fsyncs"], "count", how, "(info)"),
+            ]
+    if r.get("gw_hwm_kb"):
+        out.append(F("o.gateway_peak_rss", r["gw_hwm_kb"] / 1024, "MB", None, "(info)"))
+    return out
+
+
 def busy_processes(seconds=1.0):
     """Processes that used >= 5 % of a core over the last second (other load on the box)."""
 
@@ -901,7 +1050,7 @@ def main():
     ap.add_argument("--pg-port", type=int, required=True)
     ap.add_argument("--pg-bin", default="/usr/lib/postgresql/15/bin")
     ap.add_argument("--nginx-port", type=int, required=True)
-    ap.add_argument("--parts", default="ahbcsw")
+    ap.add_argument("--parts", default="ahbcswo")
     ap.add_argument("--tuned-workers", default="2",
                     help="comma-separated workers values run beside the default in (a)")
     ap.add_argument("--results", help="write the bench section of this results.json")
@@ -917,8 +1066,11 @@ def main():
     a.ws_events = 20000 if a.quick else 200000  # (w): events the stand-in sends per run
     a.ws_writers = [1, 2]  # (w): writers counts measured (1; 2 beside it, labelled, as (c))
     a.drain_timeout = 300
+    a.o_seconds = 5 if a.quick else 15  # (o): seconds per rate
+    a.o_percents = [25, 50, 75]  # (o): rates, in % of the mode's maximum
+    a.o_conns = 16  # (o): keep-alive connections sharing the schedule
     section = results.run_facts(a.source, a.quick)
-    bench_parts = a.parts.replace("s", "")  # (s) has a section of its own
+    bench_parts = a.parts.replace("s", "").replace("o", "")  # (s), (o): sections of their own
     section["parts"] = bench_parts
     section["machine"] = results.machine(a.pg_bin)
     section["settings"] = {
@@ -935,6 +1087,14 @@ def main():
                          k: section["settings"][k] for k in (
                              "build_dir", "build_type", "connections", "wrk_threads",
                              "warmup_s", "ack_s", "pool_requests")})
+    o_section = dict(results.run_facts(a.source, a.quick), parts="o",
+                     machine=section["machine"], settings={
+                         "build_dir": section["settings"]["build_dir"],
+                         "build_type": section["settings"]["build_type"],
+                         "seconds": a.o_seconds, "percents": a.o_percents,
+                         "connections": a.o_conns, "warmup_s": 1,
+                         "certificate": "ECDSA P-256", "max_wrk_s": 3,
+                         "pool_requests": a.pool, "new_connection_tls_resume": True})
     if bench_parts:
         section["load_average_before"] = results.load_average()
         section["busy_before"] = busy_processes()
@@ -972,6 +1132,21 @@ def main():
         if a.results:
             results.save_section(a.results, "standard", s_section)
             say(f"wrote the standard section (part s) of {a.results}")
+    if "o" in a.parts:
+        r = res["o"]
+        for k in ("load_average_before", "busy_before", "load_average_after", "busy_after"):
+            o_section[k] = r[k]
+        o_section["figures"] = openloop_figures(r)
+        o_section["notes"] = []
+        print()
+        print("\n".join(plot.openloop_table(o_section)))
+        print()
+        if o_section["busy_before"]:
+            print("other processes using CPU at the start of (o) (figures are noisy):\n"
+                  + plot.busy_md(o_section["busy_before"]))
+        if a.results:
+            results.save_section(a.results, "openloop", o_section)
+            say(f"wrote the openloop section (part o) of {a.results}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ bench/results.json (written by bench/bench.py and bench/growth.py; schema in ben
 and docs/benchmarks.md) it writes, in OUTDIR (default: beside results.json):
 
     RESULTS.md       machine, figures with targets, CPU per event, setup, standard vs zoom
-                     acks (part s), growth (part g)
+                     acks (part s), open-loop steady rate (part o), growth (part g)
     throughput.png   requests, rows and events per second, with the nginx and \\copy ceilings
     latency.png      p50/p99 of the gateway's answers, with nginx's
     growth.png       the writers' insert rate as hookpipe.events grows (part g)
@@ -366,6 +366,88 @@ def standard_md(section):
     return md
 
 
+# (o)'s modes, in order, and their labels.
+O_MODES = {"plain_keepalive": "HTTP keep-alive", "https_keepalive": "HTTPS keep-alive",
+           "https_new": "HTTPS new connection per request"}
+
+
+def openloop_table(section):
+    """Part (o)'s table: per mode and rate, latency from the scheduled send time (p50 / p90 /
+    p99 / p99.9 / max), the generator's own lateness and CPU, what was not a 200, and Redis's
+    AOF rewrites and delayed fsyncs meanwhile."""
+    fig = by_id(section)
+    lines = ["| mode | % of max | req/s | p50 | p90 | p99 | p99.9 | max | lateness p99 / "
+             "p99.9 / max | generator CPU (cores) | not 200 | AOF rewrites / delayed fsyncs "
+             "| target |",
+             "| --- |" + " ---: |" * 11 + " --- |"]
+    for mode, label in O_MODES.items():
+        if f"o.{mode}.max" not in fig:
+            continue
+        top = fig[f"o.{mode}.max"]
+        rates = sorted({int(f.split(".")[2][1:]) for f in fig
+                        if f.startswith(f"o.{mode}.r") and f.endswith(".rate")})
+        for pct in rates:
+            p = f"o.{mode}.r{pct}"
+
+            def ms(k):
+                return "%.2f" % fig[f"{p}.{k}"]["value"]
+
+            figs = [fig[f"{p}.p99"], fig[f"{p}.p999"]]
+            target = "; ".join(f"{f['target']}: {'PASS' if f['pass'] else 'MISS'}"
+                              for f in figs if "target" in f)
+            delayed = fig.get(p + ".aof_delayed_fsyncs")
+            lines.append(
+                f"| {label} | {pct} % of {top['value']:,.0f} | {fig[p + '.rate']['value']:,.0f} "
+                f"| {ms('p50')} | {ms('p90')} | {ms('p99')} | {ms('p999')} | {ms('max')} | "
+                f"{ms('late_p99')} / {ms('late_p999')} / {ms('late_max')} | "
+                f"{number(fig[p + '.generator_cpu']) if p + '.generator_cpu' in fig else '-'} | "
+                f"{number(fig[p + '.answers_other'])} | {number(fig[p + '.aof_rewrites'])} / "
+                f"{number(delayed) if delayed else '-'} | "
+                f"{target} |")
+    return lines
+
+
+def openloop_md(section):
+    """The "Open-loop steady rate (part o)" section of RESULTS.md."""
+    m, s = section["machine"], section["settings"]
+    fig = by_id(section)
+
+    def load(key):
+        return " ".join(f"{x:.2f}" for x in section[key])
+
+    md = ["## Open-loop steady rate (part o)", "",
+          f"Run {section['date']}{at_commit(section)}"
+          f"{' (--quick)' if section['mode'] == 'quick' else ''} on {m['cores']} x {m['cpu']}, "
+          f"{m['memory_gib']:.1f} GiB, {m['os']}, kernel {m['kernel']}; load average before / "
+          f"after {load('load_average_before')} / {load('load_average_after')}. Milliseconds.",
+          ""]
+    md += openloop_table(section)
+    hows = ", ".join(f"{label}: {fig[f'o.{mode}.max']['settings']['measured_by']}"
+                     for mode, label in O_MODES.items() if f"o.{mode}.max" in fig)
+    md += ["",
+           f"- `hookpipe-openloop` (bench/openloop.c) sends on one evenly spaced schedule for "
+           f"{s['seconds']} s per rate ({s['warmup_s']} s warm-up at 25 % first), over "
+           f"{s['connections']} keep-alive connections — or a new connection per request, "
+           "resuming the TLS session of the one before (as wrk does in (h)) — and measures each "
+           "request's latency from its **scheduled** send time, so a stall of the server shows "
+           "in the tail instead of slowing the sender (coordinated omission). Lateness: when the "
+           "generator handed the request to a connection minus when it was due — its own delay; "
+           "when that is small the tail is the system's. A request unanswered counts with the "
+           "time the run ended.",
+           f"- Per mode a gateway with the shipped defaults ({s['build_type']} build in "
+           f"{s['build_dir']}/; nothing in its config but where it listens and, for HTTPS, an "
+           f"{s['certificate']} certificate), Redis (AOF everysec) only, no writers; the queue "
+           f"is emptied between runs. {s['pool_requests']:,} distinct requests signed right "
+           f"before each mode's runs, cycled. Maximum of each mode: {hows}.",
+           ""]
+    for when, key in (("the run started", "busy_before"), ("it ended", "busy_after")):
+        md += [f"Other processes using CPU when {when}:", "", "```",
+               busy_md(section[key]) or "(none)", "```", ""]
+    if section.get("notes"):
+        md += [f"Note: {n}" for n in section["notes"]] + [""]
+    return md
+
+
 def growth_table(fig, stopped=()):
     """The growth table and the rates lines of the layouts in fig (g.<layout>.* figures); the
     partitions and size columns only when recorded."""
@@ -435,6 +517,8 @@ def results_md(data):
         md += bench_md(data["bench"])
     if "standard" in data:
         md += standard_md(data["standard"])
+    if "openloop" in data:
+        md += openloop_md(data["openloop"])
     if "growth" in data:
         md += growth_md(data["growth"])
     for entry in data.get("history", []):
@@ -547,7 +631,7 @@ def main():
         path = os.path.join(os.path.dirname(os.path.abspath(path)), "results.json")
     outdir = sys.argv[2] if len(sys.argv) > 2 else os.path.dirname(os.path.abspath(path))
     data = results.load(path)
-    if not any(by_id(data.get(k)) for k in ("bench", "standard", "growth")):
+    if not any(by_id(data.get(k)) for k in ("bench", "standard", "openloop", "growth")):
         sys.exit(f"bench/plot.py: no figures in {path}")
     written = [os.path.join(outdir, "RESULTS.md")]
     with open(written[0], "w", encoding="utf-8") as f:

@@ -1,10 +1,11 @@
-"""bench/results.json: what bench/bench.py (parts a, h, b, c, w, d; s) and bench/growth.py (part g)
-measured, one section each, written by them and read by bench/plot.py, which renders
+"""bench/results.json: what bench/bench.py (parts a, h, b, c, w, d; s; o) and bench/growth.py
+(part g) measured, one section each, written by them and read by bench/plot.py, which renders
 bench/RESULTS.md and the PNGs from it. docs/benchmarks.md describes the schema:
 
     {"schema": 1,
      "bench":   SECTION,            parts a h b c w d (bench.py replaces it)
      "standard": SECTION,           part s (bench.py replaces it when it runs s)
+     "openloop": SECTION,           part o (bench.py replaces it when it runs o)
      "growth":  SECTION,            part g (growth.py replaces it)
      "history": [EARLIER, ...]}     earlier runs kept by hand (neither script touches it)
 
@@ -102,8 +103,8 @@ def load(path):
 
 
 def save_section(path, name, section):
-    """Replaces section name ("bench", "standard" or "growth") of the results file, keeping
-    the others."""
+    """Replaces section name ("bench", "standard", "openloop" or "growth") of the results file,
+    keeping the others."""
     data = load(path)
     data["schema"] = SCHEMA
     data[name] = section

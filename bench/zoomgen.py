@@ -1,12 +1,16 @@
 """Bench load generator data: realistic, unique Zoom meeting.participant_joined bodies (~700
 bytes, compact JSON shaped like tests/fixtures/zoom/meeting.participant_joined.json), signed
 with the Zoom v0 scheme by the test harness's signer (harness.zoom_headers), written as Lua
-data files that bench/zoom.lua feeds to wrk, and as queue envelopes (v1, common/envelope.h) /
-COPY rows for the writer benchmark.
+data files that bench/zoom.lua feeds to wrk, as the requests file of hookpipe-openloop
+(bench/openloop.c: each an 8-digit length, then the bytes) and as queue envelopes (v1,
+common/envelope.h) / COPY rows for the writer benchmark.
 
-Used by bench/bench.py; also runnable alone:
+Used by bench/bench.py and tests/integration/test_openloop.py; also runnable alone:
   python3 bench/zoomgen.py lua-pool OUT.lua N SECRET PATH   (N pre-signed raw requests)
   python3 bench/zoomgen.py stream OUT N SECRET PATH         (N pre-signed, read in sequence)
+  python3 bench/zoomgen.py requests OUT N SECRET PATH [close]  (hookpipe-openloop's file)
+Every request is signed at the time it is written: the gateway refuses a timestamp more than
+timestamp_tolerance_s (300 by default) from its clock, so write the file right before a run.
 """
 
 import os
@@ -86,16 +90,24 @@ def write_lua_pool(out_path, n, secret, path, first=0, close=False):
         f.write("}}\n")
 
 
+def write_requests(out_path, n, secret, path, first=0, close=False):
+    """n distinct requests signed now, each an 8-digit length and the bytes: what wrk reads
+    through bench/zoom.lua in mode "stream", and hookpipe-openloop's --requests file (with
+    close, each asks `Connection: close`, for --new-connection-per-request)."""
+    ts = int(time.time())
+    with open(out_path, "wb", buffering=1 << 20) as f:
+        for i in range(first, first + n):
+            r = raw_request(secret, path, i, ts, close)
+            f.write(b"%08d" % len(r))
+            f.write(r)
+    return out_path
+
+
 def write_stream(out_path, n, secret, path, first=0):
     """n distinct pre-signed requests in a file that wrk reads one after the other (each is
     an 8-digit length and the bytes), so a long run sends no body twice and wrk signs
     nothing; out_path.lua is the data file for bench/zoom.lua (mode "stream")."""
-    ts = int(time.time())
-    with open(out_path, "wb", buffering=1 << 20) as f:
-        for i in range(first, first + n):
-            r = raw_request(secret, path, i, ts)
-            f.write(b"%08d" % len(r))
-            f.write(r)
+    write_requests(out_path, n, secret, path, first)
     with open(out_path + ".lua", "w") as f:
         f.write('return {mode="stream", file=%s, count=%d}\n'
                 % (lua_quote(out_path.encode()), n))
@@ -114,5 +126,8 @@ if __name__ == "__main__":
         write_lua_pool(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
     elif cmd == "stream":
         write_stream(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
+    elif cmd == "requests":
+        write_requests(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5],
+                       close=sys.argv[6:7] == ["close"])
     else:
         sys.exit(__doc__)

@@ -703,8 +703,11 @@ def test_kill9_of_the_holder_the_other_gateway_connects_within_lease(stack, zoom
     # A dead holder cannot say when it last heard from Zoom: the gap starts at the alive_us
     # it last stored in the state hash, which it stores at each heartbeat answer (and each
     # lease renewal): the last frame read, at most heartbeat_s before the kill (plus the
-    # round trip). The end is the next connection's first heartbeat.
-    assert_gap(got[0], down_at, up_at, "holder_lost", start_tol=HEARTBEAT_S + 0.3)
+    # round trip). The end is the next connection's first heartbeat. Under the sanitizers the
+    # worker's timers run late (a heartbeat answer seen 1.66 s before a kill was measured),
+    # so the margin there is a second wider.
+    assert_gap(got[0], down_at, up_at, "holder_lost",
+               start_tol=HEARTBEAT_S + (1.3 if harness.SANITIZED else 0.3))
     assert got[0][1] <= down_at + 0.05
     assert got[0][4] == new
     assert zoom.max_concurrent_up == 1
