@@ -7,58 +7,12 @@
 #include "check.h"
 #include "provider_sig.h"
 #include "provider_sign.h"
+#include "provider_vectors.h"
 #include "zoom.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define VEC_LINE 2048
-
-struct vec {
-    char provider[32];
-    char secret[VEC_LINE];
-    char id[VEC_LINE];
-    char timestamp[64];
-    char signature[VEC_LINE];
-    char body[VEC_LINE];
-};
-
-/* Reads FIXTURE_DIR/providers/name (key=value lines); exits when it cannot. */
-static void vec_load(const char *name, struct vec *v)
-{
-    char path[1024], line[VEC_LINE];
-    FILE *f;
-
-    memset(v, 0, sizeof(*v));
-    snprintf(path, sizeof(path), "%s/providers/%s", FIXTURE_DIR, name);
-    f = fopen(path, "r");
-    if (f == NULL) {
-        fprintf(stderr, "cannot open %s\n", path);
-        exit(1);
-    }
-    while (fgets(line, sizeof(line), f) != NULL) {
-        char *eq, *nl = strchr(line, '\n');
-        if (nl != NULL)
-            *nl = '\0';
-        if (line[0] == '#' || (eq = strchr(line, '=')) == NULL)
-            continue;
-        *eq = '\0';
-        if (strcmp(line, "provider") == 0)
-            snprintf(v->provider, sizeof(v->provider), "%s", eq + 1);
-        else if (strcmp(line, "secret") == 0)
-            snprintf(v->secret, sizeof(v->secret), "%s", eq + 1);
-        else if (strcmp(line, "id") == 0)
-            snprintf(v->id, sizeof(v->id), "%s", eq + 1);
-        else if (strcmp(line, "timestamp") == 0)
-            snprintf(v->timestamp, sizeof(v->timestamp), "%s", eq + 1);
-        else if (strcmp(line, "signature") == 0)
-            snprintf(v->signature, sizeof(v->signature), "%s", eq + 1);
-        else if (strcmp(line, "body") == 0)
-            snprintf(v->body, sizeof(v->body), "%s", eq + 1);
-    }
-    fclose(f);
-}
 
 /* The value of header name in h, or NULL. */
 static const char *header(const struct provider_sign_headers *h, const char *name)
