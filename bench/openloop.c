@@ -794,6 +794,7 @@ static void report(int64_t end)
     int64_t *lat = xrealloc(NULL, (nreq ? nreq : 1) * sizeof(*lat));
     int64_t *late = xrealloc(NULL, (nreq ? nreq : 1) * sizeof(*late));
     uint64_t ok = 0, other = 0, errors = 0, unanswered = 0, unsent = 0;
+    uint64_t by_status[600] = {0}; /* answers other than 200, by status */
     int64_t last_done = t0;
 
     for (uint64_t i = 0; i < nreq; i++) {
@@ -816,8 +817,10 @@ static void report(int64_t end)
             ok++;
         else if (r->status == 0)
             errors++;
-        else
+        else {
             other++;
+            by_status[r->status > 0 && r->status < 600 ? r->status : 599]++;
+        }
     }
     struct dist dl = dist_of(lat, (size_t)nreq), dn = dist_of(late, (size_t)nreq);
     double span = (double)(last_done - t0) / 1e9;
@@ -843,7 +846,13 @@ static void report(int64_t end)
         print_dist_json("latency_ms", &dl);
         putchar(',');
         print_dist_json("lateness_ms", &dn);
-        printf(",\"last_error\":\"");
+        printf(",\"other_statuses\":{");
+        for (int st = 0, first = 1; st < 600; st++)
+            if (by_status[st]) {
+                printf("%s\"%d\":%" PRIu64, first ? "" : ",", st, by_status[st]);
+                first = 0;
+            }
+        printf("},\"last_error\":\"");
         for (const char *p = last_error; *p; p++)
             if (*p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
                 putchar(*p);
@@ -856,6 +865,9 @@ static void report(int64_t end)
                ", unanswered %" PRIu64 " (never sent %" PRIu64 "), connections opened %" PRIu64
                "\n",
                ok + other, ok, other, errors, unanswered, unsent, connects);
+        for (int st = 0; st < 600; st++)
+            if (by_status[st])
+                printf("  answered %d: %" PRIu64 "\n", st, by_status[st]);
         printf("%-28s %9s %9s %9s %9s %9s\n", "ms", "p50", "p90", "p99", "p99.9", "max");
         printf("%-28s %9.3f %9.3f %9.3f %9.3f %9.3f\n", "latency (from scheduled)", dl.p50, dl.p90,
                dl.p99, dl.p999, dl.max);

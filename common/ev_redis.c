@@ -12,8 +12,11 @@
  */
 #include "ev_redis.h"
 
+#include <hiredis/sds.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 
 #include "backoff.h"
 #include "ev_hiredis.h"
@@ -454,6 +457,24 @@ struct redis_link *redis_link_new(struct event_base *base, const struct redis_ta
 redisAsyncContext *redis_link_ctx(struct redis_link *link)
 {
     return link->up ? link->ac : NULL;
+}
+
+bool redis_link_behind(struct redis_link *link)
+{
+    redisAsyncContext *ac = redis_link_ctx(link);
+    struct pollfd pfd;
+    int unread = 0;
+
+    if (ac == NULL || ac->c.fd < 0)
+        return false;
+    pfd.fd = ac->c.fd;
+    pfd.events = POLLOUT;
+    pfd.revents = 0;
+    /* unsent while the socket would take it (a full socket is the server not reading) */
+    if (ac->c.obuf != NULL && sdslen(ac->c.obuf) > 0 && poll(&pfd, 1, 0) == 1 &&
+        (pfd.revents & POLLOUT))
+        return true;
+    return ioctl(ac->c.fd, FIONREAD, &unread) == 0 && unread > 0;
 }
 
 void redis_link_saw_error(struct redis_link *link, const char *error)

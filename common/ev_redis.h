@@ -39,6 +39,14 @@ redisAsyncContext *redis_link_ctx(struct redis_link *link);
  */
 void redis_link_saw_error(struct redis_link *link, const char *error);
 
+/*
+ * True when the link holds work this process has not done yet: a command not yet written
+ * to the socket, or bytes from the server not yet read. A deadline that runs out while this
+ * holds measured this process's own delay (a stopped or descheduled process, a long loop
+ * turn), not the server's: the answer is there, or the server has not been asked yet.
+ */
+bool redis_link_behind(struct redis_link *link);
+
 /* Drops the connection now (pending callbacks get NULL replies) and reconnects later. */
 void redis_link_reset(struct redis_link *link, const char *why);
 

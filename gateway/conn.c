@@ -32,6 +32,7 @@
 #define CONN_MAX_REQUESTS_PER_CB 32 /* pipelined requests handled per callback */
 #define CONN_FLUSH_TIMEOUT_S 5      /* time to write a final answer */
 #define CONN_ANSWER_MAX 1024        /* answers up to this size go out in one write */
+#define CONN_BEHIND_RECHECK_MS 20   /* a push deadline held up in this process: look again */
 
 enum conn_state {
     CONN_IDLE,    /* kept alive between requests: idle timeout */
@@ -60,6 +61,7 @@ struct conn {
     double accepted_at;       /* monotonic_s() at accept */
     struct request req;       /* the request being served */
     struct push *push;        /* DELIVER: the pending push */
+    long extended_ms;         /* DELIVER: deadline extensions while the pusher was behind */
 };
 
 static void conn_process(struct conn *c);
@@ -188,6 +190,7 @@ static void conn_set_state(struct conn *c, enum conn_state state)
     case CONN_BODY:
         break; /* the request's read deadline goes on */
     case CONN_DELIVER:
+        c->extended_ms = 0;
         conn_arm_timer(c, pusher_deadline_ms(c->env->pusher, s->push_timeout_ms));
         break;
     case CONN_FLUSH:
@@ -555,6 +558,17 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
         conn_reject(c, 408, "request not received in time");
         break;
     case CONN_DELIVER:
+        /*
+         * The deadline ran out while the push's batch, command or reply still waits in this
+         * process (it was stopped or descheduled past the deadline): Redis has not failed.
+         * Look again shortly, for at most one more deadline.
+         */
+        if (pusher_behind(env->pusher) &&
+            c->extended_ms < pusher_deadline_ms(env->pusher, env->settings.push_timeout_ms)) {
+            c->extended_ms += CONN_BEHIND_RECHECK_MS;
+            conn_arm_timer(c, CONN_BEHIND_RECHECK_MS);
+            break;
+        }
         STAT_ADD(push_timeouts_total, 1);
         log_msg(LOG_WARN, "push not confirmed in time", "worker=%d conn=%" PRIu64 " delivery=%s",
                 env->worker_id, c->id, c->req.delivery_id);

@@ -90,6 +90,11 @@ void pusher_saw_reply(struct pusher *p)
     p->last_reply = monotonic_s();
 }
 
+bool pusher_behind(struct pusher *p)
+{
+    return p->batch != NULL || p->failed != NULL || redis_link_behind(p->link);
+}
+
 void pusher_timed_out(struct pusher *p, long push_timeout_ms)
 {
     long quiet_ms = push_timeout_ms + (p->wait_inflight ? p->ack_timeout_ms : 0);

@@ -100,6 +100,14 @@ void push_cancel(struct push *push);
 void pusher_saw_reply(struct pusher *p);
 
 /*
+ * True when what a push waits for is held up in this process, not in Redis: a batch not
+ * sent yet, a command not written, or a reply not read (redis_link_behind). A push whose
+ * deadline runs out then is not Redis's failure (the process was stopped or descheduled
+ * past the deadline): its deadline is extended a little (conn.c).
+ */
+bool pusher_behind(struct pusher *p);
+
+/*
  * A push went unanswered until its deadline. If nothing at all has come back from Redis
  * for push_timeout_ms (plus ack_timeout_ms while a WAIT, which legitimately blocks the
  * link that long, is pending), the link is stalled: reset it, which fails every pending
