@@ -16,8 +16,6 @@ and is killed in `finally`.
 """
 
 import argparse
-import datetime
-import hashlib
 import json
 import os
 import re
@@ -132,12 +130,18 @@ class Bench:
             self.notes.append(f"hookpipe-{d.kind} (pid {d.pid}) had to be killed")
 
     def start_writers(self, db, n, tag):
+        """n writers of db, each with its admin listener on a free port (d.admin), which
+        rows_inserted() reads."""
         ws = []
         for i in range(n):
+            admin = harness.free_port()
             cfg = self.config(f"writer-{tag}-{i}", gateway={"listen": "127.0.0.1:1"},
                               writer={"db": db, "name": f"bench-{tag}-{i}", "batch_size": 1000,
-                                      "flush_interval_ms": 100})
-            ws.append(self.daemon("writer", f"writer-{tag}-{i}", cfg).start())
+                                      "flush_interval_ms": 100,
+                                      "admin_listen": f"127.0.0.1:{admin}"})
+            d = self.daemon("writer", f"writer-{tag}-{i}", cfg).start()
+            d.admin = admin
+            ws.append(d)
 
         def migrated():
             for d in ws:
@@ -147,8 +151,26 @@ class Bench:
             return self.pgs.query(db, "SELECT to_regclass('hookpipe.events') IS NOT NULL")[0][0]
 
         harness.wait_for(migrated, timeout=60, interval=0.05, what="writer migrations")
+        for d in ws:
+            harness.wait_for(lambda d=d: self.rows_inserted([d]) is not None, timeout=30,
+                             interval=0.05, what=f"writer {d.pid}'s /metrics")
         time.sleep(0.5)  # let every writer finish connecting before the clock starts
         return ws
+
+    @staticmethod
+    def rows_inserted(ws):
+        """Rows the writers ws stored so far, from their own /metrics
+        (hookpipe_writer_rows_inserted_total): counting them with count(*) while they drain
+        would cost PostgreSQL a scan of every row stored so far, each time. None while one
+        does not answer."""
+        total = 0
+        for d in ws:
+            try:
+                total += int(harness.metric(harness.metrics(d.admin),
+                                            "hookpipe_writer_rows_inserted_total"))
+            except (OSError, AssertionError, TypeError, ValueError):
+                return None
+        return total
 
     # ------------------------------------------------------------------ (a)
     def start_gateway(self, workers=None, tls=None, name="gateway", sources=None,
@@ -367,11 +389,12 @@ http {{
             deadline = t0 + self.a.drain_timeout
             rows = 0
             while time.monotonic() < deadline:
-                rows = self.count_rows(db)
+                rows = self.rows_inserted(ws) or rows
                 if rows >= n:
                     break
                 time.sleep(0.05)
             elapsed = time.monotonic() - t0
+            rows = self.count_rows(db)  # the writers' count, checked once at the end
             dead = self.count_rows(db, "hookpipe.dead_letters")
         finally:
             for d in ws:
@@ -396,33 +419,9 @@ http {{
                 self.psql(db, "-f", os.path.join(sql_dir, f))
         # the partitions a writer's maintenance makes at start (the default interval, month)
         self.psql(db, "-c", "SELECT hookpipe.maintain_premake('month', 2)")
-        path = os.path.join(self.tmp, "copy.txt")
-        now_us = int(time.time() * 1e6)
-        ts_ms = int(time.time() * 1000)
-
-        def iso(seconds):
-            return (datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
-                    .isoformat().encode())
-
-        def esc(b):
-            return (b.replace(b"\\", b"\\\\").replace(b"\t", b"\\t").replace(b"\n", b"\\n")
-                    .replace(b"\r", b"\\r"))
-
-        with open(path, "wb") as f:
-            for i in range(n):
-                body = zoomgen.body(i, ts_ms)
-                key = hashlib.sha256(b"hookpipe-event-key-v2\0bench\0" + body).hexdigest()
-                ts = iso((ts_ms + i % 1000) / 1000.0)
-                f.write(b"\t".join([
-                    SOURCE.encode(), b"meeting.participant_joined", ts,
-                    b"AAAAAABBBB%04d" % (i % 10000), iso((now_us + i) / 1e6),
-                    b"\\\\x" + key.encode(), esc(body), b"bench-%d" % i, b"\\N", ts, esc(body),
-                ]) + b"\n")
-        # the columns the writer fills (writer/row.h ROW_EVENTS_COLUMNS): payload and body
-        cols = ("source,event,event_ts,account_id,received_at,event_key,payload,delivery_id,"
-                "request_id,event_time,body")
+        path = zoomgen.write_copy_rows(os.path.join(self.tmp, "copy.txt"), n, SOURCE)
         t0 = time.monotonic()
-        self.psql(db, "-c", f"\\copy hookpipe.events ({cols}) from '{path}'")
+        self.psql(db, "-c", f"\\copy hookpipe.events ({zoomgen.COPY_COLUMNS}) from '{path}'")
         elapsed = time.monotonic() - t0
         rows = self.count_rows(db)
         return {"rows": rows, "seconds": elapsed, "rate": rows / elapsed}
@@ -503,13 +502,14 @@ http {{
             deadline = time.monotonic() + a.drain_timeout
             rows, t_last = 0, time.monotonic()
             while time.monotonic() < deadline:
-                n = self.count_rows(db)
+                n = self.rows_inserted(ws) or rows
                 if n != rows:
                     rows, t_last = n, time.monotonic()
                 if rows >= ok or time.monotonic() - t_last > 15:
                     break
                 time.sleep(0.05)
             cpu1 = self.cpu_snapshot(pids)
+            rows = self.count_rows(db)  # the writers' count, checked once at the end
             rewrites = self.redis_forks() - forks
             sampling.clear()
             th.join(2)
@@ -542,7 +542,8 @@ http {{
         source), a gateway at its defaults with one websocket source (default heartbeat_s and
         lease_ms) and nwriters writers on a fresh database; once the link is up (its first
         heartbeat answered) the stand-in sends a.ws_events events as fast as it can on its one
-        connection, and count(*) is polled every 100 ms until every row is there."""
+        connection, and the writers' rows_inserted_total is read every 100 ms until every row
+        is there (count(*) is checked once, at the end)."""
         from harness.zoom_ws import ZoomStandIn  # python3-websockets
 
         first_send = {}
@@ -571,7 +572,7 @@ http {{
         ws = []
         poller = None
         polling = threading.Event()
-        samples = []  # (time.time(), rows) each time count(*) changed
+        samples = []  # (time.time(), rows) each time the writers' count changed
         maxlen = [0]
         try:
             ws = self.start_writers(db, nwriters, tag)
@@ -596,22 +597,16 @@ http {{
                         "standin": [os.getpid()]}
 
             def poll():
-                conn = self.pgs.connect(db)
                 r = self.redis.client()
                 rows = 0
-                try:
-                    with conn.cursor() as cur:
-                        while polling.is_set():
-                            tick = time.monotonic()
-                            cur.execute("SELECT count(*) FROM hookpipe.events")
-                            got = cur.fetchone()[0]
-                            if got != rows:
-                                rows = got
-                                samples.append((time.time(), rows))
-                            maxlen[0] = max(maxlen[0], r.llen(QUEUE))
-                            time.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
-                finally:
-                    conn.close()
+                while polling.is_set():
+                    tick = time.monotonic()
+                    got = self.rows_inserted(ws) or rows  # the writers' count, not count(*)
+                    if got != rows:
+                        rows = got
+                        samples.append((time.time(), rows))
+                    maxlen[0] = max(maxlen[0], r.llen(QUEUE))
+                    time.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
 
             polling.set()
             poller = threading.Thread(target=poll, daemon=True)
@@ -720,12 +715,42 @@ http {{
         self.r.unlink(QUEUE)
         return res["rps"], f"wrk -t1 -c{self.a.conns}, 3 s"
 
+    def e2e_max(self):
+        """The end-to-end maximum (rows/s stored while wrk sends as fast as it can, 2 writers):
+        this run's part (c) when it ran, else the one in bench/results.json."""
+        if "c" in self.results:
+            return self.results["c"]["rate"], "part (c) of this run"
+        try:
+            with open(os.path.join(self.a.source, "bench", "results.json")) as f:
+                bench = json.load(f)["bench"]
+            fig = {x["id"]: x["value"] for x in bench["figures"]}
+            return fig["c.rate"], f"part (c) of bench/results.json ({bench['date']})"
+        except (OSError, KeyError, ValueError) as e:
+            raise SystemExit(f"bench: (o) plain_keepalive_e2e needs part (c)'s rate: run c too "
+                             f"({e})")
+
+    def wait_drained(self, ws, stored, timeout=120):
+        """Until the writers ws have stored `stored` rows (rows_inserted) and the queue is
+        empty; returns the rows they stored."""
+        deadline = time.monotonic() + timeout
+        rows = 0
+        while time.monotonic() < deadline:
+            rows = self.rows_inserted(ws) or rows
+            if rows >= stored and self.r.llen(QUEUE) == 0:
+                break
+            time.sleep(0.1)
+        return rows
+
     def bench_openloop(self):
         """(o): latency at a steady rate, open loop. Per mode (plain keep-alive, HTTPS
         keep-alive, HTTPS with a new connection per request; ECDSA P-256) a gateway with the
         shipped defaults (nothing set but where it listens and its certificate), Redis only:
         its maximum acks/s in that mode, then hookpipe-openloop at 25, 50 and 75 % of it for
-        o_seconds each (a 1 s warm-up at 25 % first), every request signed right before."""
+        o_seconds each (a 1 s warm-up at 25 % first), every request signed right before.
+        Mode plain_keepalive_e2e: the same over plain keep-alive with two writers storing
+        everything into a fresh database, at shares of the end-to-end maximum (part (c));
+        each rate's queue is drained before the next. With HOOKPIPE_BENCH_GATEWAY_SCHED the
+        gateway's threads get that scheduling (a labelled comparison: sched_spec)."""
         a = self.a
         out = {"load_average_before": results.load_average(),
                "busy_before": busy_processes(), "runs": {}}
@@ -735,17 +760,44 @@ http {{
         saved, self.gw_hwm_kb = self.gw_hwm_kb, 0  # (d) stays the other parts' figure
         for mode, tls, close in (("plain_keepalive", False, False),
                                  ("https_keepalive", True, False),
-                                 ("https_new", True, True)):
+                                 ("https_new", True, True),
+                                 ("plain_keepalive_e2e", False, False)):
+            if mode not in a.o_modes:
+                continue
+            e2e = mode.endswith("_e2e")
+            ws = []
+            if e2e:
+                self.fresh_db("bench_o")
+                ws = self.start_writers("bench_o", a.e2e_writers, "o")
             d, port, admin = self.start_gateway(None, tls=cert if tls else None,
                                                 name=f"gateway-o-{mode}", bench_keys=False)
+            apply_sched(d.pid, a.gateway_sched)
+            stored = 0
             try:
                 self.r.unlink(QUEUE)
-                top, how = self.openloop_max(mode, port, tls, close)
+                top, how = (self.e2e_max() if e2e
+                            else self.openloop_max(mode, port, tls, close))
                 say(f"(o) {mode}: maximum {top:,.0f} acks/s ({how})")
                 reqs = os.path.join(self.tmp, f"requests-o-{mode}.bin")
-                zoomgen.write_requests(reqs, a.pool, SECRET, f"/hooks/{SOURCE}", close=close)
-                self.openloop(port, reqs, top * 0.25, 1, tls, close)  # warm-up
-                self.r.unlink(QUEUE)
+                first = [10_000_000]  # e2e: every request distinct, so every one is a new row
+
+                def requests_for(rate, seconds):
+                    if not e2e:
+                        return reqs
+                    n = int(rate * seconds) + 16
+                    zoomgen.write_requests(reqs, n, SECRET, f"/hooks/{SOURCE}", first=first[0])
+                    first[0] += n
+                    return reqs
+
+                if not e2e:
+                    zoomgen.write_requests(reqs, a.pool, SECRET, f"/hooks/{SOURCE}",
+                                           close=close)
+                warm = self.openloop(port, requests_for(top * 0.25, 1), top * 0.25, 1, tls,
+                                     close)  # warm-up
+                if e2e:
+                    stored = self.wait_drained(ws, warm["status_200"])
+                else:
+                    self.r.unlink(QUEUE)
                 runs = {"max": top, "max_from": how}
                 conns = ("a new connection each" if close
                          else f"{a.o_conns} keep-alive connections")
@@ -756,18 +808,25 @@ http {{
                     before = gateway_counts(admin)
                     forks = self.redis_forks()
                     delayed = self.redis_delayed_fsyncs()
-                    r = self.openloop(port, reqs, rate, a.o_seconds, tls, close)
+                    r = self.openloop(port, requests_for(rate, a.o_seconds), rate, a.o_seconds,
+                                      tls, close)
                     after = gateway_counts(admin)
                     r["gw_200"], r["gw_non200"] = after[0] - before[0], after[1] - before[1]
                     r["aof_rewrites"] = self.redis_forks() - forks
                     r["aof_delayed_fsyncs"] = self.redis_delayed_fsyncs() - delayed
                     r["percent"] = pct
                     runs[f"r{pct}"] = r
-                    self.r.unlink(QUEUE)
+                    if e2e:  # every row stored before the next rate
+                        was, stored = stored, self.wait_drained(ws, stored + r["status_200"])
+                        r["rows_stored"] = stored - was
+                    else:
+                        self.r.unlink(QUEUE)
                     time.sleep(0.5)
                 out["runs"][mode] = runs
             finally:
                 self.stop(d)
+                for w in ws:
+                    self.stop(w)
         out["gw_hwm_kb"], self.gw_hwm_kb = self.gw_hwm_kb, saved
         out["load_average_after"] = results.load_average()
         out["busy_after"] = busy_processes()
@@ -979,7 +1038,8 @@ def openloop_figures(r):
                    "mode": x["mode"], "tls": x["tls"]}
             lat, late = x["latency_ms"], x["lateness_ms"]
             p = f"o.{mode}.{key}"
-            target = pct == 50 and mode != "https_new"
+            target = pct == 50 and mode in ("plain_keepalive", "https_keepalive")
+            e2e_target = pct == 50 and mode == "plain_keepalive_e2e"
             out += [
                 F(f"{p}.rate", x["rate"], "req/s", how),
                 F(f"{p}.answer_rate", x["answer_rate"], "req/s", how),
@@ -988,8 +1048,9 @@ def openloop_figures(r):
                   how, "0", x["non_200"] + x["errors"] + x["unanswered"] == 0),
                 F(f"{p}.p50", lat["p50"], "ms", how),
                 F(f"{p}.p90", lat["p90"], "ms", how),
-                F(f"{p}.p99", lat["p99"], "ms", how, *(("p99 <= 1 ms", lat["p99"] <= 1)
-                                                       if target else ())),
+                F(f"{p}.p99", lat["p99"], "ms", how,
+                  *(("p99 <= 1 ms", lat["p99"] <= 1) if target else
+                    ("p99 <= 2 ms", lat["p99"] <= 2) if e2e_target else ())),
                 F(f"{p}.p999", lat["p99.9"], "ms", how, *(("p99.9 <= 5 ms", lat["p99.9"] <= 5)
                                                           if target else ())),
                 F(f"{p}.max", lat["max"], "ms", how),
@@ -1001,9 +1062,45 @@ def openloop_figures(r):
                 F(f"{p}.aof_rewrites", x["aof_rewrites"], "count", how, "(info)"),
                 F(f"{p}.aof_delayed_fsyncs", x["aof_delayed_fsyncs"], "count", how, "(info)"),
             ]
+            if "rows_stored" in x:
+                out.append(F(f"{p}.rows_stored", x["rows_stored"], "count", how,
+                             "every 200 stored", x["rows_stored"] >= x["status_200"]))
     if r.get("gw_hwm_kb"):
         out.append(F("o.gateway_peak_rss", r["gw_hwm_kb"] / 1024, "MB", None, "(info)"))
     return out
+
+
+def sched_spec(spec):
+    """HOOKPIPE_BENCH_GATEWAY_SCHED's value as [(what, value)]: comma-separated nice:N (the
+    nice value), cpus:A-B or cpus:A+B (affinity), fifo:P or rr:P (real-time priority).
+    Empty: []."""
+    out = []
+    for item in (x.strip() for x in (spec or "").split(",")):
+        if not item:
+            continue
+        what, _, value = item.partition(":")
+        if what not in ("nice", "cpus", "fifo", "rr") or not value:
+            raise SystemExit(f"bench: HOOKPIPE_BENCH_GATEWAY_SCHED: bad item {item!r}")
+        out.append((what, value))
+    return out
+
+
+def apply_sched(pid, spec):
+    """Gives every thread of pid the scheduling in spec (sched_spec): a labelled option for
+    operators, never a hidden setting of the shipped-defaults figures."""
+    for tid in (int(t) for t in os.listdir(f"/proc/{pid}/task")):
+        for what, value in spec:
+            if what == "nice":
+                os.setpriority(os.PRIO_PROCESS, tid, int(value))
+            elif what == "cpus":
+                cpus = set()
+                for part in value.split("+"):
+                    lo, _, hi = part.partition("-")
+                    cpus.update(range(int(lo), int(hi or lo) + 1))
+                os.sched_setaffinity(tid, cpus)
+            else:
+                policy = os.SCHED_FIFO if what == "fifo" else os.SCHED_RR
+                os.sched_setscheduler(tid, policy, os.sched_param(int(value)))
 
 
 def busy_processes(seconds=1.0):
@@ -1069,6 +1166,9 @@ def main():
     a.o_seconds = 5 if a.quick else 15  # (o): seconds per rate
     a.o_percents = [25, 50, 75]  # (o): rates, in % of the mode's maximum
     a.o_conns = 16  # (o): keep-alive connections sharing the schedule
+    a.o_modes = [m for m in os.environ.get("HOOKPIPE_BENCH_O_MODES", ",".join(plot.O_MODES))
+                 .split(",") if m]
+    a.gateway_sched = sched_spec(os.environ.get("HOOKPIPE_BENCH_GATEWAY_SCHED"))
     section = results.run_facts(a.source, a.quick)
     bench_parts = a.parts.replace("s", "").replace("o", "")  # (s), (o): sections of their own
     section["parts"] = bench_parts
@@ -1094,7 +1194,10 @@ def main():
                          "seconds": a.o_seconds, "percents": a.o_percents,
                          "connections": a.o_conns, "warmup_s": 1,
                          "certificate": "ECDSA P-256", "max_wrk_s": 3,
-                         "pool_requests": a.pool, "new_connection_tls_resume": True})
+                         "pool_requests": a.pool, "new_connection_tls_resume": True,
+                         "e2e_writers": a.e2e_writers,
+                         "gateway_sched": os.environ.get("HOOKPIPE_BENCH_GATEWAY_SCHED", ""),
+                         "redis_args": os.environ.get("HOOKPIPE_BENCH_REDIS_ARGS", "")})
     if bench_parts:
         section["load_average_before"] = results.load_average()
         section["busy_before"] = busy_processes()

@@ -48,6 +48,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 
 import harness  # noqa: E402  (tests/integration/harness: servers, daemons, signer, ports)
+import results as bench_results  # noqa: E402  (bench/results.py)
 
 SOURCE = "cg"
 SECRET = "callgrind-secret-0123456789abcdef"
@@ -337,6 +338,29 @@ def measure(run, build, label, sizes, repeat, size_name, per):
             "spread_pct": spread}
 
 
+def section(args, results):
+    """The "callgrind" section of results.json: per build (its directory's name and commit)
+    instructions per acknowledged request and per stored row, with the runs' spread."""
+    F = bench_results.figure
+    figs = []
+    for res in results:
+        label = os.path.basename(res["build"].rstrip("/"))
+        how = {"build": label, "commit": res["commit"]}
+        if "gateway" in res:
+            g = res["gateway"]
+            figs.append(F(f"i.{label}.gateway", g["ir_per_request"], "Ir/request",
+                          dict(how, requests=[g["n1"], g["n2"]], spread_pct=g["spread_pct"])))
+        if "writer" in res:
+            w = res["writer"]
+            figs.append(F(f"i.{label}.writer", w["ir_per_row"], "Ir/row",
+                          dict(how, rows=[w["m1"], w["m2"]], spread_pct=w["spread_pct"])))
+    return dict(bench_results.run_facts(os.path.join(HERE, ".."), False),
+                machine=bench_results.machine(),
+                settings={"repeat": args.repeat, "connections": args.conns,
+                          "valgrind": "--tool=callgrind, all threads in one profile"},
+                figures=figs)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -350,6 +374,9 @@ def main():
     ap.add_argument("--only", choices=("gateway", "writer"), help="measure one daemon only")
     ap.add_argument("--keep", metavar="DIR", help="keep the callgrind.out files in DIR")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    ap.add_argument("--results", metavar="FILE",
+                    help="write the callgrind section of this bench/results.json (the builds "
+                         "in the order given: e.g. before, after)")
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("callgrind.py: valgrind not found")
@@ -382,6 +409,9 @@ def main():
         harness.cleanup_all()
         shutil.rmtree(tmp, ignore_errors=True)
 
+    if args.results:
+        bench_results.save_section(args.results, "callgrind", section(args, results))
+        log(f"wrote the callgrind section of {args.results}")
     if args.json:
         print(json.dumps(results, indent=2))
         return

@@ -368,7 +368,8 @@ def standard_md(section):
 
 # (o)'s modes, in order, and their labels.
 O_MODES = {"plain_keepalive": "HTTP keep-alive", "https_keepalive": "HTTPS keep-alive",
-           "https_new": "HTTPS new connection per request"}
+           "https_new": "HTTPS new connection per request",
+           "plain_keepalive_e2e": "HTTP keep-alive, 2 writers storing"}
 
 
 def openloop_table(section):
@@ -505,6 +506,86 @@ def growth_md(section):
     return lines
 
 
+def storage_md(section):
+    """The "Storage cost per row (part k)" section of RESULTS.md."""
+    fig, s, m = by_id(section), section["settings"], section["machine"]
+    cases = []
+    for f in section["figures"]:
+        name = f["id"].rsplit(".", 1)[0]
+        if f["id"].endswith(".rate") and name not in cases:
+            cases.append(name)
+    lines = ["## Storage cost per row (part k)", "",
+             f"Run {section['date']}{at_commit(section)} on {m['cores']} x {m['cpu']}, "
+             f"PostgreSQL {m['postgres']} with its shipped settings: psql \\copy of the same "
+             f"{s['rows']:,} rows (the writer's columns, 668-byte Zoom bodies) into a fresh "
+             f"month partition after a CHECKPOINT, one change per case, median of "
+             f"{s['repeat']}; the large-partition cases first fill the partition with "
+             f"{s['big']:,} rows (bench/schema.py).", "",
+             "| case | rows/s | PostgreSQL CPU µs/row (all processes) | its backend µs/row | "
+             "WAL bytes/row | partition MB | what |", "| --- |" + " ---: |" * 5 + " --- |"]
+    for name in cases:
+        lines.append(
+            f"| {name[2:]} | {fig[name + '.rate']['value']:,.0f} | "
+            f"{fig[name + '.pg_cpu']['value']:.1f} | {fig[name + '.backend_cpu']['value']:.1f} | "
+            f"{fig[name + '.wal']['value']:,.0f} | {fig[name + '.size']['value']:,.0f} | "
+            f"{fig[name + '.rate']['settings']['case']} |")
+    ratios = [f for f in section["figures"] if f["id"].endswith(".ratio")]
+    if ratios:
+        lines += ["", "Rate with the partition full / empty: " + "; ".join(
+            f"{f['id'][2:-6]} **{f['value']:.2f}** ({f['target']}: "
+            f"{'PASS' if f['pass'] else 'MISS'})" for f in ratios) + "."]
+    queries = [f for f in section["figures"] if ".query." in f["id"]]
+    if queries:
+        lines += ["", "Documented queries on the large partition (median execution time, ms):",
+                  "", "| layout | query | ms | SQL |", "| --- | --- | ---: | --- |"]
+        lines += [f"| {f['id'].split('.')[1]} | {f['id'].split('.')[-1]} | {f['value']:.3f} | "
+                  f"`{f['settings']['sql']}` |" for f in queries]
+    return lines + [""]
+
+
+def callgrind_md(section):
+    """The "Instructions per request and per row (callgrind)" section of RESULTS.md."""
+    s, m = section["settings"], section["machine"]
+    lines = ["## Instructions per request and per row (callgrind)", "",
+             f"Run {section['date']} on {m['cores']} x {m['cpu']} (`bench/callgrind.py`, "
+             f"{s['valgrind']}; {s['repeat']} run(s) of each size, {s['connections']} "
+             "keep-alive connections): instructions (Ir) per acknowledged request of "
+             "hookpipe-gateway and per stored row of hookpipe-writer, each the difference "
+             "of two runs of different sizes divided by the difference of their sizes, so "
+             "start-up and shutdown cancel out. These hold still where wall-clock figures "
+             "move ±15–30 % between runs; PostgreSQL's and Redis's work is not in them.", "",
+             "| build | commit | gateway Ir / request | writer Ir / row |",
+             "| --- | --- | ---: | ---: |"]
+    builds = {}
+    for f in section["figures"]:
+        b = builds.setdefault(f["settings"]["build"], {"commit": f["settings"]["commit"]})
+        b[f["id"].rsplit(".", 1)[1]] = f
+    for name, b in builds.items():
+        def cell(k):
+            return (f"{b[k]['value']:,.0f} (±{b[k]['settings']['spread_pct']:.1f} %)"
+                    if k in b else "-")
+        lines.append(f"| {name} | `{b['commit']}` | {cell('gateway')} | {cell('writer')} |")
+    return lines + [""]
+
+
+def labelled_md(labelled):
+    """Part (o) runs with a setting that is not shipped (results.json "labelled")."""
+    lines = ["## Labelled comparisons: part (o) with settings that are not shipped", "",
+             "Each run changes one thing from the shipped settings (its label); they are "
+             "comparisons for operators, not the defaults (docs/performance.md).", ""]
+    for label, section in labelled.items():
+        s = section["settings"]
+        what = "; ".join(x for x in (
+            f"Redis `{s['redis_args']}`" if s.get("redis_args") else "",
+            f"gateway threads `{s['gateway_sched']}`" if s.get("gateway_sched") else "") if x)
+        lines += [f"### {label}", "",
+                  f"Run {section['date']}{at_commit(section)}"
+                  f"{' (--quick)' if section['mode'] == 'quick' else ''}: "
+                  f"{what or 'shipped settings'}.", ""]
+        lines += openloop_table(section) + [""]
+    return lines
+
+
 def history_md(entry):
     """An earlier growth run kept by hand (results.json "history")."""
     return ([f"### Earlier run: {entry['title']}", "", entry["text"], ""]
@@ -521,6 +602,12 @@ def results_md(data):
         md += openloop_md(data["openloop"])
     if "growth" in data:
         md += growth_md(data["growth"])
+    if "storage" in data:
+        md += storage_md(data["storage"])
+    if "callgrind" in data:
+        md += callgrind_md(data["callgrind"])
+    if data.get("labelled"):
+        md += labelled_md(data["labelled"])
     for entry in data.get("history", []):
         if entry.get("part") == "g":
             md += history_md(entry)
@@ -631,7 +718,8 @@ def main():
         path = os.path.join(os.path.dirname(os.path.abspath(path)), "results.json")
     outdir = sys.argv[2] if len(sys.argv) > 2 else os.path.dirname(os.path.abspath(path))
     data = results.load(path)
-    if not any(by_id(data.get(k)) for k in ("bench", "standard", "openloop", "growth")):
+    if not any(by_id(data.get(k)) for k in ("bench", "standard", "openloop", "growth", "storage",
+                                             "callgrind")):
         sys.exit(f"bench/plot.py: no figures in {path}")
     written = [os.path.join(outdir, "RESULTS.md")]
     with open(written[0], "w", encoding="utf-8") as f:

@@ -7,6 +7,10 @@ bench/RESULTS.md and the PNGs from it. docs/benchmarks.md describes the schema:
      "standard": SECTION,           part s (bench.py replaces it when it runs s)
      "openloop": SECTION,           part o (bench.py replaces it when it runs o)
      "growth":  SECTION,            part g (growth.py replaces it)
+     "storage": SECTION,            part k (schema.py replaces it)
+     "callgrind": SECTION,          instructions per request / row (callgrind.py --results)
+     "labelled": {LABEL: SECTION},  part o with a setting that is not shipped, kept by hand:
+                                    python3 bench/results.py label results.json LABEL other.json
      "history": [EARLIER, ...]}     earlier runs kept by hand (neither script touches it)
 
     SECTION = {"date", "mode" ("full" | "quick"), "git_commit", "git_dirty", "machine": {...},
@@ -103,13 +107,35 @@ def load(path):
 
 
 def save_section(path, name, section):
-    """Replaces section name ("bench", "standard", "openloop" or "growth") of the results file,
-    keeping the others."""
+    """Replaces section name ("bench", "standard", "openloop", "growth", "storage" or
+    "callgrind") of the results file, keeping the others."""
     data = load(path)
     data["schema"] = SCHEMA
     data[name] = section
+    _write(path, data)
+
+
+def add_labelled(path, label, other):
+    """Keeps the "openloop" section of the results file other (a run with a setting that is
+    not shipped: HOOKPIPE_BENCH_REDIS_ARGS, HOOKPIPE_BENCH_GATEWAY_SCHED) under
+    "labelled" -> label in the results file path; RESULTS.md shows it apart."""
+    data = load(path)
+    section = load(other)["openloop"]
+    data.setdefault("labelled", {})[label] = section
+    _write(path, data)
+
+
+def _write(path, data):
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1, ensure_ascii=False)
         f.write("\n")
     os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 5 or sys.argv[1] != "label":
+        sys.exit("usage: bench/results.py label RESULTS_JSON LABEL OTHER_RESULTS_JSON")
+    add_labelled(sys.argv[2], sys.argv[3], sys.argv[4])

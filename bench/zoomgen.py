@@ -13,6 +13,8 @@ Every request is signed at the time it is written: the gateway refuses a timesta
 timestamp_tolerance_s (300 by default) from its clock, so write the file right before a run.
 """
 
+import datetime
+import hashlib
 import os
 import sys
 import time
@@ -112,6 +114,40 @@ def write_stream(out_path, n, secret, path, first=0):
         f.write('return {mode="stream", file=%s, count=%d}\n'
                 % (lua_quote(out_path.encode()), n))
     return out_path + ".lua"
+
+
+# The columns write_copy_rows fills, in its order (the writer's: writer/row.h
+# ROW_EVENTS_COLUMNS, payload and body both).
+COPY_COLUMNS = ("source,event,event_ts,account_id,received_at,event_key,payload,delivery_id,"
+                "request_id,event_time,body")
+
+
+def write_copy_rows(path, n, source="bench"):
+    """n rows of body(0..n-1) as the writer stores them, in COPY text format for
+    COPY_COLUMNS: what bench parts (b), (c) and (k) \\copy."""
+    now_us = int(time.time() * 1e6)
+    ts_ms = int(time.time() * 1000)
+
+    def iso(seconds):
+        return (datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+                .isoformat().encode())
+
+    def esc(b):
+        return (b.replace(b"\\", b"\\\\").replace(b"\t", b"\\t").replace(b"\n", b"\\n")
+                .replace(b"\r", b"\\r"))
+
+    with open(path, "wb") as f:
+        for i in range(n):
+            b = body(i, ts_ms)
+            key = hashlib.sha256(b"hookpipe-event-key-v2\0" + source.encode() + b"\0" + b)
+            ts = iso((ts_ms + i % 1000) / 1000.0)
+            f.write(b"\t".join([
+                source.encode(), b"meeting.participant_joined", ts,
+                b"AAAAAABBBB%04d" % (i % 10000), iso((now_us + i) / 1e6),
+                b"\\\\x" + key.hexdigest().encode(), esc(b), b"bench-%d" % i, b"\\N", ts,
+                esc(b),
+            ]) + b"\n")
+    return path
 
 
 def envelope(source, n, received_us, ts_ms=None):

@@ -290,6 +290,19 @@ def test_copy_racing_partition_creation_loses_nothing(stack):
     assert ensures >= 1
 
 
+def old_bodies(n, accounts, ts_of):
+    """n compact meeting.started bodies, as an older writer stored them: [(raw, event_ts or
+    None)], event_ts = ts_of(i), account a{i % accounts}."""
+    out = []
+    for i in range(n):
+        ts = ts_of(i)
+        doc = {"event": "meeting.started", "payload": {"account_id": f"a{i % accounts}", "n": i}}
+        if ts is not None:
+            doc["event_ts"] = ts
+        out.append((json.dumps(doc, separators=(",", ":")).encode(), ts))
+    return out
+
+
 @pytest.mark.timeout(180)
 def test_migration_from_v1_keeps_every_row(stack):
     """A v1 database (sql/001 only, rows as the v1 writer stored them) migrated with
@@ -298,13 +311,8 @@ def test_migration_from_v1_keeps_every_row(stack):
     sql = open(os.path.join(harness.SOURCE_DIR, "sql", "001_initial.sql")).read()
     stack.q(sql)
     stack.q("INSERT INTO hookpipe.schema_migrations (version, name) VALUES (1, '001_initial')")
-    bodies = []
-    for i in range(3000):
-        ts = None if i % 10 == 0 else ms(2023, 1 + i % 12, 1 + i % 28) + i
-        doc = {"event": "meeting.started", "payload": {"account_id": f"a{i % 7}", "n": i}}
-        if ts is not None:
-            doc["event_ts"] = ts
-        bodies.append((json.dumps(doc, separators=(",", ":")).encode(), ts))
+    bodies = old_bodies(3000, 7, lambda i: None if i % 10 == 0 else
+                        ms(2023, 1 + i % 12, 1 + i % 28) + i)
     conn = stack.pg.connect(stack.db)
     with conn, conn.cursor() as cur:
         for i, (raw, ts) in enumerate(bodies):
@@ -350,3 +358,66 @@ def test_one_batch_spanning_hundreds_of_partitions(stack):
     m = harness.metrics(w.admin_port)
     assert m["hookpipe_writer_batches_total"] == 1
     assert m["hookpipe_writer_partition_misses_total"] == 0
+
+
+@pytest.mark.timeout(180)
+def test_migration_to_one_key_keeps_rows_and_deduplication(stack):
+    """A v7 database (sql/001-007, rows as a v7 writer stored them, dated and undated) migrated
+    with --migrate to v8 (sql/008_one_key.sql): every row kept as it was; the primary key
+    (event_time, id) and the unique (event_key, event_time) replaced by the one primary key
+    (event_time, event_key) on every partition; a retry of a v7 row after the upgrade is still
+    a duplicate, and a new event is a new row with a new id."""
+    sql_dir = os.path.join(harness.SOURCE_DIR, "sql")
+    for f in sorted(os.listdir(sql_dir)):
+        if f.endswith(".sql") and int(f[:3]) <= 7:
+            with open(os.path.join(sql_dir, f)) as fh:
+                stack.q(fh.read())
+            stack.q("INSERT INTO hookpipe.schema_migrations (version, name) VALUES (%s, %s) "
+                    "ON CONFLICT DO NOTHING", (int(f[:3]), f[:-4]))
+    stack.q("SELECT hookpipe.maintain_premake('month', 1)")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    month_start = calendar.timegm((now.year, now.month, 1, 0, 0, 0)) * 1000
+    t0 = max(now_ms() - 5000, month_start)
+    bodies = old_bodies(400, 3, lambda i: None if i % 4 == 0 else t0 + i)
+    conn = stack.pg.connect(stack.db)
+    with conn, conn.cursor() as cur:
+        for i, (raw, ts) in enumerate(bodies):
+            cur.execute(
+                "INSERT INTO hookpipe.events (source, event, event_ts, account_id, received_at, "
+                "event_key, payload, delivery_id, event_time, body) VALUES ('acme', "
+                "'meeting.started', timestamptz 'epoch' + %s::bigint * interval '1 millisecond', "
+                "%s, timestamptz 'epoch' + %s::bigint * interval '1 microsecond', %s, %s, %s, "
+                "COALESCE(timestamptz 'epoch' + %s::bigint * interval '1 millisecond', "
+                "'epoch'), %s)",
+                (ts, f"a{i % 3}", at(ts) if ts else now_ms() * 1000, key_v2("acme", raw),
+                 raw.decode(), f"v7-{i}", ts, raw.decode()))
+    conn.close()
+    cols = ("SELECT id, event_key, event_time, delivery_id, payload::text, body, received_at, "
+            "tableoid::regclass::text FROM hookpipe.events ORDER BY id")
+    before = stack.q(cols)
+    assert {r[7].split(".")[-1] for r in before} == {
+        "events_undated", "events_p%04d%02d01" % (now.year, now.month)}
+    r = harness.run_daemon("writer", ["-c", config(stack, "mig8"), "--migrate"], timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert stack.q(cols) == before
+    keys = stack.q("SELECT contype::text, pg_get_constraintdef(oid) FROM pg_constraint "
+                   "WHERE conrelid = 'hookpipe.events'::regclass AND contype IN ('p', 'u')")
+    assert keys == [("p", "PRIMARY KEY (event_time, event_key)")]
+    # every partition has its copy of the key, valid, and no other unique index
+    per_part = stack.q(
+        "SELECT c.relname::text, count(*) FILTER (WHERE x.indisunique), "
+        "bool_and(x.indisvalid) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "JOIN pg_index x ON x.indrelid = c.oid WHERE i.inhparent = 'hookpipe.events'::regclass "
+        "GROUP BY 1")
+    assert per_part and all(n == 1 and valid for _, n, valid in per_part), per_part
+    # the upgraded writer: a retry of a v7 row (dated and undated) is a duplicate, a new
+    # event a new row with an id after the old ones
+    writer(stack)
+    stack.push([encode(bodies[5][0], delivery_id="retry", received_us=at(bodies[5][1])),
+                encode(bodies[8][0], delivery_id="retry-undated"),
+                encode(body(), delivery_id="new")])
+    stack.wait_rows(len(before) + 1)
+    time.sleep(0.5)  # the retries' batch is committed by now: nothing more arrives
+    assert stack.q("SELECT count(*) FROM hookpipe.events") == [(len(before) + 1,)]
+    assert stack.q("SELECT delivery_id FROM hookpipe.events WHERE id > %s",
+                   (before[-1][0],)) == [("new",)]
