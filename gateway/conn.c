@@ -62,6 +62,7 @@ struct conn {
     struct request req;       /* the request being served */
     struct push *push;        /* DELIVER: the pending push */
     long extended_ms;         /* DELIVER: deadline extensions while the pusher was behind */
+    double timer_due;         /* monotonic_s() the timer was armed to fire at */
 };
 
 static void conn_process(struct conn *c);
@@ -170,6 +171,7 @@ static void conn_arm_timer(struct conn *c, long ms)
 {
     struct timeval tv = timeval_ms(ms);
 
+    c->timer_due = monotonic_s() + (double)ms / 1000;
     evtimer_add(c->timer, &tv);
 }
 
@@ -560,10 +562,13 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     case CONN_DELIVER:
         /*
          * The deadline ran out while the push's batch, command or reply still waits in this
-         * process (it was stopped or descheduled past the deadline): Redis has not failed.
-         * Look again shortly, for at most one more deadline.
+         * process, or the timer itself fires late (the loop did not run at the deadline: the
+         * process was stopped or descheduled, and a command written in this same pass has
+         * had no time to be answered): Redis has not failed. Look again shortly, for at most
+         * one more deadline.
          */
-        if (pusher_behind(env->pusher) &&
+        if ((pusher_behind(env->pusher) ||
+             monotonic_s() - c->timer_due > CONN_BEHIND_RECHECK_MS / 1000.0) &&
             c->extended_ms < pusher_deadline_ms(env->pusher, env->settings.push_timeout_ms)) {
             c->extended_ms += CONN_BEHIND_RECHECK_MS;
             conn_arm_timer(c, CONN_BEHIND_RECHECK_MS);
