@@ -29,6 +29,7 @@ it into RESULTS.md); bench/run runs it as part k.
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -344,6 +345,7 @@ def main():
         out = b.run()
     finally:
         b.pg.close()
+        shutil.rmtree(b.tmp, ignore_errors=True)  # the rows files: ~1 kB a row
     report(out)
     if a.json:
         with open(a.json, "w") as f:
