@@ -77,8 +77,7 @@ class Growth:
 
     @staticmethod
     def rows_inserted(ws):
-        return sum(int(harness.metric(harness.metrics(port), "hookpipe_writer_rows_inserted_total"))
-                   for _, port in ws)
+        return harness.rows_inserted(port for _, port in ws)
 
     @staticmethod
     def stop_writers(ws):

@@ -13,9 +13,9 @@
 #include "ev_redis.h"
 
 #include <hiredis/sds.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/ioctl.h>
 
 #include "backoff.h"

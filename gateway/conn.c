@@ -62,7 +62,7 @@ struct conn {
     struct request req;       /* the request being served */
     struct push *push;        /* DELIVER: the pending push */
     long extended_ms;         /* DELIVER: deadline extensions while the pusher was behind */
-    double timer_due;         /* monotonic_s() the timer was armed to fire at */
+    double deliver_due;       /* DELIVER: monotonic_s() its timer was armed to fire at */
 };
 
 static void conn_process(struct conn *c);
@@ -171,8 +171,14 @@ static void conn_arm_timer(struct conn *c, long ms)
 {
     struct timeval tv = timeval_ms(ms);
 
-    c->timer_due = monotonic_s() + (double)ms / 1000;
     evtimer_add(c->timer, &tv);
+}
+
+/* The push deadline's timer, and when it is due (to tell a late timer: conn_timer_cb). */
+static void conn_arm_deliver_timer(struct conn *c, long ms)
+{
+    c->deliver_due = monotonic_s() + (double)ms / 1000;
+    conn_arm_timer(c, ms);
 }
 
 /* The single place a connection changes state: it arms the state's timer and reading. */
@@ -193,7 +199,7 @@ static void conn_set_state(struct conn *c, enum conn_state state)
         break; /* the request's read deadline goes on */
     case CONN_DELIVER:
         c->extended_ms = 0;
-        conn_arm_timer(c, pusher_deadline_ms(c->env->pusher, s->push_timeout_ms));
+        conn_arm_deliver_timer(c, pusher_deadline_ms(c->env->pusher, s->push_timeout_ms));
         break;
     case CONN_FLUSH:
         conn_arm_timer(c, CONN_FLUSH_TIMEOUT_S * 1000);
@@ -568,10 +574,10 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
          * one more deadline.
          */
         if ((pusher_behind(env->pusher) ||
-             monotonic_s() - c->timer_due > CONN_BEHIND_RECHECK_MS / 1000.0) &&
+             monotonic_s() - c->deliver_due > CONN_BEHIND_RECHECK_MS / 1000.0) &&
             c->extended_ms < pusher_deadline_ms(env->pusher, env->settings.push_timeout_ms)) {
             c->extended_ms += CONN_BEHIND_RECHECK_MS;
-            conn_arm_timer(c, CONN_BEHIND_RECHECK_MS);
+            conn_arm_deliver_timer(c, CONN_BEHIND_RECHECK_MS);
             break;
         }
         STAT_ADD(push_timeouts_total, 1);

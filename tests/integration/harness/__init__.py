@@ -7,7 +7,7 @@ one Zoom signer, and small HTTP/metrics helpers.
     servers    RedisServer / PostgresServer (private) and the shared ones of tests/run
     daemons    Daemon, run_daemon, write_config, sanitizer-log checks, listener lines
     zoom       zoom_signature / zoom_headers / zoom_token / zoom_request_headers, fixtures
-    http       http_request, post_hook, raw_request, metrics / metric, tls_cert
+    http       http_request, post_hook, raw_request, metrics / metric, rows_inserted, tls_cert
     ha         Redis replicas and Sentinels, a pg_basebackup standby, PgBouncer
 
 Every name tests use is re-exported here: `import harness; harness.X`. bench/ uses it too
@@ -27,6 +27,7 @@ from .daemons import (LISTENING, SANITIZER_MARKERS, Daemon, _daemons, check_sani
                       daemon_count, daemon_path, daemons_since, run_daemon, write_config)
 from .zoom import (FIXTURES, fixture_body, fixture_json, fixture_path, zoom_headers,
                    zoom_request_headers, zoom_signature, zoom_token)
-from .http import TLS_KEYS, http_request, metric, metrics, post_hook, raw_request, tls_cert
+from .http import (TLS_KEYS, http_request, metric, metrics, post_hook, raw_request,
+                   rows_inserted, tls_cert)
 from .ha import (MASTER_NAME, PgBouncer, PgStandby, RedisNode, Sentinel, make_synchronous,
                  pg_primary, redis_group, sentinel_list, wait_replicas_online)

@@ -109,6 +109,13 @@ def metric(m, name, **labels):
     return m.get(name, m.get(name + "{}", 0))
 
 
+def rows_inserted(admin_ports):
+    """Rows the writers serving /metrics on admin_ports have stored so far, summed
+    (hookpipe_writer_rows_inserted_total): what the bench follows instead of count(*)."""
+    return sum(int(metric(metrics(port), "hookpipe_writer_rows_inserted_total"))
+               for port in admin_ports)
+
+
 TLS_KEYS = {"rsa": ["-newkey", "rsa:2048"],
             "ecdsa": ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]}
 
